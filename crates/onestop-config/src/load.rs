@@ -1,0 +1,136 @@
+//! Reading configuration files from disk (or from strings, for tests and the admin API).
+
+use std::path::{Path, PathBuf};
+
+use crate::diag::{Diagnostic, Diagnostics, line_col};
+use crate::model::{Config, DepartmentFile, DepartmentSource, GatewayFile};
+use crate::validate::validate;
+
+/// The text of one configuration file and the path it is reported under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        Source {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    fn read(path: &Path) -> Result<Source, Diagnostic> {
+        std::fs::read_to_string(path)
+            .map(|text| Source::new(path, text))
+            .map_err(|e| Diagnostic {
+                file: path.to_path_buf(),
+                line: 1,
+                col: 1,
+                message: format!("cannot read file: {e}"),
+            })
+    }
+}
+
+/// Loads a configuration from a directory (`onestop.toml` + `departments/*.toml`)
+/// or from a gateway file (its sibling `departments/` directory is read too).
+pub fn load_path(path: &Path) -> Result<Config, Diagnostics> {
+    if path.is_dir() {
+        load_dir(path)
+    } else {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let gateway = Source::read(path).map_err(|d| Diagnostics(vec![d]))?;
+        let departments = read_departments(&dir.join("departments"))?;
+        parse_sources(Some(gateway), departments)
+    }
+}
+
+/// Loads `dir/onestop.toml` (defaults when absent) and `dir/departments/*.toml`.
+pub fn load_dir(dir: &Path) -> Result<Config, Diagnostics> {
+    if !dir.is_dir() {
+        return Err(Diagnostics(vec![Diagnostic {
+            file: dir.to_path_buf(),
+            line: 1,
+            col: 1,
+            message: "no such configuration directory".into(),
+        }]));
+    }
+    let gateway_path = dir.join("onestop.toml");
+    let gateway = if gateway_path.exists() {
+        Some(Source::read(&gateway_path).map_err(|d| Diagnostics(vec![d]))?)
+    } else {
+        None
+    };
+    let departments = read_departments(&dir.join("departments"))?;
+    parse_sources(gateway, departments)
+}
+
+fn read_departments(dir: &Path) -> Result<Vec<Source>, Diagnostics> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let mut sources = Vec::with_capacity(paths.len());
+    let mut problems = Vec::new();
+    for p in paths {
+        match Source::read(&p) {
+            Ok(s) => sources.push(s),
+            Err(d) => problems.push(d),
+        }
+    }
+    if problems.is_empty() {
+        Ok(sources)
+    } else {
+        Err(Diagnostics(problems))
+    }
+}
+
+/// Parses and validates a set of sources. Every file is parsed even when an
+/// earlier one fails, so that all problems are reported together.
+pub fn parse_sources(
+    gateway: Option<Source>,
+    departments: Vec<Source>,
+) -> Result<Config, Diagnostics> {
+    let mut problems = Vec::new();
+    let mut config = Config::default();
+    if let Some(src) = gateway {
+        match toml::from_str::<GatewayFile>(&src.text) {
+            Ok(file) => config.gateway = file,
+            Err(e) => problems.push(parse_diagnostic(&src, &e)),
+        }
+        config.gateway_path = Some(src.path);
+    }
+    for src in departments {
+        match toml::from_str::<DepartmentFile>(&src.text) {
+            Ok(file) => config.departments.push(DepartmentSource {
+                path: src.path,
+                text: src.text,
+                file,
+            }),
+            Err(e) => problems.push(parse_diagnostic(&src, &e)),
+        }
+    }
+    problems.extend(validate(&config));
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(Diagnostics(problems))
+    }
+}
+
+fn parse_diagnostic(src: &Source, e: &toml::de::Error) -> Diagnostic {
+    let (line, col) = e
+        .span()
+        .map_or((1, 1), |span| line_col(&src.text, span.start));
+    Diagnostic {
+        file: src.path.clone(),
+        line,
+        col,
+        message: e.message().trim().replace('\n', " "),
+    }
+}

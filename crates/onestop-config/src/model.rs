@@ -1,0 +1,433 @@
+//! The serde model of the configuration files. Every struct denies unknown
+//! fields so that a typo is an error, not a silently ignored setting.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// A whole configuration: the gateway file plus every department file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    pub gateway: GatewayFile,
+    /// Where the gateway file came from (`None` when defaults were used).
+    pub gateway_path: Option<PathBuf>,
+    pub departments: Vec<DepartmentSource>,
+}
+
+/// One department file and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepartmentSource {
+    pub path: PathBuf,
+    pub text: String,
+    pub file: DepartmentFile,
+}
+
+/// `onestop.toml`: listeners, proxy settings and route defaults.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayFile {
+    #[serde(default)]
+    pub listeners: Listeners,
+    #[serde(default)]
+    pub proxy: ProxySettings,
+    #[serde(default)]
+    pub defaults: RouteDefaults,
+    #[serde(default)]
+    pub retry_budget: RetryBudget,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listeners {
+    /// HTTP/1.1 and h2c (gRPC) for super-apps.
+    #[serde(default = "default_public")]
+    pub public: SocketAddr,
+    /// gRPC control plane for departments.
+    #[serde(default = "default_control")]
+    pub control: SocketAddr,
+    /// Admin REST API, `/metrics`, `/healthz`, `/readyz`.
+    #[serde(default = "default_admin")]
+    pub admin: SocketAddr,
+}
+
+impl Default for Listeners {
+    fn default() -> Self {
+        Listeners {
+            public: default_public(),
+            control: default_control(),
+            admin: default_admin(),
+        }
+    }
+}
+
+fn default_public() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_control() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 50051))
+}
+fn default_admin() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9090))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySettings {
+    /// Worker threads of the public listener (0 = one per core).
+    #[serde(default)]
+    pub threads: usize,
+    /// How long a graceful stop waits for in-flight requests.
+    #[serde(default = "default_grace", with = "humantime_serde")]
+    pub grace_period: Duration,
+    /// Upstream connections kept idle per peer are closed after this long.
+    #[serde(default = "default_idle", with = "humantime_serde")]
+    pub upstream_idle_timeout: Duration,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        ProxySettings {
+            threads: 0,
+            grace_period: default_grace(),
+            upstream_idle_timeout: default_idle(),
+        }
+    }
+}
+
+fn default_grace() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_idle() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// Values a route inherits unless it sets its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteDefaults {
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Deadline for the whole upstream exchange, retries included.
+    /// `0s` means none (long-lived streams).
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Extra attempts for idempotent requests (never for POST, PATCH or gRPC).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+}
+
+impl Default for RouteDefaults {
+    fn default() -> Self {
+        RouteDefaults {
+            connect_timeout: default_connect_timeout(),
+            timeout: default_timeout(),
+            retries: default_retries(),
+        }
+    }
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_retries() -> u32 {
+    2
+}
+
+/// Bounds the extra load retries may add, per department (Finagle/linkerd style):
+/// each request deposits `ratio` of a retry; `min_per_second` retries are
+/// always allowed so that low traffic can still retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBudget {
+    #[serde(default = "default_ratio")]
+    pub ratio: f32,
+    #[serde(default = "default_min_per_second")]
+    pub min_per_second: u32,
+    #[serde(default = "default_budget_ttl", with = "humantime_serde")]
+    pub ttl: Duration,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        RetryBudget {
+            ratio: default_ratio(),
+            min_per_second: default_min_per_second(),
+            ttl: default_budget_ttl(),
+        }
+    }
+}
+
+fn default_ratio() -> f32 {
+    0.2
+}
+fn default_min_per_second() -> u32 {
+    10
+}
+fn default_budget_ttl() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// `departments/<id>.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentFile {
+    pub department: Department,
+    #[serde(default)]
+    pub services: Vec<Service>,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Department {
+    /// Short id used in paths and metrics: `hpf`, `water`, …
+    pub id: Spanned<String>,
+    /// Display name, e.g. `住房公积金管理中心`.
+    pub name: String,
+    #[serde(default)]
+    pub name_en: Option<String>,
+    /// Requests in flight to this department before new ones are shed with 503.
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: usize,
+}
+
+fn default_max_concurrency() -> usize {
+    512
+}
+
+/// How a service's backends speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// HTTP/1.1 to the backend.
+    #[default]
+    Http,
+    /// gRPC: HTTP/2 cleartext (prior knowledge) to the backend.
+    Grpc,
+}
+
+/// Load-balancing algorithm over a service's instances (instance weights apply to all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LbAlgorithm {
+    /// Weighted round robin.
+    #[default]
+    RoundRobin,
+    /// Weighted random.
+    Random,
+    /// Ketama consistent hashing on the citizen id (the route's
+    /// `citizen_param`), falling back to the path.
+    ConsistentHash,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Unique within the department, e.g. `accounts` or `accounts-v2`.
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub protocol: Protocol,
+    #[serde(default)]
+    pub lb: LbAlgorithm,
+    #[serde(default)]
+    pub instances: Vec<Instance>,
+    #[serde(default)]
+    pub health: Option<HealthCheck>,
+    #[serde(default)]
+    pub outlier: Outlier,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instance {
+    /// `ip:port`. Host names are not accepted: the data plane never resolves DNS.
+    pub addr: Spanned<String>,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// Active health checking of every instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// `tcp`, `http` (needs `path`) or `grpc` (optional `service`).
+    pub kind: ProbeKind,
+    /// HTTP probes: the path that must answer 200.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// gRPC probes: the service name asked about ("" = the whole server).
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default = "default_hc_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    #[serde(default = "default_hc_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Consecutive successes that bring an unhealthy instance back.
+    #[serde(default = "one")]
+    pub healthy_threshold: usize,
+    /// Consecutive failures that take a healthy instance out.
+    #[serde(default = "one")]
+    pub unhealthy_threshold: usize,
+}
+
+fn default_hc_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_hc_timeout() -> Duration {
+    Duration::from_millis(500)
+}
+fn one() -> usize {
+    1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    /// A TCP connect succeeds.
+    Tcp,
+    /// `GET path` answers 200.
+    Http,
+    /// `grpc.health.v1.Health/Check` answers SERVING.
+    Grpc,
+}
+
+/// Passive health: eject an instance after consecutive failures seen on live traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outlier {
+    /// Consecutive connect failures, resets or 5xx answers that eject an instance (0 = never).
+    #[serde(default = "default_consecutive")]
+    pub consecutive_failures: u32,
+    /// First ejection lasts this long; each further ejection in a row doubles it.
+    #[serde(default = "default_ejection", with = "humantime_serde")]
+    pub base_ejection: Duration,
+    /// At most this share of a service's instances is ejected at once.
+    #[serde(default = "default_max_ejection")]
+    pub max_ejection_percent: u8,
+}
+
+impl Default for Outlier {
+    fn default() -> Self {
+        Outlier {
+            consecutive_failures: default_consecutive(),
+            base_ejection: default_ejection(),
+            max_ejection_percent: default_max_ejection(),
+        }
+    }
+}
+
+fn default_consecutive() -> u32 {
+    3
+}
+fn default_ejection() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_max_ejection() -> u8 {
+    50
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Unique within the department; metrics and logs use `dept/id`.
+    pub id: Spanned<String>,
+    /// Catalog name of the matter (事项), e.g. `公积金余额查询`.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// List the route in `GET /api/v1/catalog` (default true).
+    #[serde(default = "yes")]
+    pub catalog: bool,
+    /// Exact path match.
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    /// Segment-aligned prefix match: `/a/b` matches `/a/b` and `/a/b/…`.
+    #[serde(default)]
+    pub prefix: Option<Spanned<String>>,
+    /// Template match: whole segments `{name}` bind parameters.
+    #[serde(default)]
+    pub template: Option<Spanned<String>>,
+    /// Methods matched; empty = any.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// `Host` (without port) matched exactly, case-insensitively.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Headers that must be present (and equal `value` when given).
+    #[serde(default)]
+    pub headers: Vec<HeaderMatch>,
+    /// The department service that serves this route.
+    #[serde(default)]
+    pub service: Option<Spanned<String>>,
+    /// Weighted split across service versions (canary). Exclusive with `service`.
+    #[serde(default)]
+    pub split: Vec<SplitTarget>,
+    /// Template parameter carrying a citizen id (consistent hashing; access control later).
+    #[serde(default)]
+    pub citizen_param: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub connect_timeout: Option<Duration>,
+    #[serde(default)]
+    pub retries: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderMatch {
+    pub name: String,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitTarget {
+    pub service: Spanned<String>,
+    pub weight: u32,
+}
+
+/// Which kind of path match a route declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    Exact,
+    Prefix,
+    Template,
+}
+
+impl Route {
+    /// The route's path pattern and its kind, when exactly one is set.
+    pub fn path_match(&self) -> Option<(PathKind, &Spanned<String>)> {
+        match (&self.path, &self.prefix, &self.template) {
+            (Some(p), None, None) => Some((PathKind::Exact, p)),
+            (None, Some(p), None) => Some((PathKind::Prefix, p)),
+            (None, None, Some(p)) => Some((PathKind::Template, p)),
+            _ => None,
+        }
+    }
+
+    /// The services this route sends to, with weights (a single service has weight 1).
+    pub fn targets(&self) -> Vec<(&Spanned<String>, u32)> {
+        match &self.service {
+            Some(s) => vec![(s, 1)],
+            None => self.split.iter().map(|t| (&t.service, t.weight)).collect(),
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Gateway errors on the wire.
+//!
+//! Every error the gateway itself answers with is an [`ErrorCode`]. The HTTP
+//! status, the gRPC status and the JSON body are all derived here, so the
+//! proxy, the admin API and (later) the transcoder answer the same way.
+
+use serde::Serialize;
+
+/// An error produced by the gateway (not by a department backend).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// No route matches the request.
+    RouteNotFound,
+    /// The request is not well-formed (bad path, bad encoding, bad framing).
+    MalformedRequest,
+    /// Every instance of the service is unhealthy, ejected or absent.
+    NoHealthyUpstream,
+    /// The department is at its concurrency limit; shed at once.
+    DepartmentOverloaded,
+    /// The upstream did not answer within the route's timeout.
+    UpstreamTimeout,
+    /// The upstream could not be reached or broke the exchange.
+    UpstreamUnavailable,
+    /// A bug or an unexpected state inside the gateway.
+    Internal,
+}
+
+/// gRPC status codes the gateway emits (subset of `google.rpc.Code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum GrpcCode {
+    InvalidArgument = 3,
+    DeadlineExceeded = 4,
+    Internal = 13,
+    Unavailable = 14,
+    Unimplemented = 12,
+}
+
+impl ErrorCode {
+    /// Every code, for exhaustive tests and documentation.
+    pub const ALL: [ErrorCode; 7] = [
+        ErrorCode::RouteNotFound,
+        ErrorCode::MalformedRequest,
+        ErrorCode::NoHealthyUpstream,
+        ErrorCode::DepartmentOverloaded,
+        ErrorCode::UpstreamTimeout,
+        ErrorCode::UpstreamUnavailable,
+        ErrorCode::Internal,
+    ];
+
+    /// The SNAKE_CASE name carried in the JSON body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::RouteNotFound => "ROUTE_NOT_FOUND",
+            ErrorCode::MalformedRequest => "MALFORMED_REQUEST",
+            ErrorCode::NoHealthyUpstream => "NO_HEALTHY_UPSTREAM",
+            ErrorCode::DepartmentOverloaded => "DEPARTMENT_OVERLOADED",
+            ErrorCode::UpstreamTimeout => "UPSTREAM_TIMEOUT",
+            ErrorCode::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+
+    /// The HTTP status the gateway answers with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::RouteNotFound => 404,
+            ErrorCode::MalformedRequest => 400,
+            ErrorCode::NoHealthyUpstream | ErrorCode::DepartmentOverloaded => 503,
+            ErrorCode::UpstreamTimeout => 504,
+            ErrorCode::UpstreamUnavailable => 502,
+            ErrorCode::Internal => 500,
+        }
+    }
+
+    /// The gRPC status a gRPC caller receives instead.
+    pub fn grpc_code(self) -> GrpcCode {
+        match self {
+            ErrorCode::RouteNotFound => GrpcCode::Unimplemented,
+            ErrorCode::MalformedRequest => GrpcCode::InvalidArgument,
+            ErrorCode::NoHealthyUpstream
+            | ErrorCode::DepartmentOverloaded
+            | ErrorCode::UpstreamUnavailable => GrpcCode::Unavailable,
+            ErrorCode::UpstreamTimeout => GrpcCode::DeadlineExceeded,
+            ErrorCode::Internal => GrpcCode::Internal,
+        }
+    }
+
+    /// A message fit for a citizen-facing app when no more specific one is given.
+    pub fn default_message(self) -> &'static str {
+        match self {
+            ErrorCode::RouteNotFound => "no route matches this request",
+            ErrorCode::MalformedRequest => "the request is malformed",
+            ErrorCode::NoHealthyUpstream => "no healthy instance of the department service",
+            ErrorCode::DepartmentOverloaded => {
+                "the department is at its concurrency limit; retry later"
+            }
+            ErrorCode::UpstreamTimeout => "the department did not answer in time",
+            ErrorCode::UpstreamUnavailable => "the department could not be reached",
+            ErrorCode::Internal => "internal gateway error",
+        }
+    }
+
+    /// Whether a client may retry the same request later.
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::NoHealthyUpstream
+                | ErrorCode::DepartmentOverloaded
+                | ErrorCode::UpstreamTimeout
+                | ErrorCode::UpstreamUnavailable
+        )
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+    request_id: &'a str,
+}
+
+/// The SPEC's one JSON error shape:
+/// `{"error":{"code":"SNAKE_CASE","message":"…","request_id":"…"}}`.
+pub fn json_body(code: &str, message: &str, request_id: &str) -> Vec<u8> {
+    let body = Body {
+        error: Inner {
+            code,
+            message,
+            request_id,
+        },
+    };
+    // Serialising three strings into a Vec cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// Percent-encodes a `grpc-message` value as the gRPC HTTP/2 spec requires
+/// (everything outside printable ASCII, and `%` itself).
+pub fn grpc_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for b in message.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_body_has_the_spec_shape_and_escapes() {
+        let body = json_body("ROUTE_NOT_FOUND", "no \"route\"", "req-1");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("valid json");
+        assert_eq!(v["error"]["code"], "ROUTE_NOT_FOUND");
+        assert_eq!(v["error"]["message"], "no \"route\"");
+        assert_eq!(v["error"]["request_id"], "req-1");
+        assert_eq!(v.as_object().map(|o| o.len()), Some(1));
+    }
+
+    #[test]
+    fn statuses_follow_the_spec() {
+        assert_eq!(ErrorCode::RouteNotFound.http_status(), 404);
+        assert_eq!(ErrorCode::NoHealthyUpstream.http_status(), 503);
+        assert_eq!(ErrorCode::UpstreamTimeout.http_status(), 504);
+        assert_eq!(ErrorCode::MalformedRequest.http_status(), 400);
+        assert_eq!(ErrorCode::UpstreamTimeout.grpc_code() as u8, 4);
+        assert_eq!(ErrorCode::NoHealthyUpstream.grpc_code() as u8, 14);
+    }
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_str()));
+            assert!(
+                c.as_str()
+                    .chars()
+                    .all(|ch| ch.is_ascii_uppercase() || ch == '_')
+            );
+        }
+    }
+
+    #[test]
+    fn grpc_message_percent_encodes() {
+        assert_eq!(grpc_message("plain text"), "plain text");
+        assert_eq!(grpc_message("100%"), "100%25");
+        assert_eq!(grpc_message("超时"), "%E8%B6%85%E6%97%B6");
+    }
+}

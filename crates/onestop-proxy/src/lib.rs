@@ -1,0 +1,126 @@
+//! onestop's data plane.
+//!
+//! One pingora [`ProxyHttp`](pingora_proxy::ProxyHttp) implementation
+//! ([`proxy::Gateway`]) whose phases call small modules: [`router`] (pure
+//! route table), [`upstream`] (load balancing, active and passive health),
+//! [`dept`] (concurrency limit, retry budget), [`catalog`], [`request`]
+//! (pure request checks). The request path reads an immutable
+//! [`snapshot::Snapshot`] through `ArcSwap`; the [`snapshot::Compiler`]
+//! builds new ones off the request path.
+
+pub mod catalog;
+pub mod dept;
+pub mod events;
+mod grpc_health;
+pub mod outlier;
+pub mod proxy;
+pub mod request;
+pub mod router;
+pub mod snapshot;
+pub mod upstream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use onestop_config::Config;
+use pingora_core::server::ShutdownWatch;
+use pingora_core::services::background::BackgroundService;
+use tokio::sync::Mutex;
+
+pub use proxy::Gateway;
+pub use snapshot::{CompileError, Compiler, Snapshot};
+
+/// The live data plane: the current snapshot and the compiler that replaces it.
+#[derive(Clone)]
+pub struct DataPlane {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    compiler: Arc<Mutex<Compiler>>,
+}
+
+impl Default for DataPlane {
+    fn default() -> Self {
+        DataPlane {
+            snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::empty())),
+            compiler: Arc::new(Mutex::new(Compiler::default())),
+        }
+    }
+}
+
+impl DataPlane {
+    /// Compiles `config` and swaps it in atomically. In-flight requests keep
+    /// the snapshot they started with. Returns the new generation.
+    pub async fn apply(&self, config: &Config) -> Result<u64, CompileError> {
+        let mut compiler = self.compiler.lock().await;
+        let snapshot = compiler.compile(config).await?;
+        let generation = snapshot.generation;
+        self.snapshot.store(Arc::new(snapshot));
+        Ok(generation)
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// The proxy for the public listener.
+    pub fn gateway(&self, upstream_idle: Duration) -> Gateway {
+        Gateway::new(self.snapshot.clone(), upstream_idle)
+    }
+
+    /// The background service that runs active health checks and re-admits
+    /// ejected instances.
+    pub fn health_service(&self) -> HealthLoop {
+        HealthLoop {
+            snapshot: self.snapshot.clone(),
+            tick: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Walks the current snapshot's upstreams every tick; each runs its active
+/// check when due (its own interval) and re-admits lapsed ejections.
+pub struct HealthLoop {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    tick: Duration,
+}
+
+impl HealthLoop {
+    /// One tick: re-admit lapsed ejections and start every due active check,
+    /// each on its own task so a slow probe never delays the others.
+    pub fn tick(&self) {
+        let snapshot = self.snapshot.load_full();
+        for upstream in &snapshot.upstreams {
+            upstream.readmit_lapsed();
+            if upstream.claim_health_check() {
+                let upstream = upstream.clone();
+                tokio::spawn(async move { upstream.run_health_check().await });
+            }
+        }
+    }
+
+    /// Checks every upstream now and waits for the results (start-up readiness).
+    pub async fn check_all_now(&self) {
+        let snapshot = self.snapshot.load_full();
+        let checks = snapshot
+            .upstreams
+            .iter()
+            .filter(|u| u.claim_health_check())
+            .map(|u| u.run_health_check());
+        futures::future::join_all(checks).await;
+    }
+}
+
+#[async_trait]
+impl BackgroundService for HealthLoop {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut interval = tokio::time::interval(self.tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = interval.tick() => self.tick(),
+            }
+        }
+    }
+}

@@ -1,0 +1,529 @@
+//! The one `ProxyHttp` implementation. Each phase reads the current snapshot
+//! and calls the small modules beside it; per-request state lives in [`Ctx`].
+//!
+//! ```text
+//! early_request_filter  request id
+//! request_filter        path check → built-ins (catalog) → route → split →
+//!                       department slot (shed) → retry budget deposit
+//! upstream_peer         deadline → instance selection (health, ejection, tried)
+//! upstream_request_filter  x-request-id, x-forwarded-*
+//! fail_to_connect / error_while_proxy   passive health + retry decision
+//! upstream_response_filter  passive health on 5xx
+//! response_filter       x-request-id
+//! fail_to_proxy         JSON or gRPC error
+//! logging               access log + metrics; slot released
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use onestop_core::{ErrorCode, error, request_id};
+use pingora_core::protocols::http::HttpTask;
+use pingora_core::protocols::tls::ALPN;
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_error::{Error, ErrorSource, ErrorType, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+
+use crate::catalog;
+use crate::dept::Admission;
+use crate::events::{self, RequestDone};
+use crate::request::{self, check_path};
+use crate::router::RequestView;
+use crate::snapshot::{RouteEntry, Snapshot};
+use crate::upstream::{Protocol, Upstream};
+
+/// Paths the gateway answers itself.
+pub const CATALOG_PATH: &str = "/api/v1/catalog";
+
+/// The data plane: reads snapshots, never the store.
+pub struct Gateway {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    upstream_idle: Duration,
+}
+
+impl Gateway {
+    pub fn new(snapshot: Arc<ArcSwap<Snapshot>>, upstream_idle: Duration) -> Self {
+        Gateway {
+            snapshot,
+            upstream_idle,
+        }
+    }
+}
+
+/// Per-request state.
+pub struct Ctx {
+    request_id: String,
+    started: Instant,
+    grpc: bool,
+    route: Option<Arc<RouteEntry>>,
+    upstream: Option<Arc<Upstream>>,
+    hash_key: Vec<u8>,
+    admission: Option<Admission>,
+    deadline: Option<Instant>,
+    tried: Vec<SocketAddr>,
+    current: Option<SocketAddr>,
+    attempts: u32,
+    /// Set when the gateway itself decided the outcome.
+    failure: Option<ErrorCode>,
+    /// Status the gateway wrote itself.
+    responded: Option<u16>,
+    upstream_started: Option<Instant>,
+    upstream_elapsed: Option<Duration>,
+}
+
+impl Ctx {
+    fn retries_left(&self) -> bool {
+        self.route
+            .as_ref()
+            .is_some_and(|r| self.attempts <= r.retries)
+    }
+}
+
+fn error_for(code: ErrorCode, why: impl Into<String>) -> Box<Error> {
+    Error::explain(ErrorType::HTTPStatus(code.http_status()), why.into())
+}
+
+/// Writes a gateway error in the SPEC shape: JSON for HTTP callers,
+/// `grpc-status`/`grpc-message` in a trailers-only response for gRPC callers.
+pub async fn respond_error(
+    session: &mut Session,
+    code: ErrorCode,
+    message: &str,
+    request_id: &str,
+    grpc: bool,
+) -> Result<u16> {
+    if grpc {
+        let mut h = ResponseHeader::build(200, Some(4))?;
+        h.insert_header("content-type", "application/grpc")?;
+        h.insert_header("grpc-status", (code.grpc_code() as u8).to_string())?;
+        h.insert_header("grpc-message", error::grpc_message(message))?;
+        h.insert_header(request_id::HEADER, request_id)?;
+        session
+            .write_response_tasks(vec![HttpTask::Header(Box::new(h), true)])
+            .await?;
+        return Ok(200);
+    }
+    let body = Bytes::from(error::json_body(code.as_str(), message, request_id));
+    let status = code.http_status();
+    let mut h = ResponseHeader::build(status, Some(4))?;
+    h.insert_header("content-type", "application/json")?;
+    h.insert_header("content-length", body.len().to_string())?;
+    h.insert_header(request_id::HEADER, request_id)?;
+    if code.retryable() && status == 503 {
+        h.insert_header("retry-after", "1")?;
+    }
+    let head_only = session.req_header().method == http::Method::HEAD;
+    session
+        .write_response_header(Box::new(h), head_only)
+        .await?;
+    if !head_only {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(status)
+}
+
+async fn respond_json(session: &mut Session, body: Vec<u8>, request_id: &str) -> Result<u16> {
+    let mut h = ResponseHeader::build(200, Some(4))?;
+    h.insert_header("content-type", "application/json")?;
+    h.insert_header("content-length", body.len().to_string())?;
+    h.insert_header(request_id::HEADER, request_id)?;
+    h.insert_header("cache-control", "no-cache")?;
+    session.write_response_header(Box::new(h), false).await?;
+    session
+        .write_response_body(Some(Bytes::from(body)), true)
+        .await?;
+    Ok(200)
+}
+
+impl Gateway {
+    async fn reject(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        code: ErrorCode,
+        message: &str,
+    ) -> Result<bool> {
+        ctx.failure = Some(code);
+        let status = respond_error(session, code, message, &ctx.request_id, ctx.grpc).await?;
+        ctx.responded = Some(status);
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            request_id: String::new(),
+            started: Instant::now(),
+            grpc: false,
+            route: None,
+            upstream: None,
+            hash_key: Vec::new(),
+            admission: None,
+            deadline: None,
+            tried: Vec::new(),
+            current: None,
+            attempts: 0,
+            failure: None,
+            responded: None,
+            upstream_started: None,
+            upstream_elapsed: None,
+        }
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        let req = session.req_header();
+        ctx.request_id = request_id::accept_or_generate(
+            req.headers.get(request_id::HEADER).map(|v| v.as_bytes()),
+        );
+        ctx.grpc = request::is_grpc(
+            req.headers
+                .get(http::header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
+        );
+        Ok(())
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let snapshot = self.snapshot.load();
+        let req = session.req_header();
+        let path = req.uri.path();
+        if let Err(e) = check_path(path) {
+            return self
+                .reject(session, ctx, ErrorCode::MalformedRequest, e.message())
+                .await;
+        }
+        if path == CATALOG_PATH
+            && (req.method == http::Method::GET || req.method == http::Method::HEAD)
+        {
+            let body = catalog::render(&snapshot.catalog, req.uri.query());
+            ctx.responded = Some(respond_json(session, body, &ctx.request_id).await?);
+            return Ok(true);
+        }
+        let host = req
+            .uri
+            .host()
+            .or_else(|| {
+                req.headers
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+            })
+            .map(request::host_without_port);
+        let view = RequestView {
+            method: &req.method,
+            host,
+            path,
+            headers: &req.headers,
+        };
+        let Some(hit) = snapshot.table.find(&view) else {
+            return self
+                .reject(
+                    session,
+                    ctx,
+                    ErrorCode::RouteNotFound,
+                    ErrorCode::RouteNotFound.default_message(),
+                )
+                .await;
+        };
+        let route = hit.value.clone();
+        ctx.hash_key = route
+            .citizen_param
+            .and_then(|i| hit.params.get(i))
+            .unwrap_or(path)
+            .as_bytes()
+            .to_vec();
+        let upstream = if route.targets.len() == 1 {
+            route.targets[0].0.clone()
+        } else {
+            route.pick(fastrand::u32(0..route.total_weight)).clone()
+        };
+        let Some(admission) = route.dept.try_admit() else {
+            ctx.route = Some(route);
+            return self
+                .reject(
+                    session,
+                    ctx,
+                    ErrorCode::DepartmentOverloaded,
+                    ErrorCode::DepartmentOverloaded.default_message(),
+                )
+                .await;
+        };
+        route.dept.deposit();
+        ctx.deadline = route.timeout.map(|t| ctx.started + t);
+        if route.retries > 0 && session.req_header().method.is_idempotent() {
+            session.enable_retry_buffering();
+        }
+        ctx.admission = Some(admission);
+        ctx.upstream = Some(upstream);
+        ctx.route = Some(route);
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let (Some(route), Some(upstream)) = (ctx.route.clone(), ctx.upstream.clone()) else {
+            ctx.failure = Some(ErrorCode::Internal);
+            return Err(error_for(ErrorCode::Internal, "no route in context"));
+        };
+        let remaining = match ctx.deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    ctx.failure = Some(ErrorCode::UpstreamTimeout);
+                    return Err(error_for(
+                        ErrorCode::UpstreamTimeout,
+                        "deadline passed before an attempt",
+                    ));
+                }
+                Some(left)
+            }
+            None => None,
+        };
+        let Some(addr) = upstream.select(&ctx.hash_key, &ctx.tried) else {
+            ctx.failure = Some(ErrorCode::NoHealthyUpstream);
+            return Err(error_for(
+                ErrorCode::NoHealthyUpstream,
+                format!("no healthy instance of {}", upstream.name()),
+            ));
+        };
+        ctx.attempts += 1;
+        ctx.current = Some(addr);
+        ctx.tried.push(addr);
+        ctx.upstream_started.get_or_insert_with(Instant::now);
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        let connect = remaining.map_or(route.connect_timeout, |r| r.min(route.connect_timeout));
+        peer.options.connection_timeout = Some(connect);
+        peer.options.total_connection_timeout = Some(connect);
+        peer.options.read_timeout = remaining;
+        peer.options.write_timeout = remaining;
+        peer.options.idle_timeout = Some(self.upstream_idle);
+        if upstream.spec.protocol == Protocol::H2c {
+            peer.options.alpn = ALPN::H2;
+            peer.options.max_h2_streams = 100;
+            if remaining.is_none() {
+                peer.options.h2_ping_interval = Some(Duration::from_secs(30));
+            }
+        }
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        upstream_request.insert_header(request_id::HEADER, &ctx.request_id)?;
+        if let Some(client) = session.client_addr().and_then(|a| a.as_inet()) {
+            let ip = client.ip().to_string();
+            let xff = match upstream_request
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(prev) => format!("{prev}, {ip}"),
+                None => ip,
+            };
+            upstream_request.insert_header("x-forwarded-for", xff)?;
+        }
+        upstream_request.insert_header("x-forwarded-proto", "http")?;
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.upstream_elapsed = ctx.upstream_started.map(|t| t.elapsed());
+        if let (Some(upstream), Some(addr)) = (&ctx.upstream, ctx.current) {
+            if upstream_response.status.is_server_error() {
+                upstream.record_failure(addr);
+            } else {
+                upstream.record_success(addr);
+            }
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        upstream_response.insert_header(request_id::HEADER, &ctx.request_id)?;
+        Ok(())
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let (Some(upstream), Some(addr)) = (&ctx.upstream, ctx.current) {
+            upstream.record_failure(addr);
+        }
+        // Nothing reached the backend, so any method may try another instance.
+        let retry = ctx.retries_left()
+            && !deadline_passed(ctx.deadline)
+            && ctx.route.as_ref().is_some_and(|r| r.dept.withdraw_retry());
+        e.set_retry(retry);
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        _client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("peer: {peer}"));
+        if let (Some(upstream), Some(addr)) = (&ctx.upstream, ctx.current) {
+            upstream.record_failure(addr);
+        }
+        let timed_out = matches!(
+            e.etype(),
+            ErrorType::ReadTimedout | ErrorType::WriteTimedout
+        );
+        let safe = session.req_header().method.is_idempotent()
+            && !ctx.grpc
+            && !session.as_ref().retry_buffer_truncated()
+            && session.as_ref().response_written().is_none();
+        // A reset or refusal mid-exchange may repeat an idempotent request on
+        // another instance; a timeout may not (the deadline is spent).
+        let retry = safe
+            && !timed_out
+            && ctx.retries_left()
+            && !deadline_passed(ctx.deadline)
+            && ctx.route.as_ref().is_some_and(|r| r.dept.withdraw_retry());
+        e.set_retry(retry);
+        e
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let code = ctx.failure.unwrap_or_else(|| classify(e));
+        ctx.failure = Some(code);
+        let message = match code {
+            ErrorCode::UpstreamTimeout => match ctx.route.as_ref().and_then(|r| r.timeout) {
+                Some(t) => format!("the department did not answer within {} ms", t.as_millis()),
+                None => code.default_message().to_string(),
+            },
+            _ => code.default_message().to_string(),
+        };
+        let written = session.as_ref().response_written().is_some();
+        let status = if written {
+            0
+        } else {
+            // pingora does not reuse a downstream connection after a failed
+            // upstream exchange; say so, so that clients do not reuse it either.
+            session.set_keepalive(None);
+            respond_error(session, code, &message, &ctx.request_id, ctx.grpc)
+                .await
+                .unwrap_or_default()
+        };
+        ctx.responded = Some(status);
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: status != 0 && code != ErrorCode::MalformedRequest,
+        }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, _error: &Error) -> bool {
+        // The access log records every failure with its request id.
+        ctx.failure.is_some()
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let status = ctx
+            .responded
+            .or_else(|| {
+                session
+                    .as_ref()
+                    .response_written()
+                    .map(|r| r.status.as_u16())
+            })
+            .unwrap_or(0);
+        let req = session.req_header();
+        let (dept, route) = ctx
+            .route
+            .as_ref()
+            .map_or(("-", "-"), |r| (&*r.dept.id, &*r.route));
+        let error = ctx
+            .failure
+            .map(ErrorCode::as_str)
+            .or(e.map(|e| e.etype().as_str()));
+        events::request_done(RequestDone {
+            request_id: &ctx.request_id,
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            dept,
+            route,
+            status,
+            upstream: ctx.current,
+            attempts: ctx.attempts,
+            duration: ctx.started.elapsed(),
+            upstream_duration: ctx.upstream_elapsed,
+            error,
+            histogram: ctx.route.as_ref().map(|r| &r.histogram),
+        });
+        ctx.admission = None;
+    }
+}
+
+fn deadline_passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// Maps a pingora error the gateway did not decide itself to an [`ErrorCode`].
+pub fn classify(e: &Error) -> ErrorCode {
+    match e.etype() {
+        ErrorType::ConnectTimedout
+        | ErrorType::ReadTimedout
+        | ErrorType::WriteTimedout
+        | ErrorType::TLSHandshakeTimedout => ErrorCode::UpstreamTimeout,
+        ErrorType::HTTPStatus(s) => ErrorCode::ALL
+            .into_iter()
+            .find(|c| c.http_status() == *s)
+            .unwrap_or(ErrorCode::Internal),
+        ErrorType::InvalidHTTPHeader => ErrorCode::MalformedRequest,
+        _ => match e.esource() {
+            ErrorSource::Upstream => ErrorCode::UpstreamUnavailable,
+            ErrorSource::Downstream => ErrorCode::MalformedRequest,
+            ErrorSource::Internal | ErrorSource::Unset => ErrorCode::UpstreamUnavailable,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_upstream_errors() {
+        let timeout = Error::new(ErrorType::ReadTimedout);
+        assert_eq!(classify(&timeout), ErrorCode::UpstreamTimeout);
+        let mut refused = Error::new(ErrorType::ConnectRefused);
+        refused.as_up();
+        assert_eq!(classify(&refused), ErrorCode::UpstreamUnavailable);
+        let mut bad = Error::new(ErrorType::InvalidHTTPHeader);
+        bad.as_down();
+        assert_eq!(classify(&bad), ErrorCode::MalformedRequest);
+        assert_eq!(
+            classify(&Error::new(ErrorType::HTTPStatus(503))),
+            ErrorCode::NoHealthyUpstream
+        );
+    }
+}

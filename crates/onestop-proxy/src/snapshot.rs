@@ -1,0 +1,322 @@
+//! The immutable snapshot the request path reads, and the compiler that
+//! builds it from a validated configuration off the request path.
+//!
+//! Long-lived objects — upstreams (with their health and ejection state) and
+//! department runtimes (with their in-flight slots and retry budgets) — are
+//! kept by the [`Compiler`] across reloads whenever their settings did not
+//! change, so a reload never resets health or concurrency accounting.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method};
+use onestop_config as config;
+use prometheus::Histogram;
+
+use crate::catalog::Matter;
+use crate::dept::{DeptLimits, DeptRuntime};
+use crate::events;
+use crate::outlier::OutlierPolicy;
+use crate::router::{PathPattern, RouteMatch, RouteTable};
+use crate::upstream::{Algorithm, HealthSpec, Instance, Probe, Protocol, Upstream, UpstreamSpec};
+
+/// What the request path sees: one consistent, immutable view.
+pub struct Snapshot {
+    pub generation: u64,
+    pub table: RouteTable<Arc<RouteEntry>>,
+    /// Every upstream referenced by the snapshot (the health loop walks these).
+    pub upstreams: Vec<Arc<Upstream>>,
+    pub catalog: Vec<Matter>,
+}
+
+impl Snapshot {
+    pub fn empty() -> Snapshot {
+        Snapshot {
+            generation: 0,
+            table: RouteTable::new([]),
+            upstreams: Vec::new(),
+            catalog: Vec::new(),
+        }
+    }
+}
+
+/// A compiled route.
+#[derive(Debug)]
+pub struct RouteEntry {
+    /// `dept/route`.
+    pub id: Arc<str>,
+    pub route: Arc<str>,
+    pub dept: Arc<DeptRuntime>,
+    /// Weighted targets (canary split); weights sum to `total_weight` > 0.
+    pub targets: Vec<(Arc<Upstream>, u32)>,
+    pub total_weight: u32,
+    /// Deadline for the whole upstream exchange; `None` for streams.
+    pub timeout: Option<Duration>,
+    pub connect_timeout: Duration,
+    pub retries: u32,
+    /// Index of the template parameter carrying a citizen id.
+    pub citizen_param: Option<usize>,
+    pub histogram: Histogram,
+}
+
+impl RouteEntry {
+    /// Picks a target by weight; `roll` is uniform in `0..total_weight`.
+    pub fn pick(&self, roll: u32) -> &Arc<Upstream> {
+        let mut acc = 0;
+        for (upstream, weight) in &self.targets {
+            acc += weight;
+            if roll < acc {
+                return upstream;
+            }
+        }
+        // Unreachable with a valid roll; the last target is the safe answer.
+        &self.targets[self.targets.len() - 1].0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("route {route}: {message}")]
+    Route { route: String, message: String },
+    #[error("service {service}: {message}")]
+    Service { service: String, message: String },
+}
+
+/// Builds snapshots and keeps long-lived runtime objects between them.
+#[derive(Default)]
+pub struct Compiler {
+    generation: u64,
+    upstreams: HashMap<String, Arc<Upstream>>,
+    depts: HashMap<String, Arc<DeptRuntime>>,
+}
+
+impl Compiler {
+    /// Compiles a validated configuration. Runs off the request path.
+    pub async fn compile(&mut self, cfg: &config::Config) -> Result<Snapshot, CompileError> {
+        let defaults = &cfg.gateway.defaults;
+        let budget = &cfg.gateway.retry_budget;
+        let mut upstreams = HashMap::new();
+        let mut depts = HashMap::new();
+        let mut entries = Vec::new();
+        let mut catalog = Vec::new();
+
+        for src in &cfg.departments {
+            let file = &src.file;
+            let dept_id = file.department.id.get_ref().as_str();
+            let limits = DeptLimits {
+                max_concurrency: file.department.max_concurrency,
+                retry_ratio: budget.ratio,
+                retry_min_per_second: budget.min_per_second,
+                retry_ttl: budget.ttl,
+            };
+            let dept = match self.depts.get(dept_id) {
+                Some(d) if d.limits == limits => d.clone(),
+                _ => Arc::new(DeptRuntime::new(dept_id, limits)),
+            };
+            depts.insert(dept_id.to_string(), dept.clone());
+
+            let mut services = HashMap::new();
+            for svc in &file.services {
+                let key = format!("{dept_id}/{}", svc.id.get_ref());
+                let spec = upstream_spec(dept_id, svc);
+                let instances = instances(svc).map_err(|message| CompileError::Service {
+                    service: key.clone(),
+                    message,
+                })?;
+                let upstream = match self.upstreams.get(&key) {
+                    Some(u) if u.spec == spec => {
+                        if u.instances() != instances {
+                            u.set_instances(&instances).await;
+                        }
+                        u.clone()
+                    }
+                    _ => Arc::new(Upstream::new(spec, &instances).await),
+                };
+                services.insert(svc.id.get_ref().as_str(), upstream.clone());
+                upstreams.insert(key, upstream);
+            }
+
+            for route in &file.routes {
+                let route_id = route.id.get_ref().as_str();
+                let id: Arc<str> = format!("{dept_id}/{route_id}").into();
+                let err = |message: String| CompileError::Route {
+                    route: id.to_string(),
+                    message,
+                };
+                let mut targets = Vec::new();
+                for (svc, weight) in route.targets() {
+                    let upstream = services
+                        .get(svc.get_ref().as_str())
+                        .ok_or_else(|| err(format!("unknown service {}", svc.get_ref())))?;
+                    if weight > 0 {
+                        targets.push((upstream.clone(), weight));
+                    }
+                }
+                let total_weight: u32 = targets.iter().map(|(_, w)| *w).sum();
+                if total_weight == 0 {
+                    return Err(err("no target with a positive weight".into()));
+                }
+                let (matcher, pattern, params) = route_match(route).map_err(err)?;
+                let citizen_param = route
+                    .citizen_param
+                    .as_ref()
+                    .and_then(|p| params.iter().position(|x| x == p));
+                let timeout = route.timeout.unwrap_or(defaults.timeout);
+                let grpc = targets
+                    .iter()
+                    .any(|(u, _)| u.spec.protocol == Protocol::H2c);
+                if route.catalog {
+                    catalog.push(Matter {
+                        id: id.to_string(),
+                        name: route.name.clone().unwrap_or_else(|| route_id.to_string()),
+                        dept: dept_id.to_string(),
+                        method: if grpc {
+                            "POST".into()
+                        } else if route.methods.is_empty() {
+                            "ANY".into()
+                        } else {
+                            route.methods.join(",")
+                        },
+                        path: pattern,
+                        auth: "public".into(),
+                        description: route.description.clone().unwrap_or_default(),
+                    });
+                }
+                let entry = RouteEntry {
+                    histogram: events::route_histogram(dept_id, route_id),
+                    id,
+                    route: route_id.into(),
+                    dept: dept.clone(),
+                    targets,
+                    total_weight,
+                    timeout: (!timeout.is_zero()).then_some(timeout),
+                    connect_timeout: route.connect_timeout.unwrap_or(defaults.connect_timeout),
+                    retries: route.retries.unwrap_or(defaults.retries),
+                    citizen_param,
+                };
+                entries.push((matcher, Arc::new(entry)));
+            }
+        }
+
+        self.generation += 1;
+        self.upstreams = upstreams;
+        self.depts = depts;
+        let snapshot = Snapshot {
+            generation: self.generation,
+            table: RouteTable::new(entries),
+            upstreams: self.upstreams.values().cloned().collect(),
+            catalog,
+        };
+        events::config_applied(
+            snapshot.generation,
+            snapshot.table.len(),
+            snapshot.upstreams.len(),
+        );
+        Ok(snapshot)
+    }
+}
+
+fn upstream_spec(dept: &str, svc: &config::Service) -> UpstreamSpec {
+    UpstreamSpec {
+        dept: dept.into(),
+        service: svc.id.get_ref().as_str().into(),
+        protocol: match svc.protocol {
+            config::Protocol::Http => Protocol::Http1,
+            config::Protocol::Grpc => Protocol::H2c,
+        },
+        algorithm: match svc.lb {
+            config::LbAlgorithm::RoundRobin => Algorithm::RoundRobin,
+            config::LbAlgorithm::Random => Algorithm::Random,
+            config::LbAlgorithm::ConsistentHash => Algorithm::ConsistentHash,
+        },
+        health: svc.health.as_ref().map(|h| HealthSpec {
+            probe: match h.kind {
+                config::ProbeKind::Tcp => Probe::Tcp,
+                config::ProbeKind::Http => Probe::Http {
+                    path: h.path.clone().unwrap_or_else(|| "/".into()),
+                },
+                config::ProbeKind::Grpc => Probe::Grpc {
+                    service: h.service.clone().unwrap_or_default(),
+                },
+            },
+            interval: h.interval,
+            timeout: h.timeout,
+            healthy_threshold: h.healthy_threshold,
+            unhealthy_threshold: h.unhealthy_threshold,
+        }),
+        outlier: OutlierPolicy {
+            consecutive_failures: svc.outlier.consecutive_failures,
+            base_ejection: svc.outlier.base_ejection,
+            max_ejection_percent: svc.outlier.max_ejection_percent,
+        },
+    }
+}
+
+fn instances(svc: &config::Service) -> Result<Vec<Instance>, String> {
+    let mut out = svc
+        .instances
+        .iter()
+        .map(|i| {
+            i.addr
+                .get_ref()
+                .parse::<SocketAddr>()
+                .map(|addr| Instance {
+                    addr,
+                    weight: i.weight,
+                })
+                .map_err(|e| format!("instance {}: {e}", i.addr.get_ref()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort();
+    Ok(out)
+}
+
+/// The router's matcher, the pattern as written, and the template parameter names.
+fn route_match(route: &config::Route) -> Result<(RouteMatch, String, Vec<String>), String> {
+    let (kind, pattern) = route
+        .path_match()
+        .ok_or_else(|| "needs exactly one of path, prefix or template".to_string())?;
+    let pattern = pattern.get_ref().clone();
+    let params: Vec<String> = pattern
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(String::from)
+        .collect();
+    let path = match kind {
+        config::PathKind::Exact => PathPattern::Exact(pattern.clone()),
+        config::PathKind::Prefix => PathPattern::Prefix(pattern.clone()),
+        config::PathKind::Template => PathPattern::Template(pattern.clone()),
+    };
+    let methods = route
+        .methods
+        .iter()
+        .map(|m| Method::from_bytes(m.as_bytes()).map_err(|e| format!("method {m}: {e}")))
+        .collect::<Result<_, _>>()?;
+    let headers = route
+        .headers
+        .iter()
+        .map(|h| {
+            let name = HeaderName::from_bytes(h.name.to_ascii_lowercase().as_bytes())
+                .map_err(|e| format!("header {}: {e}", h.name))?;
+            let value = h
+                .value
+                .as_deref()
+                .map(HeaderValue::from_str)
+                .transpose()
+                .map_err(|e| format!("header {} value: {e}", h.name))?;
+            Ok((name, value))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok((
+        RouteMatch {
+            path,
+            methods,
+            host: route.host.as_ref().map(|h| h.to_ascii_lowercase()),
+            headers,
+        },
+        pattern,
+        params,
+    ))
+}

@@ -1,0 +1,280 @@
+//! Fault knobs and request counters of one instance, and the middleware that
+//! applies them to every request.
+//!
+//! The knobs are atomics shared by the instance's handlers and the control
+//! API, so reading them costs a few relaxed loads per request. `refuse` and
+//! `down` change the instance's sockets; [`crate::instance`] acts on them and
+//! mirrors their value here for reporting.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicU64, Ordering},
+};
+use std::time::Duration;
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderValue, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::instance::InstanceState;
+
+/// Header (and gRPC metadata) naming the instance that answered.
+pub const INSTANCE_HEADER: &str = "x-sim-instance";
+
+/// Longest latency the control API accepts (ten minutes).
+pub const MAX_LATENCY_MS: u64 = 600_000;
+
+/// The current value of every knob, as the control API reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct Faults {
+    /// Added before answering any request except health checks.
+    pub latency_ms: u64,
+    /// Share of requests (0.0–1.0) answered with HTTP 500 / gRPC UNAVAILABLE.
+    pub error_rate: f64,
+    /// The listening socket is closed; open connections keep working.
+    pub refuse: bool,
+    /// Crashed: no listener and every connection dropped.
+    pub down: bool,
+}
+
+/// A change to some knobs; `None` leaves a knob as it is.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultPatch {
+    pub latency_ms: Option<u64>,
+    pub error_rate: Option<f64>,
+    pub refuse: Option<bool>,
+    pub down: Option<bool>,
+}
+
+impl FaultPatch {
+    /// A patch that puts every knob back to its default.
+    pub fn reset() -> FaultPatch {
+        FaultPatch {
+            latency_ms: Some(0),
+            error_rate: Some(0.0),
+            refuse: Some(false),
+            down: Some(false),
+        }
+    }
+
+    /// Every problem with the patch, one message each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(rate) = self.error_rate
+            && !(0.0..=1.0).contains(&rate)
+        {
+            problems.push(format!(
+                "error_rate must be between 0.0 and 1.0, got {rate}"
+            ));
+        }
+        if let Some(ms) = self.latency_ms
+            && ms > MAX_LATENCY_MS
+        {
+            problems.push(format!(
+                "latency_ms must be at most {MAX_LATENCY_MS}, got {ms}"
+            ));
+        }
+        problems
+    }
+}
+
+/// The knobs themselves.
+#[derive(Debug, Default)]
+pub(crate) struct Knobs {
+    latency_ms: AtomicU64,
+    /// `f64::to_bits` of the error rate.
+    error_rate: AtomicU64,
+    refuse: AtomicBool,
+    down: AtomicBool,
+}
+
+impl Knobs {
+    pub fn snapshot(&self) -> Faults {
+        Faults {
+            latency_ms: self.latency_ms.load(Ordering::Relaxed),
+            error_rate: f64::from_bits(self.error_rate.load(Ordering::Relaxed)),
+            refuse: self.refuse.load(Ordering::Relaxed),
+            down: self.down.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sets the per-request knobs of a (validated) patch.
+    pub fn apply_request_knobs(&self, patch: &FaultPatch) {
+        if let Some(ms) = patch.latency_ms {
+            self.latency_ms.store(ms, Ordering::Relaxed);
+        }
+        if let Some(rate) = patch.error_rate {
+            self.error_rate.store(rate.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    pub fn mirror_sockets(&self, refuse: bool, down: bool) {
+        self.refuse.store(refuse, Ordering::Relaxed);
+        self.down.store(down, Ordering::Relaxed);
+    }
+
+    fn latency(&self) -> Duration {
+        Duration::from_millis(self.latency_ms.load(Ordering::Relaxed))
+    }
+
+    /// Rolls the dice for an injected error.
+    fn should_fail(&self) -> bool {
+        let rate = f64::from_bits(self.error_rate.load(Ordering::Relaxed));
+        rate > 0.0 && (rate >= 1.0 || rand::random::<f64>() < rate)
+    }
+}
+
+/// Requests an instance has seen since start or the last reset.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    requests: AtomicU64,
+    health_checks: AtomicU64,
+    injected_errors: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Requests other than health checks.
+    pub requests: u64,
+    /// `GET /healthz` and `grpc.health.v1.Health` calls.
+    pub health_checks: u64,
+    /// Requests answered with an injected error (counted in `requests` too).
+    pub injected_errors: u64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> Stats {
+        Stats {
+            requests: self.requests.load(Ordering::Relaxed),
+            health_checks: self.health_checks.load(Ordering::Relaxed),
+            injected_errors: self.injected_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn reset(&self) {
+        self.requests.store(0, Ordering::Relaxed);
+        self.health_checks.store(0, Ordering::Relaxed);
+        self.injected_errors.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Whether a request is a health probe (not counted as a request, never
+/// delayed or failed by the knobs: a crashed or refusing instance is what
+/// makes probes fail).
+fn is_health_check(path: &str) -> bool {
+    path == "/healthz" || path.starts_with("/grpc.health.v1.Health/")
+}
+
+fn is_grpc(req: &Request) -> bool {
+    req.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/grpc"))
+}
+
+/// Middleware on every instance: counts, applies latency and error knobs and
+/// stamps `x-sim-instance` on the answer.
+pub(crate) async fn inject(
+    State(instance): State<Arc<InstanceState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let mut response = if is_health_check(req.uri().path()) {
+        instance
+            .counters
+            .health_checks
+            .fetch_add(1, Ordering::Relaxed);
+        next.run(req).await
+    } else {
+        instance.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let latency = instance.knobs.latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        if instance.knobs.should_fail() {
+            instance
+                .counters
+                .injected_errors
+                .fetch_add(1, Ordering::Relaxed);
+            injected_error(&instance.id, is_grpc(&req))
+        } else {
+            next.run(req).await
+        }
+    };
+    response
+        .headers_mut()
+        .insert(INSTANCE_HEADER, instance.header_value.clone());
+    response
+}
+
+fn injected_error(instance: &str, grpc: bool) -> Response {
+    let message = format!("injected fault on instance {instance}");
+    if grpc {
+        tonic::Status::unavailable(message).into_http::<axum::body::Body>()
+    } else {
+        crate::http::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SIM_INJECTED_FAULT",
+            message,
+        )
+        .into_response()
+    }
+}
+
+/// `x-sim-instance` value for an instance id (ids are ASCII by construction).
+pub(crate) fn header_value(id: &str) -> HeaderValue {
+    HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("invalid-instance-id"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_validation_names_every_problem() {
+        let patch = FaultPatch {
+            error_rate: Some(1.5),
+            latency_ms: Some(MAX_LATENCY_MS + 1),
+            ..FaultPatch::default()
+        };
+        let problems = patch.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("error_rate"));
+        let nan = FaultPatch {
+            error_rate: Some(f64::NAN),
+            ..FaultPatch::default()
+        };
+        assert_eq!(nan.problems().len(), 1);
+        assert!(FaultPatch::reset().problems().is_empty());
+    }
+
+    #[test]
+    fn knobs_apply_and_roll() {
+        let knobs = Knobs::default();
+        assert!(!knobs.should_fail());
+        knobs.apply_request_knobs(&FaultPatch {
+            error_rate: Some(1.0),
+            latency_ms: Some(5),
+            ..FaultPatch::default()
+        });
+        assert!(knobs.should_fail());
+        assert_eq!(knobs.snapshot().latency_ms, 5);
+        knobs.apply_request_knobs(&FaultPatch {
+            error_rate: Some(0.5),
+            ..FaultPatch::default()
+        });
+        let fails = (0..2000).filter(|_| knobs.should_fail()).count();
+        assert!((800..1200).contains(&fails), "{fails}");
+        assert_eq!(
+            knobs.snapshot().latency_ms,
+            5,
+            "missing field leaves the knob alone"
+        );
+    }
+}

@@ -1,0 +1,306 @@
+//! The simulated department fleet: 32 government departments of a one-stop
+//! super-app, each running 1–3 real server instances on loopback — HTTP/JSON
+//! (axum) or gRPC (tonic, h2c) — with deterministic citizen data and fault
+//! knobs (latency, error rate, refused connections, crashes) that a control
+//! API changes at run time.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), onestop_sim::SimError> {
+//! let fleet = onestop_sim::Fleet::start(onestop_sim::FleetOptions::default()).await?;
+//! for dept in &fleet.manifest().departments {
+//!     println!("{} {:?}", dept.id, dept.instances);
+//! }
+//! fleet.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The [`manifest::FleetManifest`] is the whole contract with the gateway.
+//!
+//! Behaviour worth knowing:
+//! - Every answer carries `x-sim-instance` (HTTP header / gRPC initial
+//!   metadata). Unknown citizens: HTTP 404 `CITIZEN_NOT_FOUND`; gRPC
+//!   NOT_FOUND with `x-sim-reason: citizen-unknown`.
+//! - A citizen segment `me`, a submission without `citizen`, or a gRPC
+//!   `citizen_id` of `me`/empty means the citizen in `x-onestop-citizen`.
+//! - `latency_ms` and `error_rate` spare health checks (`/healthz`,
+//!   `grpc.health.v1`), which count apart from requests: only `refuse` and
+//!   `down` make probes fail, as with a real dead process.
+//! - Streaming methods send `count` messages (0 → 5, at most 1000)
+//!   `interval_ms` apart; with `0 < fail_after <= count` they send
+//!   `fail_after` messages and end with FAILED_PRECONDITION carrying
+//!   `x-sim-detail: stream-failed` in the trailers.
+//! - Documents are a pure function of (seed, department, matter, citizen);
+//!   submissions are validated against them but change nothing.
+
+#![forbid(unsafe_code)]
+
+pub mod citizens;
+pub mod manifest;
+pub mod pb;
+
+mod catalog;
+mod control;
+mod data;
+mod faults;
+mod grpc;
+mod http;
+mod instance;
+mod server;
+
+use std::{
+    io::Write,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use anyhow::Context;
+use futures::future::join_all;
+use tracing::info;
+
+pub use crate::faults::{FaultPatch, Faults, INSTANCE_HEADER, Stats};
+pub use crate::http::CITIZEN_HEADER;
+use crate::{
+    catalog::DEPARTMENTS,
+    citizens::Population,
+    control::Registry,
+    instance::Instance,
+    manifest::{
+        CitizenSample, DeptManifest, FleetManifest, HealthProbe, InstanceManifest, Protocol,
+    },
+    server::ServerHandle,
+};
+
+/// How many citizens the manifest lists.
+const MANIFEST_CITIZENS: usize = 20;
+/// Most citizens a fleet generates.
+const MAX_CITIZENS: usize = 1_000_000;
+
+/// What can go wrong starting or reconfiguring the fleet.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// [`FleetOptions`] out of range.
+    #[error("invalid fleet options: {0}")]
+    InvalidOptions(String),
+    /// A listening socket could not be bound (at start, or when an instance
+    /// comes back up on its old port).
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How to start a fleet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetOptions {
+    /// How many departments, taken in catalogue order (1–32).
+    pub departments: usize,
+    /// How many citizens to generate (at least 1).
+    pub citizens: usize,
+    /// Seed of every generated datum.
+    pub seed: u64,
+    /// Address every instance binds (on port 0).
+    pub bind_ip: IpAddr,
+    /// Address of the control API (port 0: any free port).
+    pub control_addr: SocketAddr,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        FleetOptions {
+            departments: DEPARTMENTS.len(),
+            citizens: 1000,
+            seed: 20261122,
+            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            control_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        }
+    }
+}
+
+impl FleetOptions {
+    fn validate(&self) -> Result<(), SimError> {
+        if !(1..=DEPARTMENTS.len()).contains(&self.departments) {
+            return Err(SimError::InvalidOptions(format!(
+                "departments must be between 1 and {}, got {}",
+                DEPARTMENTS.len(),
+                self.departments
+            )));
+        }
+        if !(1..=MAX_CITIZENS).contains(&self.citizens) {
+            return Err(SimError::InvalidOptions(format!(
+                "citizens must be between 1 and {MAX_CITIZENS}, got {}",
+                self.citizens
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A running fleet. Dropping it stops every server too, without waiting.
+#[derive(Debug)]
+pub struct Fleet {
+    registry: Arc<Registry>,
+    control: ServerHandle,
+}
+
+impl Fleet {
+    /// Generates the citizens, binds every instance and the control API, and
+    /// returns once all of them accept connections.
+    pub async fn start(opts: FleetOptions) -> Result<Fleet, SimError> {
+        opts.validate()?;
+        let pop = Arc::new(Population::new(opts.seed, opts.citizens));
+        // Known to every department (index < KNOWN_EVERYWHERE).
+        let example = pop.all()[0].clone();
+
+        let mut instances = Vec::new();
+        let mut departments = Vec::new();
+        for dept in &DEPARTMENTS[..opts.departments] {
+            let mut listed = Vec::with_capacity(dept.instances);
+            for ordinal in 0..dept.instances {
+                let (state, listener) = Instance::bind(dept.id, ordinal, opts.bind_ip).await?;
+                let app = match dept.protocol {
+                    Protocol::Http => http::router(dept, Arc::clone(&pop), Arc::clone(&state)),
+                    Protocol::Grpc => {
+                        grpc::router(dept, Arc::clone(&pop), Arc::clone(&state)).await
+                    }
+                };
+                listed.push(InstanceManifest {
+                    id: state.id.clone(),
+                    addr: state.addr,
+                });
+                instances.push(Instance::serve(state, listener, app));
+            }
+            let grpc_service = grpc::service_name(dept.id).map(str::to_owned);
+            let (health, matters) = match dept.protocol {
+                Protocol::Http => (
+                    HealthProbe::Http {
+                        path: "/healthz".into(),
+                    },
+                    http::manifest_matters(dept, &pop, &example),
+                ),
+                Protocol::Grpc => (
+                    HealthProbe::Grpc {
+                        service: grpc_service.clone().unwrap_or_default(),
+                    },
+                    grpc::manifest_matters(dept.id, &example),
+                ),
+            };
+            departments.push(DeptManifest {
+                id: dept.id.into(),
+                name: dept.name.into(),
+                name_en: dept.name_en.into(),
+                protocol: dept.protocol,
+                grpc_service,
+                health,
+                instances: listed,
+                matters,
+            });
+        }
+
+        let control_listener = server::bind(opts.control_addr).await?;
+        let control_addr = control_listener
+            .local_addr()
+            .map_err(|source| SimError::Bind {
+                addr: opts.control_addr,
+                source,
+            })?;
+        let manifest = FleetManifest {
+            control: control_addr,
+            seed: opts.seed,
+            departments,
+            citizens: pop
+                .all()
+                .iter()
+                .take(MANIFEST_CITIZENS)
+                .map(|c| CitizenSample {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    phone: c.phone.clone(),
+                })
+                .collect(),
+        };
+        let registry = Arc::new(Registry {
+            manifest,
+            instances,
+        });
+        let control = ServerHandle::spawn(
+            "control".into(),
+            Some(control_listener),
+            control::router(Arc::clone(&registry)),
+        );
+        info!(addr = %control_addr, departments = opts.departments, citizens = opts.citizens, "fleet started");
+        Ok(Fleet { registry, control })
+    }
+
+    /// Where everything is.
+    pub fn manifest(&self) -> &FleetManifest {
+        &self.registry.manifest
+    }
+
+    /// Stops the control API and every instance, dropping open connections;
+    /// returns once every socket is closed.
+    pub async fn shutdown(self) {
+        let Fleet { registry, control } = self;
+        control.crash().await;
+        join_all(registry.instances.iter().map(Instance::stop)).await;
+        info!("fleet stopped");
+    }
+}
+
+/// Runs a fleet until Ctrl-C: starts it, writes the manifest JSON to
+/// `manifest_out` (atomically) when given, logs every address, and shuts
+/// down on the signal.
+pub async fn run(opts: FleetOptions, manifest_out: Option<PathBuf>) -> anyhow::Result<()> {
+    let fleet = Fleet::start(opts)
+        .await
+        .context("starting the simulated department fleet")?;
+    let manifest = fleet.manifest();
+    // Every instance has logged its address as it started.
+    let instances: usize = manifest.departments.iter().map(|d| d.instances.len()).sum();
+    info!(
+        departments = manifest.departments.len(),
+        instances,
+        citizens = manifest.citizens.len(),
+        "fleet ready"
+    );
+    info!(addr = %manifest.control, "fleet control API ready");
+    if let Some(path) = &manifest_out {
+        write_manifest(path, manifest)
+            .with_context(|| format!("writing the fleet manifest to {}", path.display()))?;
+        info!(path = %path.display(), "fleet manifest written");
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    info!("Ctrl-C received, stopping the fleet");
+    fleet.shutdown().await;
+    Ok(())
+}
+
+/// Writes `manifest` as pretty JSON to `path` atomically: readers see the
+/// old file or the complete new one, never a partial write.
+pub fn write_manifest(path: &Path, manifest: &FleetManifest) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(manifest)?;
+    let file_name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "manifest path has no file name",
+        )
+    })?;
+    let mut tmp_name = file_name.to_os_string();
+    tmp_name.push(format!(".tmp.{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&json)?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,229 @@
+//! Department configuration for a simulated fleet, generated from its
+//! manifest. The demo writes these files and then loads them through the
+//! ordinary configuration path, so it exercises what operators use.
+
+use std::path::Path;
+use std::time::Duration;
+
+use onestop_sim::manifest::{DeptManifest, FleetManifest, HealthProbe, Protocol};
+use toml::{Table, Value};
+
+/// Knobs for the generated configuration.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Route timeout for unary matters.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub health_interval: Duration,
+    pub health_timeout: Duration,
+    pub max_concurrency: usize,
+    pub retries: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_millis(500),
+            health_interval: Duration::from_secs(1),
+            health_timeout: Duration::from_millis(500),
+            max_concurrency: 256,
+            retries: 2,
+        }
+    }
+}
+
+fn dur(d: Duration) -> Value {
+    Value::String(humantime::format_duration(d).to_string())
+}
+
+fn table(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Table {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn s(v: &str) -> Value {
+    Value::String(v.to_string())
+}
+
+/// The TOML text of one department's file.
+pub fn department_toml(dept: &DeptManifest, opts: &Options) -> String {
+    let department = table([
+        ("id", s(&dept.id)),
+        ("name", s(&dept.name)),
+        ("name_en", s(&dept.name_en)),
+        (
+            "max_concurrency",
+            Value::Integer(i64::try_from(opts.max_concurrency).unwrap_or(256)),
+        ),
+    ]);
+    let instances = dept
+        .instances
+        .iter()
+        .map(|i| Value::Table(table([("addr", s(&i.addr.to_string()))])))
+        .collect();
+    let mut health = table([
+        ("interval", dur(opts.health_interval)),
+        ("timeout", dur(opts.health_timeout)),
+    ]);
+    match &dept.health {
+        HealthProbe::Http { path } => {
+            health.insert("kind".into(), s("http"));
+            health.insert("path".into(), s(path));
+        }
+        HealthProbe::Grpc { service } => {
+            health.insert("kind".into(), s("grpc"));
+            health.insert("service".into(), s(service));
+        }
+    }
+    let protocol = match dept.protocol {
+        Protocol::Http => "http",
+        Protocol::Grpc => "grpc",
+    };
+    // Citizen-keyed departments with several instances keep a citizen on one
+    // instance (consistent hashing); the rest round-robin.
+    let lb = if dept.matters.iter().any(|m| m.citizen_param.is_some()) && dept.instances.len() > 2 {
+        "consistent_hash"
+    } else {
+        "round_robin"
+    };
+    let service = table([
+        ("id", s("main")),
+        ("protocol", s(protocol)),
+        ("lb", s(lb)),
+        ("instances", Value::Array(instances)),
+        ("health", Value::Table(health)),
+    ]);
+    let routes = dept
+        .matters
+        .iter()
+        .map(|m| {
+            let mut r = table([
+                ("id", s(&m.id)),
+                ("name", s(&m.name)),
+                ("description", s(&m.description)),
+                ("methods", Value::Array(vec![s(&m.method)])),
+                ("service", s("main")),
+                ("connect_timeout", dur(opts.connect_timeout)),
+                ("retries", Value::Integer(i64::from(opts.retries))),
+            ]);
+            let kind = if m.path.contains('{') {
+                "template"
+            } else {
+                "path"
+            };
+            r.insert(kind.into(), s(&m.path));
+            // Only a template parameter can carry the citizen id (gRPC
+            // matters carry it in the message, which the gateway does not read).
+            if let Some(p) = m
+                .citizen_param
+                .as_ref()
+                .filter(|p| m.path.contains(&format!("{{{p}}}")))
+            {
+                r.insert("citizen_param".into(), s(p));
+            }
+            let timeout = if m.streaming {
+                Duration::ZERO
+            } else {
+                opts.timeout
+            };
+            r.insert(
+                "timeout".into(),
+                if timeout.is_zero() {
+                    s("0s")
+                } else {
+                    dur(timeout)
+                },
+            );
+            Value::Table(r)
+        })
+        .collect();
+    let file = table([
+        ("department", Value::Table(department)),
+        ("services", Value::Array(vec![Value::Table(service)])),
+        ("routes", Value::Array(routes)),
+    ]);
+    toml::to_string(&file).unwrap_or_default()
+}
+
+/// The gateway file for the given listeners.
+pub fn gateway_toml(public: &str, control: &str, admin: &str, threads: usize) -> String {
+    format!(
+        "# Generated by onestop for a simulated fleet.\n\n[listeners]\npublic = \"{public}\"\ncontrol = \"{control}\"\nadmin = \"{admin}\"\n\n[proxy]\nthreads = {threads}\n"
+    )
+}
+
+/// Writes `dir/departments/<id>.toml` for every department of the fleet.
+pub fn write_departments(dir: &Path, fleet: &FleetManifest, opts: &Options) -> std::io::Result<()> {
+    let departments = dir.join("departments");
+    std::fs::create_dir_all(&departments)?;
+    for dept in &fleet.departments {
+        write_atomically(
+            &departments.join(format!("{}.toml", dept.id)),
+            &department_toml(dept, opts),
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes a file so that readers never see it half-written.
+pub fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onestop_sim::manifest::*;
+
+    #[test]
+    fn generated_department_files_validate() {
+        let dept = DeptManifest {
+            id: "hpf".into(),
+            name: "住房公积金管理中心".into(),
+            name_en: "Housing Provident Fund".into(),
+            protocol: Protocol::Http,
+            grpc_service: None,
+            health: HealthProbe::Http {
+                path: "/healthz".into(),
+            },
+            instances: (0..3)
+                .map(|n| InstanceManifest {
+                    id: format!("hpf-{n}"),
+                    addr: format!("127.0.0.1:{}", 9000 + n).parse().expect("addr"),
+                })
+                .collect(),
+            matters: vec![MatterManifest {
+                id: "balance".into(),
+                name: "公积金余额查询".into(),
+                description: "余额".into(),
+                method: "GET".into(),
+                path: "/api/v1/depts/hpf/accounts/{citizen}".into(),
+                citizen_param: Some("citizen".into()),
+                streaming: false,
+                example: MatterExample {
+                    path: "/api/v1/depts/hpf/accounts/x".into(),
+                    body: None,
+                },
+            }],
+        };
+        let text = department_toml(&dept, &Options::default());
+        let config = onestop_config::parse_sources(
+            None,
+            vec![onestop_config::Source::new("hpf.toml", text.clone())],
+        );
+        let config = match config {
+            Ok(c) => c,
+            Err(e) => panic!("{e}\n{text}"),
+        };
+        let file = &config.departments[0].file;
+        assert_eq!(file.services[0].instances.len(), 3);
+        assert_eq!(
+            file.services[0].lb,
+            onestop_config::LbAlgorithm::ConsistentHash
+        );
+        assert_eq!(file.routes[0].citizen_param.as_deref(), Some("citizen"));
+        assert_eq!(file.routes[0].timeout, Some(Duration::from_secs(5)));
+    }
+}

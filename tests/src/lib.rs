@@ -1,0 +1,372 @@
+//! Shared harness for the cross-process tests: starts the real `onestop`
+//! binary as a fleet (`onestop sim`) and as a gateway (`onestop serve`) on
+//! loopback ports chosen at run time, and offers small clients for them.
+
+#![allow(clippy::unwrap_used)]
+
+pub mod grpc;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use onestop::fleet_config::Options as ConfigOptions;
+pub use onestop_sim::manifest::FleetManifest;
+
+/// The `onestop` binary built next to this test executable.
+pub fn onestop_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/onestop
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = profile_dir.join("onestop");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build -p onestop` (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A loopback port the OS says is free right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("ask the OS for a free port")
+}
+
+/// A child process killed when dropped; its stderr goes to a log file.
+pub struct Proc {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(args: &[&str], log: PathBuf) -> Proc {
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(onestop_bin())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn onestop");
+        Proc { child, log }
+    }
+
+    /// Fails the test with the process log when it has exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            panic!("onestop exited with {status}; log:\n{log}");
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The simulated department fleet in its own process.
+pub struct Sim {
+    pub proc: Proc,
+    pub manifest: FleetManifest,
+    pub dir: tempfile::TempDir,
+}
+
+impl Sim {
+    pub async fn start(departments: usize, citizens: usize) -> Sim {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let manifest_path = dir.path().join("fleet.json");
+        let mut proc = Proc::spawn(
+            &[
+                "--log-format",
+                "text",
+                "sim",
+                "--departments",
+                &departments.to_string(),
+                "--citizens",
+                &citizens.to_string(),
+                "--manifest-out",
+                manifest_path.to_str().expect("utf-8 path"),
+            ],
+            dir.path().join("sim.log"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&manifest_path) {
+                let manifest: FleetManifest = serde_json::from_str(&text).expect("manifest json");
+                return Sim {
+                    proc,
+                    manifest,
+                    dir,
+                };
+            }
+            proc.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "the fleet did not start within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn dept(&self, id: &str) -> &onestop_sim::manifest::DeptManifest {
+        self.manifest
+            .departments
+            .iter()
+            .find(|d| d.id == id)
+            .unwrap_or_else(|| panic!("no department {id} in the fleet"))
+    }
+
+    /// Sets fault knobs on one instance (`{"latency_ms":..,"down":..}`).
+    pub async fn set_faults(&self, instance: &str, faults: serde_json::Value) {
+        let url = format!(
+            "http://{}/fleet/instances/{instance}/faults",
+            self.manifest.control
+        );
+        let resp = reqwest::Client::new()
+            .put(url)
+            .json(&faults)
+            .send()
+            .await
+            .expect("fleet control");
+        assert!(
+            resp.status().is_success(),
+            "set faults on {instance}: {}",
+            resp.status()
+        );
+    }
+
+    /// Requests an instance has served (health checks excluded).
+    pub async fn requests(&self, instance: &str) -> u64 {
+        let url = format!(
+            "http://{}/fleet/instances/{instance}",
+            self.manifest.control
+        );
+        let v: serde_json::Value = reqwest::get(url)
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json");
+        v["requests"].as_u64().expect("requests counter")
+    }
+}
+
+/// A gateway process serving a configuration written into its own directory.
+pub struct Gateway {
+    pub proc: Proc,
+    pub public: SocketAddr,
+    pub admin: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// Starts a gateway in front of `fleet` with generated department config.
+    pub async fn start(fleet: &FleetManifest, opts: &ConfigOptions) -> Gateway {
+        Gateway::start_with(fleet, opts, |_| {}).await
+    }
+
+    /// Like [`Gateway::start`], letting the test add or change config files first.
+    pub async fn start_with(
+        fleet: &FleetManifest,
+        opts: &ConfigOptions,
+        edit: impl FnOnce(&Path),
+    ) -> Gateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("config");
+        std::fs::create_dir_all(&config).expect("config dir");
+        onestop::fleet_config::write_departments(&config, fleet, opts).expect("department files");
+        edit(&config);
+        Gateway::serve(dir, 2).await
+    }
+
+    /// Starts `onestop serve` on `dir/config` with fresh listener ports.
+    pub async fn serve(dir: tempfile::TempDir, threads: usize) -> Gateway {
+        let config = dir.path().join("config");
+        let public = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let control = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        std::fs::write(
+            config.join("onestop.toml"),
+            onestop::fleet_config::gateway_toml(
+                &public.to_string(),
+                &control.to_string(),
+                &admin.to_string(),
+                threads,
+            ),
+        )
+        .expect("gateway file");
+        let mut proc = Proc::spawn(
+            &[
+                "serve",
+                "--config",
+                config.to_str().expect("utf-8 path"),
+                "--data-dir",
+                dir.path().join("data").to_str().expect("utf-8 path"),
+            ],
+            dir.path().join("gateway.log"),
+        );
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(format!("http://{admin}/readyz")).send().await
+                && r.status() == 200
+            {
+                break;
+            }
+            proc.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "gateway not ready within 30 s:\n{}",
+                proc.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Gateway {
+            proc,
+            public,
+            admin,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.public)
+    }
+
+    /// The admin `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.admin))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
+    /// The value of one sample line, e.g.
+    /// `onestop_upstream_instance_up{dept="hrss",instance="…",service="main"}`.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        sample(&self.metrics().await, series)
+    }
+
+    /// The gateway's log (JSON lines).
+    pub fn log(&self) -> String {
+        self.proc.log_text()
+    }
+}
+
+/// Finds `series` (name plus labels in Prometheus' sorted order) in a scrape.
+pub fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape.lines().find_map(|line| {
+        line.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
+/// Polls `cond` every 20 ms until it holds or `within` passes; returns how long it took.
+pub async fn wait_for<F, Fut>(within: Duration, mut cond: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if cond().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// Latency percentiles in milliseconds.
+pub fn percentile(samples: &[Duration], p: f64) -> f64 {
+    let mut h = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
+    for s in samples {
+        h.record(u64::try_from(s.as_micros()).unwrap_or(u64::MAX).max(1))
+            .expect("record");
+    }
+    h.value_at_quantile(p) as f64 / 1000.0
+}
+
+/// `onestop demo`: the gateway and the fleet in one process, as a new user runs it.
+pub struct Demo {
+    pub proc: Proc,
+    pub public: SocketAddr,
+    pub admin: SocketAddr,
+    /// `DATA_DIR/demo.json`.
+    pub info: serde_json::Value,
+    pub manifest: FleetManifest,
+    pub dir: tempfile::TempDir,
+}
+
+impl Demo {
+    pub async fn start(departments: usize, citizens: usize) -> Demo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let [public, control, admin] =
+            [0; 3].map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())));
+        let mut proc = Proc::spawn(
+            &[
+                "demo",
+                "--departments",
+                &departments.to_string(),
+                "--citizens",
+                &citizens.to_string(),
+                "--data-dir",
+                data.to_str().expect("utf-8 path"),
+                "--public",
+                &public.to_string(),
+                "--control",
+                &control.to_string(),
+                "--admin",
+                &admin.to_string(),
+            ],
+            dir.path().join("demo.log"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let info = loop {
+            if let Ok(text) = std::fs::read_to_string(data.join("demo.json")) {
+                break serde_json::from_str::<serde_json::Value>(&text).expect("demo.json");
+            }
+            proc.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "demo not ready within 60 s:\n{}",
+                proc.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let manifest = serde_json::from_str(
+            &std::fs::read_to_string(data.join("fleet.json")).expect("fleet.json"),
+        )
+        .expect("fleet manifest");
+        Demo {
+            proc,
+            public,
+            admin,
+            info,
+            manifest,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.public)
+    }
+}

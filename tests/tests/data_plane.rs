@@ -1,0 +1,494 @@
+//! The data plane end to end: real fleet and gateway processes on loopback.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use onestop_tests::{ConfigOptions, Demo, Gateway, Sim, percentile, wait_for};
+use serde_json::{Value, json};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+/// `onestop demo`, run as a new user would: it becomes ready, writes
+/// demo.json, its catalog lists every department, every HTTP matter of
+/// every HTTP department answers 2xx through the gateway, and every unary
+/// method of every gRPC department answers OK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_catalog_walk_reaches_every_department() {
+    let demo = Demo::start(32, 1000).await;
+    let http = client();
+    assert_eq!(demo.info["public"], demo.public.to_string());
+    assert!(demo.info["citizens"].as_array().unwrap().len() >= 10);
+    let ready = http
+        .get(format!("http://{}/readyz", demo.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(demo.manifest.departments.len(), 32);
+
+    let catalog: Value = http
+        .get(demo.url("/api/v1/catalog"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let matters = catalog["matters"].as_array().unwrap();
+    let depts: BTreeSet<&str> = matters
+        .iter()
+        .map(|m| m["dept"].as_str().unwrap())
+        .collect();
+    assert_eq!(depts.len(), 32, "catalog departments: {depts:?}");
+    for m in matters {
+        for field in [
+            "id",
+            "name",
+            "dept",
+            "method",
+            "path",
+            "auth",
+            "description",
+        ] {
+            assert!(m.get(field).is_some(), "matter without {field}: {m}");
+        }
+    }
+    // The catalog filters by department and text.
+    let hpf: Value = http
+        .get(demo.url("/api/v1/catalog?dept=hpf"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hpf = hpf["matters"].as_array().unwrap();
+    assert!(!hpf.is_empty() && hpf.iter().all(|m| m["dept"] == "hpf"));
+
+    let mut ok_by_dept: HashMap<String, usize> = HashMap::new();
+    let mut calls = 0;
+    for dept in &demo.manifest.departments {
+        for matter in &dept.matters {
+            let id = format!("{}/{}", dept.id, matter.id);
+            assert!(
+                matters.iter().any(|m| m["id"] == id.as_str()),
+                "{id} missing from the catalog"
+            );
+            if matter.path.starts_with("/api/") {
+                let url = demo.url(&matter.example.path);
+                let body = matter.example.body.clone().unwrap_or(json!({}));
+                let req = match matter.method.as_str() {
+                    "GET" => http.get(url),
+                    "POST" => http.post(url).json(&body),
+                    "PUT" => http.put(url).json(&body),
+                    other => panic!("unexpected method {other} for {id}"),
+                };
+                let resp = req.send().await.unwrap();
+                let status = resp.status();
+                let text = resp.text().await.unwrap();
+                assert!(
+                    status.is_success(),
+                    "{id} {}: {status} {text}",
+                    matter.example.path
+                );
+                calls += 1;
+                *ok_by_dept.entry(dept.id.clone()).or_default() += 1;
+            }
+        }
+    }
+    for d in demo
+        .manifest
+        .departments
+        .iter()
+        .filter(|d| d.grpc_service.is_some())
+    {
+        let ok = onestop_tests::grpc::call_every_unary(demo.public, &demo.manifest, &d.id).await;
+        *ok_by_dept.entry(d.id.clone()).or_default() += ok;
+        calls += ok;
+    }
+    println!(
+        "demo catalog walk: {} matters listed, {calls} calls answered 2xx/OK, {} of 32 departments",
+        matters.len(),
+        ok_by_dept.len()
+    );
+    assert_eq!(
+        ok_by_dept.len(),
+        32,
+        "departments that answered: {:?}",
+        ok_by_dept.keys()
+    );
+}
+
+/// Unknown route, no healthy upstream, upstream timeout and malformed request
+/// each get their status and the SPEC JSON error, with the request id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_errors_have_their_status_and_json_shape() {
+    let sim = Sim::start(6, 50).await;
+    let opts = ConfigOptions {
+        timeout: Duration::from_millis(800),
+        ..ConfigOptions::default()
+    };
+    let gw = Gateway::start(&sim.manifest, &opts).await;
+    let http = client();
+    let citizen = &sim.manifest.citizens[0].id;
+
+    // 404: unknown route; a well-formed request id is kept.
+    let resp = http
+        .get(gw.url("/api/v1/nowhere"))
+        .header("x-request-id", "test-404")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(resp.headers()["x-request-id"], "test-404");
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(error_code(&body), "ROUTE_NOT_FOUND");
+    assert_eq!(body["error"]["request_id"], "test-404");
+    assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+
+    // 400: malformed request target; a malformed request id is replaced.
+    let resp = http
+        .get(gw.url("/api/v1/depts/hpf/%zz"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let rid = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_ne!(rid, "bad id with spaces");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(error_code(&body), "MALFORMED_REQUEST");
+    assert_eq!(body["error"]["request_id"], rid.as_str());
+
+    // 504: the department answers after the route's 800 ms timeout.
+    let water = sim.dept("water");
+    for i in &water.instances {
+        sim.set_faults(&i.id, json!({"latency_ms": 3000})).await;
+    }
+    let bills = water
+        .matters
+        .iter()
+        .find(|m| m.citizen_param.is_some())
+        .unwrap();
+    let started = Instant::now();
+    let resp = http.get(gw.url(&bills.example.path)).send().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(resp.status(), 504);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(error_code(&body), "UPSTREAM_TIMEOUT");
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_millis(1500),
+        "504 after {took:?}"
+    );
+
+    // 503: every instance of a department is down.
+    let hpf = sim.dept("hpf");
+    for i in &hpf.instances {
+        sim.set_faults(&i.id, json!({"down": true})).await;
+    }
+    let balance = hpf
+        .matters
+        .iter()
+        .find(|m| m.citizen_param.is_some())
+        .unwrap();
+    let all_down = wait_for(Duration::from_secs(5), || async {
+        let m = gw.metrics().await;
+        hpf.instances.iter().all(|i| {
+            let series = format!(
+                "onestop_upstream_instance_up{{dept=\"hpf\",instance=\"{}\",service=\"main\"}}",
+                i.addr
+            );
+            onestop_tests::sample(&m, &series) == Some(0.0)
+        })
+    })
+    .await;
+    assert!(all_down.is_some(), "hpf instances were not marked down");
+    let resp = http
+        .get(gw.url(&balance.example.path))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(error_code(&body), "NO_HEALTHY_UPSTREAM");
+
+    // Every gateway error was logged once, as JSON, with its code.
+    let log = gw.log();
+    for code in [
+        "ROUTE_NOT_FOUND",
+        "MALFORMED_REQUEST",
+        "UPSTREAM_TIMEOUT",
+        "NO_HEALTHY_UPSTREAM",
+    ] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("\"target\":\"onestop::access\"") && l.contains(code)),
+            "no access-log line with {code}"
+        );
+    }
+    let _ = citizen;
+}
+
+/// `/metrics` shows per-department request counts and latency histograms
+/// that move with traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_follow_traffic() {
+    let sim = Sim::start(4, 50).await;
+    let gw = Gateway::start(&sim.manifest, &ConfigOptions::default()).await;
+    let http = client();
+    let hpf = sim.dept("hpf");
+    let matter = hpf
+        .matters
+        .iter()
+        .find(|m| m.citizen_param.is_some())
+        .unwrap();
+    let counter = format!(
+        "onestop_requests_total{{dept=\"hpf\",route=\"{}\",status=\"200\"}}",
+        matter.id
+    );
+    let hist = format!(
+        "onestop_request_duration_seconds_count{{dept=\"hpf\",route=\"{}\"}}",
+        matter.id
+    );
+    let before = gw.metric(&counter).await.unwrap_or(0.0);
+    let before_hist = gw.metric(&hist).await.unwrap_or(0.0);
+    for _ in 0..25 {
+        let r = http.get(gw.url(&matter.example.path)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let after = gw.metric(&counter).await.unwrap();
+    let after_hist = gw.metric(&hist).await.unwrap();
+    assert_eq!(after - before, 25.0);
+    assert_eq!(after_hist - before_hist, 25.0);
+    let scrape = gw.metrics().await;
+    assert!(scrape.contains("onestop_request_duration_seconds_bucket{dept=\"hpf\""));
+    assert!(scrape.contains("onestop_inflight_requests{dept=\"hpf\"} 0"));
+    assert!(scrape.contains("onestop_upstream_instance_up{dept=\"hpf\""));
+    println!("metrics: {counter} {before} -> {after}");
+}
+
+/// A paced load: `rate` requests per second for `secs`, each a GET of one of `paths`.
+async fn paced_load(
+    http: reqwest::Client,
+    base: String,
+    paths: Arc<Vec<String>>,
+    rate: u32,
+    secs: u64,
+) -> Vec<(u16, Duration)> {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate);
+    let total = u64::from(rate) * secs;
+    let mut tasks = Vec::with_capacity(total as usize);
+    for n in 0..total {
+        ticker.tick().await;
+        let http = http.clone();
+        let url = format!("{base}{}", paths[(n as usize) % paths.len()]);
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let status = match http.get(&url).send().await {
+                Ok(r) => {
+                    let s = r.status().as_u16();
+                    let _ = r.bytes().await;
+                    s
+                }
+                Err(e) => {
+                    eprintln!("request error: {e:?}");
+                    0
+                }
+            };
+            (status, started.elapsed())
+        }));
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// Kill 1 of 3 instances during ≥ 500 req/s for 10 s: < 0.1 % failures,
+/// ejection within 2 s, re-admission after it returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_of_three_instances_loses_no_requests() {
+    let sim = Sim::start(4, 200).await;
+    let gw = Gateway::start(&sim.manifest, &ConfigOptions::default()).await;
+    let hrss = sim.dept("hrss").clone();
+    assert_eq!(hrss.instances.len(), 3);
+    let matter = hrss
+        .matters
+        .iter()
+        .find(|m| m.citizen_param.is_some())
+        .unwrap();
+    let param = format!("{{{}}}", matter.citizen_param.as_deref().unwrap());
+    let paths: Vec<String> = sim
+        .manifest
+        .citizens
+        .iter()
+        .take(onestop_sim::citizens::KNOWN_EVERYWHERE)
+        .map(|c| matter.path.replace(&param, &c.id))
+        .collect();
+    let victim = hrss.instances[1].clone();
+    let series = format!(
+        "onestop_upstream_instance_up{{dept=\"hrss\",instance=\"{}\",service=\"main\"}}",
+        victim.addr
+    );
+    assert_eq!(gw.metric(&series).await, Some(1.0));
+
+    let load = tokio::spawn(paced_load(client(), gw.url(""), Arc::new(paths), 600, 10));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let served_before_kill = sim.requests(&victim.id).await;
+    sim.set_faults(&victim.id, json!({"down": true})).await;
+    let killed = Instant::now();
+    let ejected = wait_for(Duration::from_secs(4), || async {
+        gw.metric(&series).await == Some(0.0)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(killed.elapsed())).await;
+    sim.set_faults(&victim.id, json!({"down": false})).await;
+    let returned = Instant::now();
+    let readmitted = wait_for(Duration::from_secs(8), || async {
+        gw.metric(&series).await == Some(1.0)
+    })
+    .await;
+    let results = load.await.unwrap();
+    let served_after_return = sim.requests(&victim.id).await;
+
+    let failed = results.iter().filter(|(s, _)| *s != 200).count();
+    let mut statuses: std::collections::BTreeMap<u16, usize> = Default::default();
+    for (s, _) in &results {
+        *statuses.entry(*s).or_default() += 1;
+    }
+    println!("kill 1 of 3: statuses {statuses:?} (0 = transport error)");
+    let rate = failed as f64 / results.len() as f64;
+    let ejected = ejected.expect("the killed instance was never ejected");
+    println!(
+        "kill 1 of 3: {} requests at 600 req/s, {failed} failed ({:.3} %), ejected after {:?}, re-admitted {:?} after return",
+        results.len(),
+        rate * 100.0,
+        ejected,
+        readmitted
+    );
+    assert!(results.len() >= 5000);
+    assert!(rate < 0.001, "{failed} of {} failed", results.len());
+    assert!(
+        ejected <= Duration::from_secs(2),
+        "ejected after {ejected:?}"
+    );
+    let readmitted = readmitted.expect("the instance was not re-admitted after it returned");
+    assert!(readmitted < Duration::from_secs(8));
+    assert!(served_before_kill > 0);
+    // It serves again once re-admitted (while the load is still running).
+    if returned.elapsed() < Duration::from_secs(5) {
+        assert!(served_after_return >= served_before_kill);
+    }
+}
+
+/// One department made 10 s slow: its requests end in 504 at the configured
+/// timeout and the p99 of the other departments moves < 10 %.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_department_does_not_slow_the_others() {
+    let sim = Sim::start(8, 200).await;
+    let opts = ConfigOptions {
+        timeout: Duration::from_secs(1),
+        ..ConfigOptions::default()
+    };
+    let gw = Gateway::start(&sim.manifest, &opts).await;
+    // Other departments answer in a steady 40 ms, like real backends.
+    let others = ["hrss", "hpf", "power", "gas"];
+    for d in others {
+        for i in &sim.dept(d).instances {
+            sim.set_faults(&i.id, json!({"latency_ms": 40})).await;
+        }
+    }
+    let citizen = sim.manifest.citizens[0].id.clone();
+    let other_paths: Vec<String> = others
+        .iter()
+        .flat_map(|d| {
+            sim.dept(d)
+                .matters
+                .iter()
+                .filter(|m| m.citizen_param.is_some() && m.method == "GET")
+        })
+        .map(|m| m.example.path.clone())
+        .collect();
+    let other_paths = Arc::new(other_paths);
+    let water = sim.dept("water").clone();
+    let slow_path = water
+        .matters
+        .iter()
+        .find(|m| m.citizen_param.is_some() && m.method == "GET")
+        .unwrap()
+        .example
+        .path
+        .clone();
+
+    // Warm up, then measure the others alone.
+    let _ = paced_load(client(), gw.url(""), other_paths.clone(), 100, 1).await;
+    let baseline = paced_load(client(), gw.url(""), other_paths.clone(), 200, 6).await;
+
+    // Make water 10 s slow and load it alongside the others.
+    for i in &water.instances {
+        sim.set_faults(&i.id, json!({"latency_ms": 10_000})).await;
+    }
+    let slow = tokio::spawn(paced_load(
+        client(),
+        gw.url(""),
+        Arc::new(vec![slow_path]),
+        50,
+        6,
+    ));
+    let loaded = paced_load(client(), gw.url(""), other_paths.clone(), 200, 6).await;
+    let slow = slow.await.unwrap();
+
+    assert!(
+        baseline.iter().all(|(s, _)| *s == 200),
+        "baseline had failures"
+    );
+    assert!(
+        loaded.iter().all(|(s, _)| *s == 200),
+        "other departments failed while water was slow"
+    );
+    assert!(
+        slow.iter().all(|(s, _)| *s == 504),
+        "slow department statuses: {:?}",
+        slow.iter().map(|r| r.0).collect::<BTreeSet<_>>()
+    );
+    for (_, took) in &slow {
+        assert!(
+            *took >= Duration::from_millis(1000) && *took < Duration::from_millis(1600),
+            "504 after {took:?}"
+        );
+    }
+    let lat = |r: &[(u16, Duration)]| r.iter().map(|(_, d)| *d).collect::<Vec<_>>();
+    let p99_before = percentile(&lat(&baseline), 0.99);
+    let p99_during = percentile(&lat(&loaded), 0.99);
+    let change = (p99_during - p99_before) / p99_before;
+    println!(
+        "slow department: water 504 x{} at ~{:.0} ms; others p50 {:.1} -> {:.1} ms, p99 {p99_before:.1} -> {p99_during:.1} ms ({:+.1} %)",
+        slow.len(),
+        percentile(&lat(&slow), 0.5),
+        percentile(&lat(&baseline), 0.5),
+        percentile(&lat(&loaded), 0.5),
+        change * 100.0
+    );
+    assert!(
+        change < 0.10,
+        "p99 of the other departments moved {:+.1} %",
+        change * 100.0
+    );
+    let _ = citizen;
+}
