@@ -278,6 +278,24 @@ pub fn sample(scrape: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// GET `url` and parse the JSON answer (any status).
+pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    http.get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+}
+
+/// The `onestop_upstream_instance_up` series of one instance.
+pub fn instance_up_series(dept: &str, service: &str, addr: SocketAddr) -> String {
+    format!(
+        "onestop_upstream_instance_up{{dept=\"{dept}\",instance=\"{addr}\",service=\"{service}\"}}"
+    )
+}
+
 /// Polls `cond` every 20 ms until it holds or `within` passes; returns how long it took.
 pub async fn wait_for<F, Fut>(within: Duration, mut cond: F) -> Option<Duration>
 where
@@ -292,6 +310,44 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     None
+}
+
+/// A paced load: `rate` requests per second for `secs`, each a GET of one of `paths`.
+pub async fn paced_load(
+    http: reqwest::Client,
+    base: String,
+    paths: std::sync::Arc<Vec<String>>,
+    rate: u32,
+    secs: u64,
+) -> Vec<(u16, Duration)> {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate);
+    let total = u64::from(rate) * secs;
+    let mut tasks = Vec::with_capacity(total as usize);
+    for n in 0..total {
+        ticker.tick().await;
+        let http = http.clone();
+        let url = format!("{base}{}", paths[(n as usize) % paths.len()]);
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let status = match http.get(&url).send().await {
+                Ok(r) => {
+                    let s = r.status().as_u16();
+                    let _ = r.bytes().await;
+                    s
+                }
+                Err(e) => {
+                    eprintln!("request error: {e:?}");
+                    0
+                }
+            };
+            (status, started.elapsed())
+        }));
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
 }
 
 /// Latency percentiles in milliseconds.

@@ -6,7 +6,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use onestop_tests::{ConfigOptions, Demo, Gateway, Sim, percentile, wait_for};
+use onestop_tests::{
+    ConfigOptions, Demo, Gateway, Sim, get_json, instance_up_series, paced_load, percentile,
+    wait_for,
+};
 use serde_json::{Value, json};
 
 fn client() -> reqwest::Client {
@@ -39,14 +42,7 @@ async fn demo_catalog_walk_reaches_every_department() {
     assert_eq!(ready.status(), 200);
     assert_eq!(demo.manifest.departments.len(), 32);
 
-    let catalog: Value = http
-        .get(demo.url("/api/v1/catalog"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let catalog = get_json(&http, &demo.url("/api/v1/catalog")).await;
     let matters = catalog["matters"].as_array().unwrap();
     let depts: BTreeSet<&str> = matters
         .iter()
@@ -67,14 +63,7 @@ async fn demo_catalog_walk_reaches_every_department() {
         }
     }
     // The catalog filters by department and text.
-    let hpf: Value = http
-        .get(demo.url("/api/v1/catalog?dept=hpf"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hpf = get_json(&http, &demo.url("/api/v1/catalog?dept=hpf")).await;
     let hpf = hpf["matters"].as_array().unwrap();
     assert!(!hpf.is_empty() && hpf.iter().all(|m| m["dept"] == "hpf"));
 
@@ -139,6 +128,7 @@ async fn gateway_errors_have_their_status_and_json_shape() {
     let sim = Sim::start(6, 50).await;
     let opts = ConfigOptions {
         timeout: Duration::from_millis(800),
+        max_concurrency: 8,
         ..ConfigOptions::default()
     };
     let gw = Gateway::start(&sim.manifest, &opts).await;
@@ -195,6 +185,31 @@ async fn gateway_errors_have_their_status_and_json_shape() {
         "504 after {took:?}"
     );
 
+    // 503 DEPARTMENT_OVERLOADED: with 8 slots for water, a burst of 20 slow
+    // requests gets 8 timeouts and 12 immediate refusals.
+    let burst = (0..20).map(|_| {
+        let http = http.clone();
+        let url = gw.url(&bills.example.path);
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let r = http.get(url).send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            (status, error_code(&body).to_string(), started.elapsed())
+        })
+    });
+    let mut outcomes = Vec::new();
+    for t in burst.collect::<Vec<_>>() {
+        outcomes.push(t.await.unwrap());
+    }
+    let timeouts = outcomes.iter().filter(|o| o.0 == 504).count();
+    let shed: Vec<_> = outcomes.iter().filter(|o| o.0 == 503).collect();
+    assert_eq!((timeouts, shed.len()), (8, 12), "{outcomes:?}");
+    for (_, code, took) in &shed {
+        assert_eq!(code, "DEPARTMENT_OVERLOADED");
+        assert!(*took < Duration::from_millis(300), "shedding took {took:?}");
+    }
+
     // 503: every instance of a department is down.
     let hpf = sim.dept("hpf");
     for i in &hpf.instances {
@@ -208,11 +223,7 @@ async fn gateway_errors_have_their_status_and_json_shape() {
     let all_down = wait_for(Duration::from_secs(5), || async {
         let m = gw.metrics().await;
         hpf.instances.iter().all(|i| {
-            let series = format!(
-                "onestop_upstream_instance_up{{dept=\"hpf\",instance=\"{}\",service=\"main\"}}",
-                i.addr
-            );
-            onestop_tests::sample(&m, &series) == Some(0.0)
+            onestop_tests::sample(&m, &instance_up_series("hpf", "main", i.addr)) == Some(0.0)
         })
     })
     .await;
@@ -230,6 +241,7 @@ async fn gateway_errors_have_their_status_and_json_shape() {
     // Every gateway error was logged once, as JSON, with its code.
     let log = gw.log();
     for code in [
+        "DEPARTMENT_OVERLOADED",
         "ROUTE_NOT_FOUND",
         "MALFORMED_REQUEST",
         "UPSTREAM_TIMEOUT",
@@ -282,44 +294,6 @@ async fn metrics_follow_traffic() {
     println!("metrics: {counter} {before} -> {after}");
 }
 
-/// A paced load: `rate` requests per second for `secs`, each a GET of one of `paths`.
-async fn paced_load(
-    http: reqwest::Client,
-    base: String,
-    paths: Arc<Vec<String>>,
-    rate: u32,
-    secs: u64,
-) -> Vec<(u16, Duration)> {
-    let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate);
-    let total = u64::from(rate) * secs;
-    let mut tasks = Vec::with_capacity(total as usize);
-    for n in 0..total {
-        ticker.tick().await;
-        let http = http.clone();
-        let url = format!("{base}{}", paths[(n as usize) % paths.len()]);
-        tasks.push(tokio::spawn(async move {
-            let started = Instant::now();
-            let status = match http.get(&url).send().await {
-                Ok(r) => {
-                    let s = r.status().as_u16();
-                    let _ = r.bytes().await;
-                    s
-                }
-                Err(e) => {
-                    eprintln!("request error: {e:?}");
-                    0
-                }
-            };
-            (status, started.elapsed())
-        }));
-    }
-    let mut out = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
-}
-
 /// Kill 1 of 3 instances during ≥ 500 req/s for 10 s: < 0.1 % failures,
 /// ejection within 2 s, re-admission after it returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,10 +316,7 @@ async fn killing_one_of_three_instances_loses_no_requests() {
         .map(|c| matter.path.replace(&param, &c.id))
         .collect();
     let victim = hrss.instances[1].clone();
-    let series = format!(
-        "onestop_upstream_instance_up{{dept=\"hrss\",instance=\"{}\",service=\"main\"}}",
-        victim.addr
-    );
+    let series = instance_up_series("hrss", "main", victim.addr);
     assert_eq!(gw.metric(&series).await, Some(1.0));
 
     let load = tokio::spawn(paced_load(client(), gw.url(""), Arc::new(paths), 600, 10));

@@ -374,10 +374,17 @@ impl ProxyHttp for Gateway {
         if let (Some(upstream), Some(addr)) = (&ctx.upstream, ctx.current) {
             upstream.record_failure(addr);
         }
-        // Nothing reached the backend, so any method may try another instance.
-        let retry = ctx.retries_left()
-            && !deadline_passed(ctx.deadline)
-            && ctx.route.as_ref().is_some_and(|r| r.dept.withdraw_retry());
+        let attempt = Attempt {
+            failure: Failure::Connect,
+            idempotent: true,
+            grpc: ctx.grpc,
+            response_started: false,
+            body_truncated: false,
+            attempts_left: ctx.retries_left(),
+            deadline_passed: deadline_passed(ctx.deadline),
+        };
+        let retry =
+            may_retry(&attempt) && ctx.route.as_ref().is_some_and(|r| r.dept.withdraw_retry());
         e.set_retry(retry);
         e
     }
@@ -398,17 +405,21 @@ impl ProxyHttp for Gateway {
             e.etype(),
             ErrorType::ReadTimedout | ErrorType::WriteTimedout
         );
-        let safe = session.req_header().method.is_idempotent()
-            && !ctx.grpc
-            && !session.as_ref().retry_buffer_truncated()
-            && session.as_ref().response_written().is_none();
-        // A reset or refusal mid-exchange may repeat an idempotent request on
-        // another instance; a timeout may not (the deadline is spent).
-        let retry = safe
-            && !timed_out
-            && ctx.retries_left()
-            && !deadline_passed(ctx.deadline)
-            && ctx.route.as_ref().is_some_and(|r| r.dept.withdraw_retry());
+        let attempt = Attempt {
+            failure: if timed_out {
+                Failure::Timeout
+            } else {
+                Failure::Exchange
+            },
+            idempotent: session.req_header().method.is_idempotent(),
+            grpc: ctx.grpc,
+            response_started: session.as_ref().response_written().is_some(),
+            body_truncated: session.as_ref().retry_buffer_truncated(),
+            attempts_left: ctx.retries_left(),
+            deadline_passed: deadline_passed(ctx.deadline),
+        };
+        let retry =
+            may_retry(&attempt) && ctx.route.as_ref().is_some_and(|r| r.dept.withdraw_retry());
         e.set_retry(retry);
         e
     }
@@ -483,6 +494,46 @@ impl ProxyHttp for Gateway {
     }
 }
 
+/// How an upstream attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Could not connect: nothing reached the backend.
+    Connect,
+    /// Reset, refused or broken after the request was (partly) sent.
+    Exchange,
+    /// The backend did not answer in time.
+    Timeout,
+}
+
+/// Everything the retry decision depends on, besides the budget.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt {
+    pub failure: Failure,
+    pub idempotent: bool,
+    pub grpc: bool,
+    pub response_started: bool,
+    pub body_truncated: bool,
+    pub attempts_left: bool,
+    pub deadline_passed: bool,
+}
+
+/// Whether a failed attempt may be repeated on another instance (the
+/// department's retry budget is asked only when this says yes).
+///
+/// A connect failure may be retried for any method: nothing was sent. After
+/// that, only idempotent, non-gRPC requests whose response has not started
+/// and whose body is still buffered are retried, and never after a timeout.
+pub fn may_retry(a: &Attempt) -> bool {
+    if !a.attempts_left || a.deadline_passed || a.response_started {
+        return false;
+    }
+    match a.failure {
+        Failure::Connect => true,
+        Failure::Timeout => false,
+        Failure::Exchange => a.idempotent && !a.grpc && !a.body_truncated,
+    }
+}
+
 fn deadline_passed(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
 }
@@ -510,6 +561,68 @@ pub fn classify(e: &Error) -> ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn attempt(failure: Failure) -> Attempt {
+        Attempt {
+            failure,
+            idempotent: true,
+            grpc: false,
+            response_started: false,
+            body_truncated: false,
+            attempts_left: true,
+            deadline_passed: false,
+        }
+    }
+
+    #[test]
+    fn connect_failures_retry_for_any_method() {
+        let post = Attempt {
+            idempotent: false,
+            grpc: true,
+            ..attempt(Failure::Connect)
+        };
+        assert!(may_retry(&post));
+    }
+
+    #[test]
+    fn exchange_failures_retry_only_safe_requests() {
+        assert!(may_retry(&attempt(Failure::Exchange)));
+        for unsafe_one in [
+            Attempt {
+                idempotent: false,
+                ..attempt(Failure::Exchange)
+            },
+            Attempt {
+                grpc: true,
+                ..attempt(Failure::Exchange)
+            },
+            Attempt {
+                response_started: true,
+                ..attempt(Failure::Exchange)
+            },
+            Attempt {
+                body_truncated: true,
+                ..attempt(Failure::Exchange)
+            },
+        ] {
+            assert!(!may_retry(&unsafe_one), "{unsafe_one:?}");
+        }
+    }
+
+    #[test]
+    fn timeouts_spent_attempts_and_deadlines_never_retry() {
+        assert!(!may_retry(&attempt(Failure::Timeout)));
+        for f in [Failure::Connect, Failure::Exchange] {
+            assert!(!may_retry(&Attempt {
+                attempts_left: false,
+                ..attempt(f)
+            }));
+            assert!(!may_retry(&Attempt {
+                deadline_passed: true,
+                ..attempt(f)
+            }));
+        }
+    }
 
     #[test]
     fn classifies_upstream_errors() {

@@ -348,3 +348,129 @@ fn health_check(spec: &UpstreamSpec, h: &HealthSpec) -> Box<dyn HealthCheck + Se
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(algorithm: Algorithm) -> UpstreamSpec {
+        UpstreamSpec {
+            dept: "t-upstream".into(),
+            service: format!("{algorithm:?}").to_lowercase().into(),
+            protocol: Protocol::Http1,
+            algorithm,
+            health: None,
+            outlier: OutlierPolicy {
+                consecutive_failures: 3,
+                base_ejection: Duration::from_secs(60),
+                max_ejection_percent: 50,
+            },
+        }
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[tokio::test]
+    async fn weighted_round_robin_follows_instance_weights() {
+        let u = Upstream::new(
+            spec(Algorithm::RoundRobin),
+            &[
+                Instance {
+                    addr: addr(1),
+                    weight: 1,
+                },
+                Instance {
+                    addr: addr(2),
+                    weight: 3,
+                },
+            ],
+        )
+        .await;
+        let mut counts = HashMap::new();
+        for _ in 0..400 {
+            *counts
+                .entry(u.select(b"", &[]).expect("an instance"))
+                .or_insert(0) += 1;
+        }
+        assert_eq!(counts[&addr(1)], 100);
+        assert_eq!(counts[&addr(2)], 300);
+    }
+
+    #[tokio::test]
+    async fn tried_and_ejected_instances_are_avoided() {
+        let u = Upstream::new(
+            spec(Algorithm::Random),
+            &[
+                Instance {
+                    addr: addr(1),
+                    weight: 1,
+                },
+                Instance {
+                    addr: addr(2),
+                    weight: 1,
+                },
+                Instance {
+                    addr: addr(3),
+                    weight: 1,
+                },
+            ],
+        )
+        .await;
+        for _ in 0..50 {
+            let picked = u.select(b"", &[addr(1), addr(2)]);
+            assert_eq!(picked, Some(addr(3)));
+        }
+        // With every instance tried, one is still returned rather than none.
+        assert!(u.select(b"", &[addr(1), addr(2), addr(3)]).is_some());
+        for _ in 0..3 {
+            u.record_failure(addr(2));
+        }
+        assert!(!u.is_up(addr(2)));
+        for _ in 0..100 {
+            assert_ne!(u.select(b"", &[]), Some(addr(2)));
+        }
+        // At most half may be ejected: a third instance in trouble stays in.
+        for _ in 0..3 {
+            u.record_failure(addr(1));
+        }
+        for _ in 0..3 {
+            u.record_failure(addr(3));
+        }
+        let up = [1, 2, 3].iter().filter(|p| u.is_up(addr(**p))).count();
+        assert_eq!(
+            up, 1,
+            "two of three ejected (the cap is 50 % of the instances at the time)"
+        );
+    }
+
+    #[tokio::test]
+    async fn consistent_hashing_keeps_a_citizen_on_one_instance() {
+        let all: Vec<Instance> = (1..=4)
+            .map(|p| Instance {
+                addr: addr(p),
+                weight: 1,
+            })
+            .collect();
+        let u = Upstream::new(spec(Algorithm::ConsistentHash), &all).await;
+        let citizens: Vec<String> = (0..200).map(|i| format!("50010119900101{i:04}")).collect();
+        let home: Vec<SocketAddr> = citizens
+            .iter()
+            .map(|c| u.select(c.as_bytes(), &[]).expect("an instance"))
+            .collect();
+        for (c, h) in citizens.iter().zip(&home) {
+            assert_eq!(u.select(c.as_bytes(), &[]), Some(*h));
+        }
+        let spread: std::collections::HashSet<_> = home.iter().collect();
+        assert_eq!(spread.len(), 4);
+        // Removing one instance moves only the citizens it served.
+        u.set_instances(&all[..3]).await;
+        for (c, h) in citizens.iter().zip(&home) {
+            let now = u.select(c.as_bytes(), &[]).expect("an instance");
+            if *h != addr(4) {
+                assert_eq!(now, *h, "citizen {c} moved although its instance stayed");
+            }
+        }
+    }
+}

@@ -18,6 +18,8 @@ pub struct Options {
     pub health_timeout: Duration,
     pub max_concurrency: usize,
     pub retries: u32,
+    /// Passive ejection on live-traffic failures (off: active checks only).
+    pub passive_health: bool,
 }
 
 impl Default for Options {
@@ -29,6 +31,7 @@ impl Default for Options {
             health_timeout: Duration::from_millis(500),
             max_concurrency: 256,
             retries: 2,
+            passive_health: true,
         }
     }
 }
@@ -86,13 +89,19 @@ pub fn department_toml(dept: &DeptManifest, opts: &Options) -> String {
     } else {
         "round_robin"
     };
-    let service = table([
+    let mut service = table([
         ("id", s("main")),
         ("protocol", s(protocol)),
         ("lb", s(lb)),
         ("instances", Value::Array(instances)),
         ("health", Value::Table(health)),
     ]);
+    if !opts.passive_health {
+        service.insert(
+            "outlier".into(),
+            Value::Table(table([("consecutive_failures", Value::Integer(0))])),
+        );
+    }
     let routes = dept
         .matters
         .iter()

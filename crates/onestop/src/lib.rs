@@ -3,5 +3,6 @@
 //! telemetry set-up.
 
 pub mod fleet_config;
+pub mod reload;
 pub mod server;
 pub mod telemetry;

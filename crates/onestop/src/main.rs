@@ -156,11 +156,12 @@ fn load(path: &Path) -> anyhow::Result<onestop_config::Config> {
     })
 }
 
-fn serve(config: &Path, data_dir: PathBuf, upgrade: bool) -> anyhow::Result<()> {
-    let config = load(config)?;
+fn serve(config_path: &Path, data_dir: PathBuf, upgrade: bool) -> anyhow::Result<()> {
+    let config = load(config_path)?;
     server::run(
         config,
         RunOptions {
+            config_path: Some(config_path.to_path_buf()),
             data_dir,
             upgrade,
             readiness: Readiness::default(),
@@ -302,6 +303,7 @@ fn demo(
     server::run(
         config,
         RunOptions {
+            config_path: Some(config_dir),
             data_dir,
             upgrade: false,
             readiness: Readiness::default(),

@@ -18,6 +18,8 @@ use pingora_core::services::background::{BackgroundService, background_service};
 pub type OnReady = Box<dyn Fn() + Send + Sync>;
 
 pub struct RunOptions {
+    /// The configuration path to watch for hot reload (`None`: no reload).
+    pub config_path: Option<PathBuf>,
     /// pid file and upgrade socket live here.
     pub data_dir: PathBuf,
     /// Take over the listening sockets of a running onestop (`--upgrade`).
@@ -92,6 +94,10 @@ pub fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
             on_ready: opts.on_ready,
         },
     );
+    if let Some(path) = opts.config_path {
+        let reloader = crate::reload::Reloader::new(path, dataplane.clone(), &config);
+        server.add_service(background_service("onestop reload", reloader));
+    }
     server.add_service(public);
     server.add_service(health);
     server.add_service(admin);
