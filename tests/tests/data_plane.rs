@@ -181,7 +181,7 @@ async fn gateway_errors_have_their_status_and_json_shape() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(error_code(&body), "UPSTREAM_TIMEOUT");
     assert!(
-        took >= Duration::from_millis(800) && took < Duration::from_millis(1500),
+        took >= Duration::from_millis(750) && took < Duration::from_millis(1500),
         "504 after {took:?}"
     );
 
@@ -315,13 +315,27 @@ async fn killing_one_of_three_instances_loses_no_requests() {
         .take(onestop_sim::citizens::KNOWN_EVERYWHERE)
         .map(|c| matter.path.replace(&param, &c.id))
         .collect();
-    let victim = hrss.instances[1].clone();
-    let series = instance_up_series("hrss", "main", victim.addr);
-    assert_eq!(gw.metric(&series).await, Some(1.0));
+    for i in &hrss.instances {
+        assert_eq!(
+            gw.metric(&instance_up_series("hrss", "main", i.addr)).await,
+            Some(1.0)
+        );
+    }
 
     let load = tokio::spawn(paced_load(client(), gw.url(""), Arc::new(paths), 600, 10));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let served_before_kill = sim.requests(&victim.id).await;
+    // Kill the instance carrying the most traffic (consistent hashing over ten
+    // citizens need not spread them over all three).
+    let mut victim = hrss.instances[0].clone();
+    let mut served_before_kill = 0;
+    for i in &hrss.instances {
+        let n = sim.requests(&i.id).await;
+        if n > served_before_kill {
+            served_before_kill = n;
+            victim = i.clone();
+        }
+    }
+    let series = instance_up_series("hrss", "main", victim.addr);
     sim.set_faults(&victim.id, json!({"down": true})).await;
     let killed = Instant::now();
     let ejected = wait_for(Duration::from_secs(4), || async {
@@ -347,9 +361,10 @@ async fn killing_one_of_three_instances_loses_no_requests() {
     let rate = failed as f64 / results.len() as f64;
     let ejected = ejected.expect("the killed instance was never ejected");
     println!(
-        "kill 1 of 3: {} requests at 600 req/s, {failed} failed ({:.3} %), ejected after {:?}, re-admitted {:?} after return",
+        "kill 1 of 3: {} requests at 600 req/s, {failed} failed ({:.3} %), {} ({served_before_kill} requests before) ejected after {:?}, re-admitted {:?} after return",
         results.len(),
         rate * 100.0,
+        victim.id,
         ejected,
         readmitted
     );
@@ -440,7 +455,8 @@ async fn a_slow_department_does_not_slow_the_others() {
     );
     for (_, took) in &slow {
         assert!(
-            *took >= Duration::from_millis(1000) && *took < Duration::from_millis(1600),
+            // pingora's timer wheel fires within a few milliseconds of the deadline.
+            *took >= Duration::from_millis(950) && *took < Duration::from_millis(1600),
             "504 after {took:?}"
         );
     }
