@@ -313,6 +313,7 @@ where
 }
 
 /// A paced load: `rate` requests per second for `secs`, each a GET of one of `paths`.
+/// Returns `(status, latency)` per request; status 0 is a transport error.
 pub async fn paced_load(
     http: reqwest::Client,
     base: String,
@@ -320,13 +321,32 @@ pub async fn paced_load(
     rate: u32,
     secs: u64,
 ) -> Vec<(u16, Duration)> {
+    paced_load_timed(http, base, paths, rate, secs)
+        .await
+        .into_iter()
+        .map(|(_, status, took)| (status, took))
+        .collect()
+}
+
+/// Like [`paced_load`], also returning when each request started (since the load began).
+pub async fn paced_load_timed(
+    http: reqwest::Client,
+    base: String,
+    paths: std::sync::Arc<Vec<String>>,
+    rate: u32,
+    secs: u64,
+) -> Vec<(Duration, u16, Duration)> {
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate);
     let total = u64::from(rate) * secs;
-    let mut tasks = Vec::with_capacity(total as usize);
+    let began = Instant::now();
+    let mut tasks = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
     for n in 0..total {
         ticker.tick().await;
         let http = http.clone();
-        let url = format!("{base}{}", paths[(n as usize) % paths.len()]);
+        let url = format!(
+            "{base}{}",
+            paths[usize::try_from(n).unwrap_or(0) % paths.len()]
+        );
         tasks.push(tokio::spawn(async move {
             let started = Instant::now();
             let status = match http.get(&url).send().await {
@@ -340,12 +360,12 @@ pub async fn paced_load(
                     0
                 }
             };
-            (status, started.elapsed())
+            (started - began, status, started.elapsed())
         }));
     }
     let mut out = Vec::with_capacity(tasks.len());
     for t in tasks {
-        out.push(t.await.unwrap());
+        out.push(t.await.expect("load task"));
     }
     out
 }
