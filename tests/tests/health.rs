@@ -53,7 +53,8 @@ async fn active_http_tcp_and_grpc_checks_detect_and_readmit() {
         .unwrap_or_else(|| panic!("{kind} probe never marked {addr} down"));
         let took = killed.elapsed();
         println!("{kind} probe: {addr} marked down after {took:?} (interval 1 s, timeout 500 ms)");
-        assert!(took <= Duration::from_millis(2500), "{kind}: {took:?}");
+        // One interval (1 s) plus the probe timeout (0.5 s), with room for a stalled VM.
+        assert!(took <= Duration::from_secs(4), "{kind}: {took:?}");
     }
     for (_, _, _, id) in &targets {
         sim.set_faults(id, json!({"down": false})).await;

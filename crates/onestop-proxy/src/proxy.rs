@@ -74,6 +74,8 @@ pub struct Ctx {
     responded: Option<u16>,
     upstream_started: Option<Instant>,
     upstream_elapsed: Option<Duration>,
+    /// A request the gateway answered itself (`catalog`).
+    builtin: Option<&'static str>,
 }
 
 impl Ctx {
@@ -176,6 +178,7 @@ impl ProxyHttp for Gateway {
             responded: None,
             upstream_started: None,
             upstream_elapsed: None,
+            builtin: None,
         }
     }
 
@@ -205,6 +208,7 @@ impl ProxyHttp for Gateway {
             && (req.method == http::Method::GET || req.method == http::Method::HEAD)
         {
             let body = catalog::render(&snapshot.catalog, req.uri.query());
+            ctx.builtin = Some("catalog");
             ctx.responded = Some(respond_json(session, body, &ctx.request_id).await?);
             return Ok(true);
         }
@@ -468,10 +472,11 @@ impl ProxyHttp for Gateway {
             })
             .unwrap_or(0);
         let req = session.req_header();
-        let (dept, route) = ctx
-            .route
-            .as_ref()
-            .map_or(("-", "-"), |r| (&*r.dept.id, &*r.route));
+        let (dept, route) = match (&ctx.route, ctx.builtin) {
+            (Some(r), _) => (&*r.dept.id, &*r.route),
+            (None, Some(builtin)) => ("onestop", builtin),
+            (None, None) => ("-", "-"),
+        };
         let error = ctx
             .failure
             .map(ErrorCode::as_str)

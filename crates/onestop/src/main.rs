@@ -330,12 +330,16 @@ fn print_banner(manifest: &FleetManifest, public: SocketAddr, admin: SocketAddr,
         "\nonestop demo is ready: {} departments behind one entry\n",
         manifest.departments.len()
     );
-    println!("  public   http://{public}   (HTTP/1.1, h2c and gRPC)");
-    println!("  admin    http://{admin}    (/metrics, /healthz, /readyz)");
+    let fleet = format!("http://{}", manifest.control);
     println!(
-        "  fleet    http://{}         (fault knobs: /fleet)",
-        manifest.control
+        "  public   {:<28} HTTP/1.1, h2c and gRPC",
+        format!("http://{public}")
     );
+    println!(
+        "  admin    {:<28} /metrics, /healthz, /readyz",
+        format!("http://{admin}")
+    );
+    println!("  fleet    {fleet:<28} fault knobs: /fleet");
     println!("  details  {}\n", demo_json.display());
     println!("  curl -s http://{public}/api/v1/catalog | head -c 600");
     if let Some(m) = http {
