@@ -11,7 +11,7 @@ mod model;
 mod validate;
 
 pub use diag::{Diagnostic, Diagnostics};
-pub use load::{Source, load_dir, load_path, parse_sources};
+pub use load::{Source, department_files, load_dir, load_path, parse_sources};
 pub use model::*;
 pub use validate::validate;
 

@@ -66,15 +66,22 @@ pub fn load_dir(dir: &Path) -> Result<Config, Diagnostics> {
     parse_sources(gateway, departments)
 }
 
-fn read_departments(dir: &Path) -> Result<Vec<Source>, Diagnostics> {
+/// The department files in `dir` (`*.toml`), in name order; none when the
+/// directory is missing. The loader and the reload watcher share this list.
+pub fn department_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     paths.sort();
+    paths
+}
+
+fn read_departments(dir: &Path) -> Result<Vec<Source>, Diagnostics> {
+    let paths = department_files(dir);
     let mut sources = Vec::with_capacity(paths.len());
     let mut problems = Vec::new();
     for p in paths {

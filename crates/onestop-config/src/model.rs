@@ -37,6 +37,123 @@ pub struct GatewayFile {
     pub defaults: RouteDefaults,
     #[serde(default)]
     pub retry_budget: RetryBudget,
+    #[serde(default)]
+    pub store: StoreSettings,
+    #[serde(default)]
+    pub registry: RegistrySettings,
+    /// Who may use the admin API, with which roles.
+    #[serde(default)]
+    pub operators: Vec<Operator>,
+}
+
+/// Where durable state lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `sqlite:PATH` or `postgres://…`. Unset: `sqlite:DATA_DIR/onestop.db`.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default = "default_store_connections")]
+    pub max_connections: u32,
+    /// How long a store operation waits for a connection before failing
+    /// with "unavailable" (the data plane never waits for it).
+    #[serde(default = "default_store_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            url: None,
+            max_connections: default_store_connections(),
+            timeout: default_store_timeout(),
+        }
+    }
+}
+
+fn default_store_connections() -> u32 {
+    8
+}
+fn default_store_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// The control plane's registry of department services.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// Lease TTL when a registration does not ask for one.
+    #[serde(default = "default_lease_ttl", with = "humantime_serde")]
+    pub default_lease_ttl: Duration,
+    /// Shortest and longest lease a registration may ask for.
+    #[serde(default = "default_min_lease", with = "humantime_serde")]
+    pub min_lease_ttl: Duration,
+    #[serde(default = "default_max_lease", with = "humantime_serde")]
+    pub max_lease_ttl: Duration,
+    /// How often every gateway re-reads the registry from the store (changes
+    /// announced by the store arrive sooner).
+    #[serde(default = "default_registry_sync", with = "humantime_serde")]
+    pub sync_interval: Duration,
+    /// A service with no traffic for this long is reported as a zombie.
+    #[serde(default = "default_zombie_window", with = "humantime_serde")]
+    pub zombie_window: Duration,
+    /// Largest total size of a registration's metadata (keys + values).
+    #[serde(default = "default_max_metadata")]
+    pub max_metadata_bytes: usize,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        RegistrySettings {
+            default_lease_ttl: default_lease_ttl(),
+            min_lease_ttl: default_min_lease(),
+            max_lease_ttl: default_max_lease(),
+            sync_interval: default_registry_sync(),
+            zombie_window: default_zombie_window(),
+            max_metadata_bytes: default_max_metadata(),
+        }
+    }
+}
+
+fn default_lease_ttl() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_min_lease() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_max_lease() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_registry_sync() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_zombie_window() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_max_metadata() -> usize {
+    4096
+}
+
+/// An operator of the admin API. The bearer token itself is never stored:
+/// only its SHA-256 (`onestop token operator` prints both).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operator {
+    pub name: Spanned<String>,
+    pub roles: Vec<Role>,
+    /// Lower-case hex SHA-256 of the bearer token.
+    pub token_sha256: Spanned<String>,
+}
+
+/// What an operator may do. `viewer` reads; `editor` changes configuration;
+/// `approver` decides registrations and issues department credentials.
+/// Editors and approvers may also read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Editor,
+    Approver,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

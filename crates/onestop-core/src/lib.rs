@@ -3,8 +3,12 @@
 //! - [`ErrorCode`]: every error the gateway itself produces, with its HTTP
 //!   status, gRPC status and the one JSON body shape of the SPEC.
 //! - [`request_id`]: accept or mint the `x-request-id` of a request.
+//! - [`registry`]: what departments register over the control plane.
+//! - [`digest`]: SHA-256 helpers for surfaces, versions and credentials.
 
+pub mod digest;
 pub mod error;
+pub mod registry;
 pub mod request_id;
 
 pub use error::{ErrorCode, GrpcCode};

@@ -127,14 +127,7 @@ pub fn fingerprint(path: &Path) -> u64 {
     } else {
         path.parent().unwrap_or(Path::new("."))
     };
-    if let Ok(entries) = std::fs::read_dir(dir.join("departments")) {
-        let mut departments: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        departments.sort();
-        files.extend(departments);
-    }
+    files.extend(onestop_config::department_files(&dir.join("departments")));
     let mut h = DefaultHasher::new();
     for f in files {
         f.hash(&mut h);
