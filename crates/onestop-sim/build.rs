@@ -1,5 +1,10 @@
-//! Generates the department gRPC services from `proto/onestop/sim/v1/*.proto`
-//! with the vendored `protoc` (the build machine has none installed).
+//! Generates, with the vendored `protoc` (the build machine has none
+//! installed):
+//! - the department gRPC services from `proto/onestop/sim/v1/*.proto`, with
+//!   a descriptor set of those four files;
+//! - the gateway's registry from `proto/onestop/registry/v1/registry.proto`:
+//!   the client the registrar uses, and the server the tests fake the
+//!   control plane with.
 
 use std::{env, path::PathBuf};
 
@@ -10,6 +15,8 @@ const PROTOS: &[&str] = &[
     "onestop/sim/v1/medins.proto",
 ];
 
+const REGISTRY_PROTO: &str = "onestop/registry/v1/registry.proto";
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     let proto_root = manifest_dir.join("../../proto");
@@ -18,15 +25,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
     let well_known = protoc_bin_vendored::include_path()?;
     // `env::set_var("PROTOC", ..)` is `unsafe` in edition 2024; hand prost-build the path instead.
-    let mut config = tonic_prost_build::Config::new();
-    config.protoc_executable(protoc);
+    let config = || {
+        let mut config = tonic_prost_build::Config::new();
+        config.protoc_executable(&protoc);
+        config
+    };
 
     let files: Vec<PathBuf> = PROTOS.iter().map(|p| proto_root.join(p)).collect();
-    for file in &files {
+    let registry = proto_root.join(REGISTRY_PROTO);
+    for file in files.iter().chain([&registry]) {
         println!("cargo:rerun-if-changed={}", file.display());
     }
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("sim_descriptor.bin"))
-        .compile_with_config(config, &files, &[proto_root, well_known])?;
+        .compile_with_config(config(), &files, &[proto_root.clone(), well_known])?;
+
+    // Maps as `BTreeMap`, so that registered specs compare and print in order.
+    let mut registry_config = config();
+    registry_config.btree_map(["."]);
+    tonic_prost_build::configure().compile_with_config(
+        registry_config,
+        &[registry],
+        &[proto_root],
+    )?;
     Ok(())
 }

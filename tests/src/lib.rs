@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod grpc;
+pub mod registry;
+pub mod relay;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -64,6 +66,35 @@ impl Proc {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends a signal (`TERM`, `QUIT`, `HUP`, …).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{name} failed");
+    }
+
+    /// The exit status once the process has exited, waiting at most `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn log_text(&self) -> String {
@@ -170,7 +201,50 @@ pub struct Gateway {
     pub proc: Proc,
     pub public: SocketAddr,
     pub admin: SocketAddr,
+    pub control: SocketAddr,
+    /// An operator token with every role.
+    pub operator_token: String,
     pub dir: tempfile::TempDir,
+}
+
+/// How [`Gateway::serve_with`] writes the gateway file.
+#[derive(Debug, Clone, Default)]
+pub struct GatewaySetup {
+    /// Worker threads of the public listener (0: one per core).
+    pub threads: usize,
+    /// `[store].url`; `None`: SQLite in the data directory.
+    pub store_url: Option<String>,
+    /// More TOML appended to the gateway file.
+    pub extra: String,
+    /// Listener addresses to reuse (a restart or an upgrade); fresh when `None`.
+    pub listeners: Option<[SocketAddr; 3]>,
+    /// `[proxy].grace_period` (how long SIGTERM/SIGQUIT wait for in-flight requests).
+    pub grace_period: Option<Duration>,
+}
+
+/// A unique PostgreSQL URL on a fresh schema of the local `test` database
+/// (the store creates the schema). `ONESTOP_TEST_PG_URL` overrides the server.
+pub fn pg_url(schema_hint: &str) -> String {
+    let base = std::env::var("ONESTOP_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".into());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!(
+        "{base}{sep}schema=e2e_{schema_hint}_{}_{}",
+        std::process::id(),
+        free_port()
+    )
+}
+
+/// Fails the test with a clear message when PostgreSQL cannot be reached.
+pub fn require_postgres() {
+    if std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:5432".parse().expect("addr"),
+        Duration::from_secs(2),
+    )
+    .is_err()
+    {
+        panic!("PostgreSQL at 127.0.0.1:5432 (database test) is required by this test and cannot be reached");
+    }
 }
 
 impl Gateway {
@@ -195,52 +269,128 @@ impl Gateway {
 
     /// Starts `onestop serve` on `dir/config` with fresh listener ports.
     pub async fn serve(dir: tempfile::TempDir, threads: usize) -> Gateway {
-        let config = dir.path().join("config");
-        let public = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let control = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        std::fs::write(
-            config.join("onestop.toml"),
-            onestop::fleet_config::gateway_toml(
-                &public.to_string(),
-                &control.to_string(),
-                &admin.to_string(),
+        Gateway::serve_with(
+            dir,
+            GatewaySetup {
                 threads,
-            ),
+                ..GatewaySetup::default()
+            },
         )
-        .expect("gateway file");
-        let mut proc = Proc::spawn(
-            &[
-                "serve",
-                "--config",
-                config.to_str().expect("utf-8 path"),
-                "--data-dir",
-                dir.path().join("data").to_str().expect("utf-8 path"),
-            ],
-            dir.path().join("gateway.log"),
+        .await
+    }
+
+    /// Writes the gateway file as `setup` says and starts `onestop serve`.
+    pub async fn serve_with(dir: tempfile::TempDir, setup: GatewaySetup) -> Gateway {
+        let [public, control, admin] = setup
+            .listeners
+            .unwrap_or_else(|| [0; 3].map(|_| SocketAddr::from(([127, 0, 0, 1], free_port()))));
+        let (operator_token, hash) = onestop::tokens::new_operator_token();
+        let mut text = onestop::fleet_config::gateway_toml(
+            &public.to_string(),
+            &control.to_string(),
+            &admin.to_string(),
+            setup.threads,
         );
+        if let Some(grace) = setup.grace_period {
+            text = text.replace(
+                "\n[proxy]\n",
+                &format!("\n[proxy]\ngrace_period = \"{}ms\"\n", grace.as_millis()),
+            );
+        }
+        if let Some(url) = &setup.store_url {
+            text.push_str(&format!("\n[store]\nurl = \"{url}\"\n"));
+        }
+        text.push_str(&setup.extra);
+        text.push_str(&onestop::fleet_config::operator_toml(
+            "test-operator",
+            &["viewer", "editor", "approver"],
+            &hash,
+        ));
+        let config = dir.path().join("config");
+        std::fs::write(config.join("onestop.toml"), text).expect("gateway file");
+        let proc = Gateway::spawn_serve(dir.path(), &[], "gateway.log");
+        let mut gw = Gateway {
+            proc,
+            public,
+            admin,
+            control,
+            operator_token,
+            dir,
+        };
+        gw.wait_ready(Duration::from_secs(30)).await;
+        gw
+    }
+
+    /// `onestop serve` on this gateway's directory (`extra` args, e.g. `--upgrade`).
+    pub fn spawn_serve(dir: &Path, extra: &[&str], log: &str) -> Proc {
+        let config = dir.join("config");
+        let data = dir.join("data");
+        let mut args = vec![
+            "serve",
+            "--config",
+            config.to_str().expect("utf-8 path"),
+            "--data-dir",
+            data.to_str().expect("utf-8 path"),
+        ];
+        args.extend_from_slice(extra);
+        Proc::spawn(&args, dir.join(log))
+    }
+
+    /// Waits for `/readyz` to answer 200.
+    pub async fn wait_ready(&mut self, within: Duration) {
         let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + within;
         loop {
-            if let Ok(r) = client.get(format!("http://{admin}/readyz")).send().await
+            if let Ok(r) = client
+                .get(format!("http://{}/readyz", self.admin))
+                .send()
+                .await
                 && r.status() == 200
             {
                 break;
             }
-            proc.assert_running();
+            self.proc.assert_running();
             assert!(
                 Instant::now() < deadline,
-                "gateway not ready within 30 s:\n{}",
-                proc.log_text()
+                "gateway not ready within {within:?}:\n{}",
+                self.proc.log_text()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Gateway {
-            proc,
-            public,
-            admin,
-            dir,
-        }
+    }
+
+    /// A request to the admin API as the test operator.
+    pub fn admin_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new()
+            .request(method, format!("http://{}/admin/v1{path}", self.admin))
+            .header("authorization", format!("Bearer {}", self.operator_token))
+    }
+
+    /// GET an admin path as the test operator; panics unless 2xx.
+    pub async fn admin_get(&self, path: &str) -> serde_json::Value {
+        let r = self
+            .admin_request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("admin API");
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.expect("admin json")
+    }
+
+    /// POST JSON to an admin path as the test operator; returns status and body.
+    pub async fn admin_post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .admin_request(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .expect("admin API");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     pub fn url(&self, path: &str) -> String {

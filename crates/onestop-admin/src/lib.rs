@@ -1,6 +1,41 @@
-//! The admin listener: Prometheus `/metrics`, `/healthz` (the process is
-//! up) and `/readyz` (configuration applied and upstreams checked once).
-//! Runs as a pingora background service so it starts and stops with the server.
+//! The admin listener: the operators' API under `/admin/v1`, plus
+//! Prometheus `/metrics`, `/healthz` (the process is up) and `/readyz`
+//! (configuration applied and upstreams checked once), which need no
+//! credentials.
+//!
+//! This crate is the HTTP edge only — operators' authentication and roles
+//! ([`auth`]), JSON shapes, the OpenAPI document ([`openapi`]) and the
+//! audit trail ([`audit`]). The work happens behind [`backend`]'s traits
+//! (configuration versions and changes, traffic figures), the control
+//! plane's [`Registry`] and the [`Store`].
+//!
+//! | route | role |
+//! |---|---|
+//! | `GET /admin/v1/openapi.json` | none |
+//! | `GET /admin/v1/whoami`, `GET /admin/v1/config`, `…/config/status`, `…/config/versions[/{v}[/diff]]`, `GET /admin/v1/registry/services[/{dept}/{service}]`, `…/registry/decisions`, `…/registry/zombies`, `GET /admin/v1/audit` | any (viewer, editor, approver) |
+//! | `PUT`/`DELETE /admin/v1/config/departments/{dept}[/routes/{route}]` | editor, within the operator's departments |
+//! | `POST /admin/v1/config/rollback`, `POST /admin/v1/config/reload` | editor not limited to departments |
+//! | `POST /admin/v1/registry/services/{dept}/{service}/approve` and `/reject`, `POST /admin/v1/departments/{dept}/tokens`, `DELETE …/tokens/{id}` | approver, within the operator's departments |
+//! | `GET /admin/v1/departments/{dept}/tokens` | approver |
+//!
+//! Every route is registered in [`router`] through utoipa-axum's
+//! `OpenApiRouter` with the access policy it needs, so the OpenAPI
+//! document lists exactly what is served.
+
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod auth;
+pub mod backend;
+pub mod config_api;
+mod edge;
+pub mod error;
+mod events;
+mod extract;
+pub mod openapi;
+pub mod registry_api;
+pub mod tokens_api;
+pub mod zombies;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,13 +43,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::middleware;
+use onestop_config::Role;
+use onestop_control::Registry;
+use onestop_store::Store;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
-use prometheus::{Encoder, TextEncoder};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
+
+use crate::auth::{Guarded, Policy, Scope};
+pub use crate::backend::{ConfigBackend, TrafficStats};
+pub use crate::error::ApiError;
 
 /// Whether the gateway is ready for traffic; shared with whoever decides it.
 #[derive(Debug, Clone, Default)]
@@ -29,41 +70,103 @@ impl Readiness {
     }
 }
 
-/// The admin HTTP application.
-pub fn router(readiness: Readiness) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .with_state(readiness)
+/// Everything the admin listener serves from.
+#[derive(Clone)]
+pub struct AdminState {
+    /// Answers `/readyz`.
+    pub readiness: Readiness,
+    /// The running configuration, its versions, and changes to it;
+    /// operators are read from `config.current()` on every request.
+    pub config: Arc<dyn ConfigBackend>,
+    /// The department service registry; `None` when this gateway runs
+    /// without one: the registry and credential routes then answer
+    /// `503 REGISTRY_DISABLED` (after authentication), and the zombie
+    /// report covers the configuration's services only.
+    pub registry: Option<Arc<Registry>>,
+    /// Traffic figures of the data plane (zombie report).
+    pub stats: Arc<dyn TrafficStats>,
+    /// The audit trail.
+    pub store: Arc<dyn Store>,
 }
 
-async fn metrics() -> impl IntoResponse {
-    let mut buf = Vec::new();
-    let families = prometheus::gather();
-    match TextEncoder::new().encode(&families, &mut buf) {
-        Ok(()) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            buf,
-        )
-            .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
+/// The admin HTTP application: `/admin/v1/…`, `/metrics`, `/healthz`, `/readyz`.
+pub fn router(state: AdminState) -> Router {
+    let (router, api) = api(&state).split_for_parts();
+    openapi::serve(router, &api)
+        .fallback(|| async { ApiError::NotFound("no such admin resource".into()) })
+        .layer(middleware::from_fn(edge::edge))
+        .with_state(state)
 }
 
-async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
-    if readiness.is_ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
-    }
+/// Every route with its policy; the OpenAPI document is collected from the
+/// same calls.
+fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
+    use crate::{audit, auth, config_api as config, registry_api as reg, tokens_api as tokens};
+    let read = Policy::read();
+    let editor = |action| Policy::change(Role::Editor, action, Scope::Department);
+    let whole = |action| Policy::change(Role::Editor, action, Scope::Whole);
+    let approver = |action| Policy::change(Role::Approver, action, Scope::Department);
+    // Listing credentials is a read, but of credentials: approvers only.
+    let approver_read = Policy::read_with(Role::Approver, Scope::None);
+    let g = |policy: Policy, routes: UtoipaMethodRouter<AdminState>| {
+        OpenApiRouter::new()
+            .routes(routes)
+            .route_layer(middleware::from_fn_with_state(
+                Guarded {
+                    state: state.clone(),
+                    policy,
+                },
+                auth::guard,
+            ))
+    };
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(openapi::metrics))
+        .routes(routes!(openapi::healthz))
+        .routes(routes!(openapi::readyz))
+        .merge(g(read, routes!(auth::whoami)))
+        .merge(g(read, routes!(config::get_config)))
+        .merge(g(read, routes!(config::get_status)))
+        .merge(g(read, routes!(config::list_versions)))
+        .merge(g(read, routes!(config::get_version)))
+        .merge(g(read, routes!(config::diff_version)))
+        .merge(g(
+            editor("config.department.put"),
+            routes!(config::put_department),
+        ))
+        .merge(g(
+            editor("config.department.delete"),
+            routes!(config::delete_department),
+        ))
+        .merge(g(editor("config.route.put"), routes!(config::put_route)))
+        .merge(g(
+            editor("config.route.delete"),
+            routes!(config::delete_route),
+        ))
+        .merge(g(whole("config.rollback"), routes!(config::rollback)))
+        .merge(g(whole("config.reload"), routes!(config::reload)))
+        .merge(g(read, routes!(reg::list_services)))
+        .merge(g(read, routes!(reg::get_service)))
+        .merge(g(approver("registry.approve"), routes!(reg::approve)))
+        .merge(g(approver("registry.reject"), routes!(reg::reject)))
+        .merge(g(read, routes!(reg::list_decisions)))
+        .merge(g(read, routes!(zombies::zombies)))
+        .merge(g(approver_read, routes!(tokens::list_tokens)))
+        .merge(g(
+            approver("dept_token.issue"),
+            routes!(tokens::issue_token),
+        ))
+        .merge(g(
+            approver("dept_token.revoke"),
+            routes!(tokens::revoke_token),
+        ))
+        .merge(g(read, routes!(audit::list_audit)))
 }
 
 /// The admin listener as a pingora background service.
 pub struct AdminService {
     pub addr: SocketAddr,
-    pub readiness: Readiness,
+    pub state: AdminState,
 }
 
 #[async_trait]
@@ -77,7 +180,7 @@ impl BackgroundService for AdminService {
             }
         };
         tracing::info!(addr = %self.addr, "admin listener up");
-        let app = router(self.readiness.clone());
+        let app = router(self.state.clone());
         let stop = async move {
             let _ = shutdown.changed().await;
         };
@@ -91,35 +194,4 @@ impl BackgroundService for AdminService {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn readyz_follows_readiness_and_metrics_render() {
-        let readiness = Readiness::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let app = router(readiness.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let counter =
-            prometheus::IntCounter::new("onestop_admin_test_total", "test").expect("metric");
-        prometheus::register(Box::new(counter.clone())).expect("register");
-        counter.inc();
-
-        let client = reqwest::Client::new();
-        let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
-        assert_eq!(get("/readyz").await.expect("readyz").status(), 503);
-        readiness.set_ready(true);
-        assert_eq!(get("/readyz").await.expect("readyz").status(), 200);
-        assert_eq!(get("/healthz").await.expect("healthz").status(), 200);
-        let body = get("/metrics")
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("body");
-        assert!(body.contains("onestop_admin_test_total 1"), "{body}");
-    }
-}
+mod tests;

@@ -4,15 +4,26 @@
 //! Loading never applies anything: it parses every file, then [`validate`]s
 //! the whole set and reports *every* problem as `FILE:LINE:COL: message`.
 //! The data plane compiles a validated [`Config`] into its own snapshot.
+//! A [`Bundle`] is a configuration as files (hashed, diffed, written back);
+//! [`json_schemas`] describes both kinds of file for editors.
 
+mod bundle;
 mod diag;
+#[doc(hidden)]
+pub mod fuzzing;
 mod load;
 mod model;
+mod schema;
 mod validate;
 
+pub use bundle::Bundle;
 pub use diag::{Diagnostic, Diagnostics};
 pub use load::{Source, department_files, load_dir, load_path, parse_sources};
 pub use model::*;
+/// The `regex` crate, re-exported so that the data plane names the same
+/// [`regex::bytes::Regex`] that [`header_regex`] returns.
+pub use regex;
+pub use schema::{department_schema, gateway_schema, json_schemas};
 pub use validate::validate;
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::bundle::Bundle;
 use crate::diag::{Diagnostic, Diagnostics, line_col};
 use crate::model::{Config, DepartmentFile, DepartmentSource, GatewayFile};
 use crate::validate::validate;
@@ -14,56 +15,37 @@ pub struct Source {
 }
 
 impl Source {
+    /// A source reported under `path`.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
         Source {
             path: path.into(),
             text: text.into(),
         }
     }
-
-    fn read(path: &Path) -> Result<Source, Diagnostic> {
-        std::fs::read_to_string(path)
-            .map(|text| Source::new(path, text))
-            .map_err(|e| Diagnostic {
-                file: path.to_path_buf(),
-                line: 1,
-                col: 1,
-                message: format!("cannot read file: {e}"),
-            })
-    }
 }
 
 /// Loads a configuration from a directory (`onestop.toml` + `departments/*.toml`)
 /// or from a gateway file (its sibling `departments/` directory is read too).
+/// The same as [`Bundle::read`] then [`Bundle::parse`].
 pub fn load_path(path: &Path) -> Result<Config, Diagnostics> {
-    if path.is_dir() {
-        load_dir(path)
-    } else {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let gateway = Source::read(path).map_err(|d| Diagnostics(vec![d]))?;
-        let departments = read_departments(&dir.join("departments"))?;
-        parse_sources(Some(gateway), departments)
-    }
+    Bundle::read(path)?.parse(Bundle::base(path))
 }
 
 /// Loads `dir/onestop.toml` (defaults when absent) and `dir/departments/*.toml`.
 pub fn load_dir(dir: &Path) -> Result<Config, Diagnostics> {
     if !dir.is_dir() {
-        return Err(Diagnostics(vec![Diagnostic {
-            file: dir.to_path_buf(),
-            line: 1,
-            col: 1,
-            message: "no such configuration directory".into(),
-        }]));
+        return Err(Diagnostics(vec![no_such_dir(dir)]));
     }
-    let gateway_path = dir.join("onestop.toml");
-    let gateway = if gateway_path.exists() {
-        Some(Source::read(&gateway_path).map_err(|d| Diagnostics(vec![d]))?)
-    } else {
-        None
-    };
-    let departments = read_departments(&dir.join("departments"))?;
-    parse_sources(gateway, departments)
+    load_path(dir)
+}
+
+pub(crate) fn no_such_dir(dir: &Path) -> Diagnostic {
+    Diagnostic {
+        file: dir.to_path_buf(),
+        line: 1,
+        col: 1,
+        message: "no such configuration directory".into(),
+    }
 }
 
 /// The department files in `dir` (`*.toml`), in name order; none when the
@@ -80,23 +62,6 @@ pub fn department_files(dir: &Path) -> Vec<PathBuf> {
     paths
 }
 
-fn read_departments(dir: &Path) -> Result<Vec<Source>, Diagnostics> {
-    let paths = department_files(dir);
-    let mut sources = Vec::with_capacity(paths.len());
-    let mut problems = Vec::new();
-    for p in paths {
-        match Source::read(&p) {
-            Ok(s) => sources.push(s),
-            Err(d) => problems.push(d),
-        }
-    }
-    if problems.is_empty() {
-        Ok(sources)
-    } else {
-        Err(Diagnostics(problems))
-    }
-}
-
 /// Parses and validates a set of sources. Every file is parsed even when an
 /// earlier one fails, so that all problems are reported together.
 pub fn parse_sources(
@@ -111,6 +76,7 @@ pub fn parse_sources(
             Err(e) => problems.push(parse_diagnostic(&src, &e)),
         }
         config.gateway_path = Some(src.path);
+        config.gateway_text = Some(src.text);
     }
     for src in departments {
         match toml::from_str::<DepartmentFile>(&src.text) {

@@ -5,40 +5,55 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 /// A whole configuration: the gateway file plus every department file.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
+    /// `onestop.toml` (defaults when there is none).
     pub gateway: GatewayFile,
     /// Where the gateway file came from (`None` when defaults were used).
     pub gateway_path: Option<PathBuf>,
+    /// The gateway file's text, which validation uses to locate problems
+    /// (`None` when defaults were used).
+    pub gateway_text: Option<String>,
+    /// Every department file, in file name order.
     pub departments: Vec<DepartmentSource>,
 }
 
 /// One department file and where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DepartmentSource {
+    /// The path problems are reported under.
     pub path: PathBuf,
+    /// The file's text (spans in `file` index into it).
     pub text: String,
+    /// The parsed file.
     pub file: DepartmentFile,
 }
 
 /// `onestop.toml`: listeners, proxy settings and route defaults.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayFile {
+    /// Addresses the gateway listens on.
     #[serde(default)]
     pub listeners: Listeners,
+    /// The public listener's proxy settings.
     #[serde(default)]
     pub proxy: ProxySettings,
+    /// Values a route inherits unless it sets its own.
     #[serde(default)]
     pub defaults: RouteDefaults,
+    /// Bounds the extra load retries may add, per department.
     #[serde(default)]
     pub retry_budget: RetryBudget,
+    /// Where durable state lives.
     #[serde(default)]
     pub store: StoreSettings,
+    /// The control plane's registry of department services.
     #[serde(default)]
     pub registry: RegistrySettings,
     /// Who may use the admin API, with which roles.
@@ -47,17 +62,19 @@ pub struct GatewayFile {
 }
 
 /// Where durable state lives.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     /// `sqlite:PATH` or `postgres://…`. Unset: `sqlite:DATA_DIR/onestop.db`.
     #[serde(default)]
     pub url: Option<String>,
+    /// Largest number of open store connections (at least 1).
     #[serde(default = "default_store_connections")]
     pub max_connections: u32,
     /// How long a store operation waits for a connection before failing
     /// with "unavailable" (the data plane never waits for it).
     #[serde(default = "default_store_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub timeout: Duration,
 }
 
@@ -79,23 +96,29 @@ fn default_store_timeout() -> Duration {
 }
 
 /// The control plane's registry of department services.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrySettings {
     /// Lease TTL when a registration does not ask for one.
     #[serde(default = "default_lease_ttl", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub default_lease_ttl: Duration,
     /// Shortest and longest lease a registration may ask for.
     #[serde(default = "default_min_lease", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub min_lease_ttl: Duration,
+    /// Longest lease a registration may ask for.
     #[serde(default = "default_max_lease", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub max_lease_ttl: Duration,
     /// How often every gateway re-reads the registry from the store (changes
     /// announced by the store arrive sooner).
     #[serde(default = "default_registry_sync", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub sync_interval: Duration,
     /// A service with no traffic for this long is reported as a zombie.
     #[serde(default = "default_zombie_window", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub zombie_window: Duration,
     /// Largest total size of a registration's metadata (keys + values).
     #[serde(default = "default_max_metadata")]
@@ -136,27 +159,42 @@ fn default_max_metadata() -> usize {
 
 /// An operator of the admin API. The bearer token itself is never stored:
 /// only its SHA-256 (`onestop token operator` prints both).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Operator {
+    /// Unique name (a-z, 0-9, -; at most 32), shown in the audit trail.
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
+    /// At least one of `viewer`, `editor`, `approver`.
     pub roles: Vec<Role>,
-    /// Lower-case hex SHA-256 of the bearer token.
+    /// Lower-case hex SHA-256 of the bearer token (64 characters).
+    #[schemars(with = "String")]
     pub token_sha256: Spanned<String>,
+    /// Department ids whose files this operator may change (empty = all).
+    /// The admin API enforces the scope.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub departments: Vec<Spanned<String>>,
 }
 
 /// What an operator may do. `viewer` reads; `editor` changes configuration;
 /// `approver` decides registrations and issues department credentials.
 /// Editors and approvers may also read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// Reads configuration, registry and audit.
     Viewer,
+    /// Changes configuration (within the operator's departments).
     Editor,
+    /// Decides registrations and issues department credentials.
     Approver,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Addresses the gateway listens on (`ip:port`; they must differ).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Listeners {
     /// HTTP/1.1 and h2c (gRPC) for super-apps.
@@ -190,7 +228,8 @@ fn default_admin() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9090))
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The public listener's proxy settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProxySettings {
     /// Worker threads of the public listener (0 = one per core).
@@ -198,9 +237,11 @@ pub struct ProxySettings {
     pub threads: usize,
     /// How long a graceful stop waits for in-flight requests.
     #[serde(default = "default_grace", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub grace_period: Duration,
     /// Upstream connections kept idle per peer are closed after this long.
     #[serde(default = "default_idle", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub upstream_idle_timeout: Duration,
 }
 
@@ -222,14 +263,17 @@ fn default_idle() -> Duration {
 }
 
 /// Values a route inherits unless it sets its own.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteDefaults {
+    /// Time to connect to an instance, per attempt.
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub connect_timeout: Duration,
     /// Deadline for the whole upstream exchange, retries included.
     /// `0s` means none (long-lived streams).
     #[serde(default = "default_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub timeout: Duration,
     /// Extra attempts for idempotent requests (never for POST, PATCH or gRPC).
     #[serde(default = "default_retries")]
@@ -259,14 +303,18 @@ fn default_retries() -> u32 {
 /// Bounds the extra load retries may add, per department (Finagle/linkerd style):
 /// each request deposits `ratio` of a retry; `min_per_second` retries are
 /// always allowed so that low traffic can still retry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryBudget {
+    /// Share of a department's requests that may be retried (0 to 1).
     #[serde(default = "default_ratio")]
     pub ratio: f32,
+    /// Retries per second always allowed.
     #[serde(default = "default_min_per_second")]
     pub min_per_second: u32,
+    /// Window of the budget (1s to 60s).
     #[serde(default = "default_budget_ttl", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub ttl: Duration,
 }
 
@@ -291,23 +339,29 @@ fn default_budget_ttl() -> Duration {
 }
 
 /// `departments/<id>.toml`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DepartmentFile {
+    /// Who the department is.
     pub department: Department,
+    /// The department's backends.
     #[serde(default)]
     pub services: Vec<Service>,
+    /// What the gateway exposes, and which service serves it.
     #[serde(default)]
     pub routes: Vec<Route>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A department: its id, names and load limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Department {
     /// Short id used in paths and metrics: `hpf`, `water`, …
+    #[schemars(with = "String")]
     pub id: Spanned<String>,
     /// Display name, e.g. `住房公积金管理中心`.
     pub name: String,
+    /// English display name.
     #[serde(default)]
     pub name_en: Option<String>,
     /// Requests in flight to this department before new ones are shed with 503.
@@ -320,7 +374,7 @@ fn default_max_concurrency() -> usize {
 }
 
 /// How a service's backends speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
     /// HTTP/1.1 to the backend.
@@ -331,7 +385,7 @@ pub enum Protocol {
 }
 
 /// Load-balancing algorithm over a service's instances (instance weights apply to all).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum LbAlgorithm {
     /// Weighted round robin.
@@ -344,28 +398,38 @@ pub enum LbAlgorithm {
     ConsistentHash,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A department backend: a set of instances speaking one protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// Unique within the department, e.g. `accounts` or `accounts-v2`.
+    #[schemars(with = "String")]
     pub id: Spanned<String>,
+    /// How the instances speak.
     #[serde(default)]
     pub protocol: Protocol,
+    /// Load-balancing algorithm.
     #[serde(default)]
     pub lb: LbAlgorithm,
+    /// The backends.
     #[serde(default)]
     pub instances: Vec<Instance>,
+    /// Active health checking (none: instances are assumed healthy).
     #[serde(default)]
     pub health: Option<HealthCheck>,
+    /// Passive health checking.
     #[serde(default)]
     pub outlier: Outlier,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One backend of a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Instance {
     /// `ip:port`. Host names are not accepted: the data plane never resolves DNS.
+    #[schemars(with = "String")]
     pub addr: Spanned<String>,
+    /// Relative share of the service's traffic (at least 1).
     #[serde(default = "default_weight")]
     pub weight: u32,
 }
@@ -375,7 +439,7 @@ fn default_weight() -> u32 {
 }
 
 /// Active health checking of every instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
     /// `tcp`, `http` (needs `path`) or `grpc` (optional `service`).
@@ -386,9 +450,13 @@ pub struct HealthCheck {
     /// gRPC probes: the service name asked about ("" = the whole server).
     #[serde(default)]
     pub service: Option<String>,
+    /// Time between two probes of an instance.
     #[serde(default = "default_hc_interval", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub interval: Duration,
+    /// A probe that takes longer fails.
     #[serde(default = "default_hc_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub timeout: Duration,
     /// Consecutive successes that bring an unhealthy instance back.
     #[serde(default = "one")]
@@ -408,7 +476,8 @@ fn one() -> usize {
     1
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What an active health check does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeKind {
     /// A TCP connect succeeds.
@@ -420,7 +489,7 @@ pub enum ProbeKind {
 }
 
 /// Passive health: eject an instance after consecutive failures seen on live traffic.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Outlier {
     /// Consecutive connect failures, resets or 5xx answers that eject an instance (0 = never).
@@ -428,6 +497,7 @@ pub struct Outlier {
     pub consecutive_failures: u32,
     /// First ejection lasts this long; each further ejection in a row doubles it.
     #[serde(default = "default_ejection", with = "humantime_serde")]
+    #[schemars(with = "String")]
     pub base_ejection: Duration,
     /// At most this share of a service's instances is ejected at once.
     #[serde(default = "default_max_ejection")]
@@ -454,14 +524,17 @@ fn default_max_ejection() -> u8 {
     50
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A route: what requests it matches and which service serves them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Unique within the department; metrics and logs use `dept/id`.
+    #[schemars(with = "String")]
     pub id: Spanned<String>,
     /// Catalog name of the matter (事项), e.g. `公积金余额查询`.
     #[serde(default)]
     pub name: Option<String>,
+    /// Catalog description of the matter.
     #[serde(default)]
     pub description: Option<String>,
     /// List the route in `GET /api/v1/catalog` (default true).
@@ -469,12 +542,15 @@ pub struct Route {
     pub catalog: bool,
     /// Exact path match.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub path: Option<Spanned<String>>,
     /// Segment-aligned prefix match: `/a/b` matches `/a/b` and `/a/b/…`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub prefix: Option<Spanned<String>>,
     /// Template match: whole segments `{name}` bind parameters.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub template: Option<Spanned<String>>,
     /// Methods matched; empty = any.
     #[serde(default)]
@@ -482,11 +558,12 @@ pub struct Route {
     /// `Host` (without port) matched exactly, case-insensitively.
     #[serde(default)]
     pub host: Option<String>,
-    /// Headers that must be present (and equal `value` when given).
+    /// Headers that must be present (and equal `value`, or match `regex`, when given).
     #[serde(default)]
     pub headers: Vec<HeaderMatch>,
     /// The department service that serves this route.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub service: Option<Spanned<String>>,
     /// Weighted split across service versions (canary). Exclusive with `service`.
     #[serde(default)]
@@ -494,10 +571,15 @@ pub struct Route {
     /// Template parameter carrying a citizen id (consistent hashing; access control later).
     #[serde(default)]
     pub citizen_param: Option<String>,
+    /// Overrides `defaults.timeout`.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
     pub timeout: Option<Duration>,
+    /// Overrides `defaults.connect_timeout`.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
     pub connect_timeout: Option<Duration>,
+    /// Overrides `defaults.retries`.
     #[serde(default)]
     pub retries: Option<u32>,
 }
@@ -506,26 +588,59 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A request header a route requires: present, and equal to `value` or
+/// fully matching `regex` when one of them is given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderMatch {
+    /// Header name (letters, digits, `-`, `_`; any case).
     pub name: String,
+    /// The exact value required. Exclusive with `regex`.
     #[serde(default)]
     pub value: Option<String>,
+    /// A regular expression (Rust `regex` syntax) the whole value must match:
+    /// it is anchored at both ends. Exclusive with `value`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub regex: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Compiles a header `regex` the way the gateway matches it: anchored at both
+/// ends, over the raw bytes of the header value. Validation and the data
+/// plane both call this, so they agree on what is valid.
+pub fn header_regex(pattern: &str) -> Result<regex::bytes::Regex, regex::Error> {
+    // The bare pattern first: `a)|(b` is not a regex, but wrapped it would be.
+    let build = |p: &str| {
+        regex::bytes::RegexBuilder::new(p)
+            .size_limit(HEADER_REGEX_SIZE_LIMIT)
+            .build()
+    };
+    build(pattern)?;
+    build(&format!(r"\A(?:{pattern})\z"))
+}
+
+/// Largest compiled size of a header regex, in bytes.
+const HEADER_REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// One service of a weighted split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SplitTarget {
+    /// A service of the same department.
+    #[schemars(with = "String")]
     pub service: Spanned<String>,
+    /// Share of requests; the weights of a split must not sum to zero.
     pub weight: u32,
 }
 
 /// Which kind of path match a route declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathKind {
+    /// `path`
     Exact,
+    /// `prefix`
     Prefix,
+    /// `template`
     Template,
 }
 

@@ -52,27 +52,210 @@ fn a_valid_department_loads_with_defaults() {
     assert_eq!(config.gateway.listeners.public.port(), 8080);
 }
 
+/// A gateway file with every key set, none to its default.
+const GATEWAY_ALL: &str = r#"
+[listeners]
+public = "0.0.0.0:80"
+control = "0.0.0.0:50052"
+admin = "127.0.0.1:9191"
+
+[proxy]
+threads = 4
+grace_period = "45s"
+upstream_idle_timeout = "90s 500ms"
+
+[defaults]
+connect_timeout = "250ms"
+timeout = "0s"
+retries = 1
+
+[retry_budget]
+ratio = 0.25
+min_per_second = 5
+ttl = "30s"
+
+[store]
+url = "postgres://onestop@db/onestop"
+max_connections = 16
+timeout = "3s"
+
+[registry]
+default_lease_ttl = "20s"
+min_lease_ttl = "2s"
+max_lease_ttl = "10m"
+sync_interval = "250ms"
+zombie_window = "1h"
+max_metadata_bytes = 8192
+
+[[operators]]
+name = "alice"
+roles = ["viewer", "editor", "approver"]
+token_sha256 = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
+departments = ["hpf"]
+"#;
+
+/// A department file with every key set, none to its default.
+const DEPT_ALL: &str = r#"
+[department]
+id = "hpf"
+name = "住房公积金管理中心"
+name_en = "Housing Provident Fund"
+max_concurrency = 64
+
+[[services]]
+id = "accounts"
+protocol = "grpc"
+lb = "random"
+instances = [{ addr = "127.0.0.1:9001", weight = 2 }, { addr = "[::1]:9002", weight = 1 }]
+health = { kind = "grpc", service = "hpf.Accounts", interval = "2s", timeout = "1s", healthy_threshold = 2, unhealthy_threshold = 3 }
+outlier = { consecutive_failures = 5, base_ejection = "10s", max_ejection_percent = 30 }
+
+[[services]]
+id = "web"
+lb = "consistent_hash"
+instances = [{ addr = "127.0.0.1:9003" }]
+health = { kind = "http", path = "/healthz" }
+
+[[routes]]
+id = "balance"
+name = "公积金余额查询"
+description = "Balance of a citizen's account"
+catalog = false
+template = "/api/v1/depts/hpf/accounts/{citizen}"
+methods = ["GET", "HEAD"]
+host = "gov.example"
+headers = [{ name = "x-app", regex = "gov-[a-z]+" }, { name = "x-canary", value = "1" }]
+split = [{ service = "accounts", weight = 90 }, { service = "web", weight = 10 }]
+citizen_param = "citizen"
+timeout = "3s"
+connect_timeout = "500ms"
+retries = 0
+
+[[routes]]
+id = "exact"
+path = "/api/v1/depts/hpf/ping"
+service = "web"
+
+[[routes]]
+id = "rest"
+prefix = "/api/v1/depts/hpf"
+service = "web"
+"#;
+
+fn every_field() -> Config {
+    parse_sources(
+        Some(Source::new("onestop.toml", GATEWAY_ALL)),
+        vec![Source::new("departments/hpf.toml", DEPT_ALL)],
+    )
+    .unwrap()
+}
+
 #[test]
 fn gateway_file_round_trips() {
-    let gw = GatewayFile::default();
-    let text = toml::to_string(&gw).unwrap();
-    let back: GatewayFile = toml::from_str(&text).unwrap();
-    assert_eq!(gw, back);
+    for gw in [GatewayFile::default(), every_field().gateway] {
+        let text = toml::to_string(&gw).unwrap();
+        let back: GatewayFile = toml::from_str(&text).unwrap();
+        assert_eq!(back, gw, "{text}");
+    }
+    // Every key was read: nothing is left at its default.
+    let gw = every_field().gateway;
+    let d = GatewayFile::default();
+    assert_ne!(gw.listeners.public, d.listeners.public);
+    assert_ne!(gw.listeners.control, d.listeners.control);
+    assert_ne!(gw.listeners.admin, d.listeners.admin);
+    assert_ne!(gw.proxy, d.proxy);
+    assert_eq!(
+        gw.proxy.upstream_idle_timeout,
+        std::time::Duration::from_millis(90_500)
+    );
+    assert_ne!(gw.defaults.connect_timeout, d.defaults.connect_timeout);
+    assert_ne!(gw.defaults.timeout, d.defaults.timeout);
+    assert_ne!(gw.defaults.retries, d.defaults.retries);
+    assert_ne!(gw.retry_budget.ratio, d.retry_budget.ratio);
+    assert_ne!(
+        gw.retry_budget.min_per_second,
+        d.retry_budget.min_per_second
+    );
+    assert_ne!(gw.retry_budget.ttl, d.retry_budget.ttl);
+    assert_ne!(gw.store.url, d.store.url);
+    assert_ne!(gw.store.max_connections, d.store.max_connections);
+    assert_ne!(gw.store.timeout, d.store.timeout);
+    let (r, rd) = (&gw.registry, &d.registry);
+    assert_ne!(r.default_lease_ttl, rd.default_lease_ttl);
+    assert_ne!(r.min_lease_ttl, rd.min_lease_ttl);
+    assert_ne!(r.max_lease_ttl, rd.max_lease_ttl);
+    assert_ne!(r.sync_interval, rd.sync_interval);
+    assert_ne!(r.zombie_window, rd.zombie_window);
+    assert_ne!(r.max_metadata_bytes, rd.max_metadata_bytes);
+    assert_eq!(gw.operators.len(), 1);
+    assert_eq!(gw.operators[0].roles.len(), 3);
+    assert_eq!(gw.operators[0].departments.len(), 1);
 }
 
 #[test]
 fn department_file_round_trips() {
-    let config = dept(HPF).unwrap();
+    let config = every_field();
     let file = &config.departments[0].file;
     let text = toml::to_string(file).unwrap();
     let back: DepartmentFile = toml::from_str(&text).unwrap();
-    assert_eq!(file.department.id.get_ref(), back.department.id.get_ref());
-    assert_eq!(file.routes.len(), back.routes.len());
-    assert_eq!(file.routes[0].split.len(), back.routes[0].split.len());
+    assert_eq!(&back, file, "{text}");
+    // The serialized form is itself a valid configuration.
+    parse_sources(None, vec![Source::new("departments/hpf.toml", text)]).unwrap();
+    // Every optional key was read.
     assert_eq!(
-        file.services[0].instances[1].weight,
-        back.services[0].instances[1].weight
+        file.department.name_en.as_deref(),
+        Some("Housing Provident Fund")
     );
+    assert_eq!(file.department.max_concurrency, 64);
+    let svc = &file.services[0];
+    assert_eq!(
+        (svc.protocol, svc.lb),
+        (Protocol::Grpc, LbAlgorithm::Random)
+    );
+    assert_eq!(svc.instances[0].weight, 2);
+    let hc = svc.health.as_ref().unwrap();
+    assert_eq!(hc.service.as_deref(), Some("hpf.Accounts"));
+    assert_eq!((hc.healthy_threshold, hc.unhealthy_threshold), (2, 3));
+    assert_eq!(svc.outlier.max_ejection_percent, 30);
+    let r = &file.routes[0];
+    assert!(!r.catalog);
+    assert_eq!(r.headers[0].regex.as_ref().unwrap().get_ref(), "gov-[a-z]+");
+    assert_eq!(r.headers[1].value.as_deref(), Some("1"));
+    assert_eq!(r.split.len(), 2);
+    assert_eq!(r.retries, Some(0));
+    assert_eq!(
+        r.connect_timeout,
+        Some(std::time::Duration::from_millis(500))
+    );
+    let kinds: Vec<PathKind> = file
+        .routes
+        .iter()
+        .map(|r| r.path_match().unwrap().0)
+        .collect();
+    assert_eq!(
+        kinds,
+        [PathKind::Template, PathKind::Exact, PathKind::Prefix]
+    );
+}
+
+#[test]
+fn header_regex_is_anchored_and_matches_bytes() {
+    let re = header_regex("gov-[a-z]+").unwrap();
+    assert!(re.is_match(b"gov-app"));
+    assert!(!re.is_match(b"xgov-app"));
+    assert!(!re.is_match(b"gov-app2"));
+    // Alternation stays inside the anchors.
+    let re = header_regex("a|b").unwrap();
+    assert!(re.is_match(b"a") && re.is_match(b"b"));
+    assert!(!re.is_match(b"ab"));
+    // Multi-line mode does not loosen the anchors.
+    let re = header_regex("(?m)a").unwrap();
+    assert!(!re.is_match(b"a\nb"));
+    // Header values need not be UTF-8.
+    let re = header_regex("(?-u:.)+").unwrap();
+    assert!(re.is_match(&[0xff, 0xfe]));
+    assert!(header_regex("a)|(b").is_err());
+    assert!(header_regex("(").is_err());
 }
 
 fn problems(text: &str) -> Vec<String> {

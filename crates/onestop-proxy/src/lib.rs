@@ -63,6 +63,25 @@ impl DataPlane {
         self.snapshot.load_full()
     }
 
+    /// Traffic figures of every upstream of the current snapshot.
+    pub fn upstream_summaries(&self) -> Vec<UpstreamSummary> {
+        let snapshot = self.snapshot.load();
+        let mut out: Vec<UpstreamSummary> = snapshot
+            .upstreams
+            .iter()
+            .map(|u| UpstreamSummary {
+                dept: u.spec.dept.to_string(),
+                service: u.spec.service.to_string(),
+                instances: u.instances().len(),
+                healthy: u.healthy_instances(),
+                last_request_age: u.last_request_age(),
+                requests: u.requests(),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.dept, &a.service).cmp(&(&b.dept, &b.service)));
+        out
+    }
+
     /// The proxy for the public listener.
     pub fn gateway(&self, upstream_idle: Duration) -> Gateway {
         Gateway::new(self.snapshot.clone(), upstream_idle)
@@ -76,6 +95,18 @@ impl DataPlane {
             tick: Duration::from_millis(100),
         }
     }
+}
+
+/// Traffic figures of one upstream (for the zombie report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSummary {
+    pub dept: String,
+    pub service: String,
+    pub instances: usize,
+    pub healthy: usize,
+    /// How long ago a request was last routed to it (`None`: never).
+    pub last_request_age: Option<Duration>,
+    pub requests: u64,
 }
 
 /// Walks the current snapshot's upstreams every tick; each runs its active

@@ -290,6 +290,7 @@ impl ProxyHttp for Gateway {
             }
             None => None,
         };
+        upstream.record_request();
         let Some(addr) = upstream.select(&ctx.hash_key, &ctx.tried) else {
             ctx.failure = Some(ErrorCode::NoHealthyUpstream);
             return Err(error_for(

@@ -12,10 +12,14 @@
 //!
 //! A route whose path matches but whose method, host or headers do not is
 //! skipped and matching continues with the next candidate in this order.
+//!
+//! Header regexes are compiled once, with the table's input; matching runs
+//! the compiled automaton over the header value's bytes.
 
 use std::collections::HashMap;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use onestop_config::regex::bytes::Regex;
 
 /// How a route matches the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +39,31 @@ pub struct RouteMatch {
     pub methods: Vec<Method>,
     /// Lower-case host without port.
     pub host: Option<String>,
-    /// Header that must be present, with this exact value when `Some`.
-    pub headers: Vec<(HeaderName, Option<HeaderValue>)>,
+    /// Headers that must be present, each with a value that `matches`.
+    pub headers: Vec<(HeaderName, HeaderValueMatch)>,
+}
+
+/// What a required header's value must be.
+#[derive(Debug, Clone)]
+pub enum HeaderValueMatch {
+    /// Any value.
+    Any,
+    /// Exactly this value.
+    Exact(HeaderValue),
+    /// A value the regex matches. Build it with
+    /// [`onestop_config::header_regex`], which anchors it at both ends.
+    Regex(Regex),
+}
+
+impl HeaderValueMatch {
+    /// Whether a request's header value is acceptable.
+    pub fn matches(&self, value: &HeaderValue) -> bool {
+        match self {
+            HeaderValueMatch::Any => true,
+            HeaderValueMatch::Exact(want) => value == want,
+            HeaderValueMatch::Regex(re) => re.is_match(value.as_bytes()),
+        }
+    }
 }
 
 /// The parts of a request the router looks at.
@@ -272,11 +299,7 @@ fn accepts(m: &RouteMatch, req: &RequestView<'_>) -> bool {
     }
     m.headers
         .iter()
-        .all(|(name, value)| match (req.headers.get(name), value) {
-            (None, _) => false,
-            (Some(_), None) => true,
-            (Some(got), Some(want)) => got == want,
-        })
+        .all(|(name, want)| req.headers.get(name).is_some_and(|got| want.matches(got)))
 }
 
 #[cfg(test)]

@@ -300,12 +300,17 @@ fn route_match(route: &config::Route) -> Result<(RouteMatch, String, Vec<String>
         .map(|h| {
             let name = HeaderName::from_bytes(h.name.to_ascii_lowercase().as_bytes())
                 .map_err(|e| format!("header {}: {e}", h.name))?;
-            let value = h
-                .value
-                .as_deref()
-                .map(HeaderValue::from_str)
-                .transpose()
-                .map_err(|e| format!("header {} value: {e}", h.name))?;
+            let value = match (&h.value, &h.regex) {
+                (_, Some(re)) => crate::router::HeaderValueMatch::Regex(
+                    config::header_regex(re.get_ref())
+                        .map_err(|e| format!("header {} regex: {e}", h.name))?,
+                ),
+                (Some(v), None) => crate::router::HeaderValueMatch::Exact(
+                    HeaderValue::from_str(v)
+                        .map_err(|e| format!("header {} value: {e}", h.name))?,
+                ),
+                (None, None) => crate::router::HeaderValueMatch::Any,
+            };
             Ok((name, value))
         })
         .collect::<Result<_, String>>()?;

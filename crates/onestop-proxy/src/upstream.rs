@@ -117,6 +117,10 @@ pub struct Upstream {
     checking: AtomicBool,
     /// `lb.update()` must never run twice at once.
     update_lock: tokio::sync::Mutex<()>,
+    /// Requests routed here (attempts, retries included).
+    requests: AtomicU64,
+    /// Milliseconds since `epoch` of the last request, plus one (0 = none).
+    last_request: AtomicU64,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -149,6 +153,8 @@ impl Upstream {
             next_check_ms: AtomicU64::new(0),
             checking: AtomicBool::new(false),
             update_lock: tokio::sync::Mutex::new(()),
+            requests: AtomicU64::new(0),
+            last_request: AtomicU64::new(0),
         };
         upstream.set_instances(instances).await;
         upstream
@@ -219,6 +225,35 @@ impl Upstream {
         pick(tried)
             .or_else(|| if tried.is_empty() { None } else { pick(&[]) })
             .and_then(|b| b.addr.as_inet().copied())
+    }
+
+    /// Counts a request routed to this service (two relaxed atomic writes).
+    pub fn record_request(&self) {
+        self.requests.fetch_add(1, Relaxed);
+        self.last_request.store(self.epoch.now_ms() + 1, Relaxed);
+    }
+
+    /// Requests routed here since the upstream was created.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Relaxed)
+    }
+
+    /// How long ago the last request was routed here (`None`: never).
+    pub fn last_request_age(&self) -> Option<Duration> {
+        match self.last_request.load(Relaxed) {
+            0 => None,
+            at => Some(Duration::from_millis(
+                self.epoch.now_ms().saturating_sub(at - 1),
+            )),
+        }
+    }
+
+    /// Instances that can receive traffic now.
+    pub fn healthy_instances(&self) -> usize {
+        self.instances()
+            .iter()
+            .filter(|i| self.is_up(i.addr))
+            .count()
     }
 
     /// Whether an instance can receive traffic now (healthy and not ejected).

@@ -6,13 +6,21 @@
 //! | `GET /fleet` | the manifest |
 //! | `GET /fleet/instances` | every instance's report |
 //! | `GET /fleet/instances/{id}` | `{"id","dept","addr","faults":{..},"requests","health_checks","injected_errors"}` |
-//! | `PUT /fleet/instances/{id}/faults` | apply a [`FaultPatch`], answer the new report |
+//! | `PUT /fleet/instances/{id}/faults` | apply a [`FaultPatch`] (`{"latency_ms","error_rate","refuse","down","lease"}`, all optional), answer the new report |
 //! | `PUT /fleet/departments/{dept}/faults` | apply to every instance of the department |
 //! | `DELETE /fleet/faults` | reset every knob of every instance |
 //! | `POST /fleet/stats/reset` | zero every counter |
 //!
 //! Bulk routes answer `{"instances":[report…]}`. Errors use the fleet's
 //! JSON error shape: unknown ids → 404, a bad body → 400.
+//!
+//! The knobs (see [`crate::Faults`]): `latency_ms` and `error_rate` shape
+//! answers to requests; `refuse` closes the listener; `down` crashes the
+//! instance (and stops its registry lease renewals; back up, it registers
+//! again); `lease: false` stops only the lease renewals, so that a live
+//! instance's lease lapses at the gateway. A report's `faults` is
+//! `{"latency_ms":0,"error_rate":0.0,"refuse":false,"down":false,"lease":true}`
+//! by default.
 
 use std::sync::Arc;
 
@@ -142,7 +150,7 @@ fn patch(body: Result<Json<FaultPatch>, JsonRejection>) -> Result<FaultPatch, Ap
             StatusCode::BAD_REQUEST,
             "INVALID_BODY",
             format!(
-                "expected {{\"latency_ms\",\"error_rate\",\"refuse\",\"down\"}} (all optional): {}",
+                "expected {{\"latency_ms\",\"error_rate\",\"refuse\",\"down\",\"lease\"}} (all optional): {}",
                 rejection.body_text()
             ),
         )

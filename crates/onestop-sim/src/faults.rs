@@ -1,10 +1,11 @@
 //! Fault knobs and request counters of one instance, and the middleware that
 //! applies them to every request.
 //!
-//! The knobs are atomics shared by the instance's handlers and the control
-//! API, so reading them costs a few relaxed loads per request. `refuse` and
-//! `down` change the instance's sockets; [`crate::instance`] acts on them and
-//! mirrors their value here for reporting.
+//! The knobs are atomics shared by the instance's handlers, the control API
+//! and the registrar, so reading them costs a few relaxed loads per request.
+//! `refuse` and `down` change the instance's sockets; [`crate::instance`]
+//! acts on them and mirrors their value here for reporting. `lease` only
+//! concerns the registrar ([`crate::registrar`]).
 
 use std::sync::{
     Arc,
@@ -29,7 +30,7 @@ pub const INSTANCE_HEADER: &str = "x-sim-instance";
 pub const MAX_LATENCY_MS: u64 = 600_000;
 
 /// The current value of every knob, as the control API reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Faults {
     /// Added before answering any request except health checks.
     pub latency_ms: u64,
@@ -37,11 +38,33 @@ pub struct Faults {
     pub error_rate: f64,
     /// The listening socket is closed; open connections keep working.
     pub refuse: bool,
-    /// Crashed: no listener and every connection dropped.
+    /// Crashed: no listener and every connection dropped. A crashed
+    /// instance does not renew its registry lease either.
     pub down: bool,
+    /// The instance renews its registry lease (default). `false` stops the
+    /// renewals while the instance keeps serving, so that its lease lapses.
+    #[serde(default = "yes")]
+    pub lease: bool,
 }
 
-/// A change to some knobs; `None` leaves a knob as it is.
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            latency_ms: 0,
+            error_rate: 0.0,
+            refuse: false,
+            down: false,
+            lease: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A change to some knobs; `None` leaves a knob as it is. See [`Faults`]
+/// for what each knob does.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultPatch {
@@ -49,6 +72,7 @@ pub struct FaultPatch {
     pub error_rate: Option<f64>,
     pub refuse: Option<bool>,
     pub down: Option<bool>,
+    pub lease: Option<bool>,
 }
 
 impl FaultPatch {
@@ -59,6 +83,7 @@ impl FaultPatch {
             error_rate: Some(0.0),
             refuse: Some(false),
             down: Some(false),
+            lease: Some(true),
         }
     }
 
@@ -84,13 +109,26 @@ impl FaultPatch {
 }
 
 /// The knobs themselves.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Knobs {
     latency_ms: AtomicU64,
     /// `f64::to_bits` of the error rate.
     error_rate: AtomicU64,
     refuse: AtomicBool,
     down: AtomicBool,
+    lease: AtomicBool,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs {
+            latency_ms: AtomicU64::new(0),
+            error_rate: AtomicU64::new(0.0_f64.to_bits()),
+            refuse: AtomicBool::new(false),
+            down: AtomicBool::new(false),
+            lease: AtomicBool::new(true),
+        }
+    }
 }
 
 impl Knobs {
@@ -100,22 +138,33 @@ impl Knobs {
             error_rate: f64::from_bits(self.error_rate.load(Ordering::Relaxed)),
             refuse: self.refuse.load(Ordering::Relaxed),
             down: self.down.load(Ordering::Relaxed),
+            lease: self.lease.load(Ordering::Relaxed),
         }
     }
 
-    /// Sets the per-request knobs of a (validated) patch.
-    pub fn apply_request_knobs(&self, patch: &FaultPatch) {
+    /// Sets the knobs of a (validated) patch that are plain values: all but
+    /// the sockets (`refuse`, `down`).
+    pub fn apply_value_knobs(&self, patch: &FaultPatch) {
         if let Some(ms) = patch.latency_ms {
             self.latency_ms.store(ms, Ordering::Relaxed);
         }
         if let Some(rate) = patch.error_rate {
             self.error_rate.store(rate.to_bits(), Ordering::Relaxed);
         }
+        if let Some(lease) = patch.lease {
+            self.lease.store(lease, Ordering::Relaxed);
+        }
     }
 
     pub fn mirror_sockets(&self, refuse: bool, down: bool) {
         self.refuse.store(refuse, Ordering::Relaxed);
         self.down.store(down, Ordering::Relaxed);
+    }
+
+    /// Whether the instance's registry lease should be renewed now: it is
+    /// up and its `lease` knob is on.
+    pub fn renews_lease(&self) -> bool {
+        !self.down.load(Ordering::Relaxed) && self.lease.load(Ordering::Relaxed)
     }
 
     fn latency(&self) -> Duration {
@@ -258,14 +307,14 @@ mod tests {
     fn knobs_apply_and_roll() {
         let knobs = Knobs::default();
         assert!(!knobs.should_fail());
-        knobs.apply_request_knobs(&FaultPatch {
+        knobs.apply_value_knobs(&FaultPatch {
             error_rate: Some(1.0),
             latency_ms: Some(5),
             ..FaultPatch::default()
         });
         assert!(knobs.should_fail());
         assert_eq!(knobs.snapshot().latency_ms, 5);
-        knobs.apply_request_knobs(&FaultPatch {
+        knobs.apply_value_knobs(&FaultPatch {
             error_rate: Some(0.5),
             ..FaultPatch::default()
         });
@@ -276,5 +325,24 @@ mod tests {
             5,
             "missing field leaves the knob alone"
         );
+    }
+
+    #[test]
+    fn leases_renew_unless_down_or_switched_off() {
+        let knobs = Knobs::default();
+        assert_eq!(knobs.snapshot(), Faults::default());
+        assert!(knobs.snapshot().lease);
+        assert!(knobs.renews_lease());
+        knobs.apply_value_knobs(&FaultPatch {
+            lease: Some(false),
+            ..FaultPatch::default()
+        });
+        assert!(!knobs.renews_lease());
+        knobs.apply_value_knobs(&FaultPatch::reset());
+        assert!(knobs.renews_lease());
+        knobs.mirror_sockets(false, true);
+        assert!(!knobs.renews_lease(), "a crashed instance renews nothing");
+        knobs.mirror_sockets(false, false);
+        assert!(knobs.renews_lease());
     }
 }

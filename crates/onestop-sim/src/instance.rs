@@ -125,7 +125,7 @@ impl Instance {
     /// Applies a validated patch; socket changes have taken effect when this
     /// returns (a refused or crashed listener is closed, a revived one bound).
     pub async fn apply(&self, patch: &FaultPatch) -> Result<(), SimError> {
-        self.state.knobs.apply_request_knobs(patch);
+        self.state.knobs.apply_value_knobs(patch);
         let mut life = self.life.lock().await;
         let result = self.apply_sockets(&mut life, patch).await;
         self.state
@@ -171,10 +171,23 @@ impl Instance {
         Ok(())
     }
 
-    /// Stops serving for good.
+    /// Stops serving for good; the instance reports itself down (so the
+    /// registrar stops renewing its lease).
     pub async fn stop(&self) {
-        if let Some(server) = self.life.lock().await.server.take() {
+        let mut life = self.life.lock().await;
+        if let Some(server) = life.server.take() {
             server.crash().await;
         }
+        self.state.knobs.mirror_sockets(life.refuse, true);
+    }
+}
+
+impl Drop for Instance {
+    /// A dropped instance no longer serves (its server handle goes with it):
+    /// report it down, so that a registrar outliving the fleet stops
+    /// renewing its lease.
+    fn drop(&mut self) {
+        let refuse = self.state.knobs.snapshot().refuse;
+        self.state.knobs.mirror_sockets(refuse, true);
     }
 }

@@ -1,8 +1,8 @@
 //! The simulated department fleet: 32 government departments of a one-stop
 //! super-app, each running 1–3 real server instances on loopback — HTTP/JSON
 //! (axum) or gRPC (tonic, h2c) — with deterministic citizen data and fault
-//! knobs (latency, error rate, refused connections, crashes) that a control
-//! API changes at run time.
+//! knobs (latency, error rate, refused connections, crashes, lease renewals)
+//! that a control API changes at run time.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), onestop_sim::SimError> {
@@ -31,12 +31,35 @@
 //!   `x-sim-detail: stream-failed` in the trailers.
 //! - Documents are a pure function of (seed, department, matter, citizen);
 //!   submissions are validated against them but change nothing.
+//!
+//! The fleet can also register itself with the gateway's control plane, as
+//! real departments do: [`Fleet::register`] registers every department that
+//! has a token and renews each instance's lease until the returned
+//! [`Registrar`] stops. A `down` instance stops renewing (and registers
+//! again once back up); the `lease` knob stops only the renewals, so a live
+//! instance's lease lapses. See [`registrar`].
+//!
+//! ```no_run
+//! # async fn demo(fleet: &onestop_sim::Fleet) -> Result<(), onestop_sim::SimError> {
+//! use std::{collections::BTreeMap, time::Duration};
+//!
+//! use onestop_sim::RegistrarOptions;
+//!
+//! let tokens = BTreeMap::from([("hpf".to_owned(), "hpf-token".to_owned())]);
+//! let mut opts = RegistrarOptions::new("127.0.0.1:7001".parse().unwrap(), tokens);
+//! opts.lease_ttl = Duration::from_secs(9); // renewals every 3 s
+//! let registrar = fleet.register(opts).await?;
+//! println!("{:?}", registrar.status()["hpf"]);
+//! registrar.stop().await;
+//! # Ok(()) }
+//! ```
 
 #![forbid(unsafe_code)]
 
 pub mod citizens;
 pub mod manifest;
 pub mod pb;
+pub mod registrar;
 
 mod catalog;
 mod control;
@@ -60,6 +83,7 @@ use tracing::info;
 
 pub use crate::faults::{FaultPatch, Faults, INSTANCE_HEADER, Stats};
 pub use crate::http::CITIZEN_HEADER;
+pub use crate::registrar::{Registrar, RegistrarOptions, Registration};
 use crate::{
     catalog::DEPARTMENTS,
     citizens::Population,
@@ -76,12 +100,20 @@ const MANIFEST_CITIZENS: usize = 20;
 /// Most citizens a fleet generates.
 const MAX_CITIZENS: usize = 1_000_000;
 
-/// What can go wrong starting or reconfiguring the fleet.
+/// What can go wrong starting, reconfiguring or registering the fleet.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    /// [`FleetOptions`] out of range.
+    /// [`FleetOptions`] or [`RegistrarOptions`] out of range.
     #[error("invalid fleet options: {0}")]
     InvalidOptions(String),
+    /// The gateway's registry refused a department's registration (a bad
+    /// token, a spec it finds invalid, …): anything but a transient failure.
+    #[error("the registry rejected department {dept}: {code:?}: {message}")]
+    Rejected {
+        dept: String,
+        code: tonic::Code,
+        message: String,
+    },
     /// A listening socket could not be bound (at start, or when an instance
     /// comes back up on its old port).
     #[error("cannot bind {addr}: {source}")]

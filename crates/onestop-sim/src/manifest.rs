@@ -1,8 +1,9 @@
 //! What a running fleet tells the world about itself.
 //!
 //! The manifest is the only contract between the fleet and the gateway: the
-//! binary turns it into department config (and, once the control plane
-//! exists, into registrations). The sim never depends on the gateway's crates.
+//! binary turns it into department config, and [`crate::registrar`] into
+//! registrations with the gateway's control plane (through the registry
+//! proto). The sim never depends on the gateway's crates.
 
 use std::net::SocketAddr;
 

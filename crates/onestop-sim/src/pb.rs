@@ -1,5 +1,6 @@
-//! Code generated from `proto/onestop/sim/v1/*.proto`: messages, servers and
-//! clients of the four gRPC departments.
+//! Code generated from `proto/onestop/sim/v1/*.proto` (messages, servers and
+//! clients of the four gRPC departments) and from the gateway's registry
+//! `proto/onestop/registry/v1/registry.proto`.
 
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
@@ -26,3 +27,10 @@ pub mod medins {
 /// Encoded `FileDescriptorSet` of all four files (for JSON transcoding or
 /// server reflection).
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("sim_descriptor");
+
+/// `onestop.registry.v1`: the gateway's service registry (control plane).
+/// The fleet's registrar uses the client; the server side is generated too
+/// so that tests can stand in for the gateway.
+pub mod registry {
+    tonic::include_proto!("onestop.registry.v1");
+}

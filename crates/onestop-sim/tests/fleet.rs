@@ -571,7 +571,7 @@ async fn error_rate_and_the_control_api_contract() {
             .unwrap()
             .iter()
             .all(|i| i["faults"]
-                == json!({"latency_ms": 0, "error_rate": 0.0, "refuse": false, "down": false}))
+                == json!({"latency_ms": 0, "error_rate": 0.0, "refuse": false, "down": false, "lease": true}))
     );
     assert_eq!(
         http.get(url(addr, "/api/v1/depts/power/outages"))

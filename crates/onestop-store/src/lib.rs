@@ -11,6 +11,52 @@
 //! one database hears every other's changes.
 //!
 //! Times are Unix epoch milliseconds ([`Millis`]).
+//!
+//! # Opening a store
+//!
+//! ```no_run
+//! # async fn open() -> Result<(), onestop_store::StoreError> {
+//! use onestop_store::{SqlStore, Store, StoreOptions};
+//! let store = SqlStore::connect("sqlite:data/onestop.db", StoreOptions::default()).await?;
+//! store.ping().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! [`SqlStore::connect`] takes
+//!
+//! - `sqlite:PATH` or `sqlite://PATH`: a file path as written (not
+//!   percent-encoded). The file and its directory are created if missing;
+//!   the database is switched to WAL and each connection waits up to
+//!   [`StoreOptions::timeout`] for SQLite's write lock.
+//! - `sqlite::memory:`: a private in-memory database on one connection,
+//!   for tests.
+//! - `postgres://…` or `postgresql://…`: any URL sqlx accepts, plus one
+//!   parameter of onestop's own, **`schema=NAME`** (ASCII letters, digits
+//!   and `_`, not starting with a digit, at most 63 characters). The store
+//!   then keeps all its tables in that schema: it is created if missing,
+//!   every pooled connection (and the listener's) runs
+//!   `SET search_path TO "NAME"`, and changes are announced on the channel
+//!   `onestop_changes_<name>` (`onestop_changes_<hash>` for names with
+//!   capitals or longer than 47 characters), so stores on different schemas of one
+//!   database neither see nor hear each other. The parameter is removed
+//!   before the URL reaches sqlx. Without it the server's `search_path`
+//!   decides (usually `public`). Example:
+//!   `postgres://gw@db.internal:5432/onestop?schema=onestop_prod`.
+//!
+//! Migrations (`migrations/sqlite`, `migrations/postgres`) run on connect;
+//! they are the only DDL besides that `CREATE SCHEMA IF NOT EXISTS`.
+//!
+//! # Failures and time limits
+//!
+//! A call waits at most [`StoreOptions::timeout`] for a connection and
+//! gives up after three times that in all, with [`StoreError::Unavailable`]:
+//! a database that is down or unreachable never makes a caller hang. The
+//! pool checks a connection before handing it out and replaces dead ones,
+//! so the store recovers by itself when the database comes back. The
+//! PostgreSQL listener reconnects with backoff and then announces both
+//! kinds of [`Change`], since notifications sent meanwhile are lost.
+//! A write that changes nothing (deleting what does not exist, a renewal
+//! that extends no lease) announces nothing.
 
 #![forbid(unsafe_code)]
 
@@ -18,7 +64,7 @@ mod records;
 mod sql;
 
 pub use records::*;
-pub use sql::SqlStore;
+pub use sql::{SqlStore, StoreOptions};
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;

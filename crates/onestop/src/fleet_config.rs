@@ -154,6 +154,34 @@ pub fn department_toml(dept: &DeptManifest, opts: &Options) -> String {
     toml::to_string(&file).unwrap_or_default()
 }
 
+/// A department file that only declares the department: its services
+/// arrive through the control plane's registry.
+pub fn department_header_toml(dept: &DeptManifest, opts: &Options) -> String {
+    let department = table([
+        ("id", s(&dept.id)),
+        ("name", s(&dept.name)),
+        ("name_en", s(&dept.name_en)),
+        (
+            "max_concurrency",
+            Value::Integer(i64::try_from(opts.max_concurrency).unwrap_or(256)),
+        ),
+    ]);
+    let file = table([("department", Value::Table(department))]);
+    format!(
+        "# Services of this department register through the control plane.\n{}",
+        toml::to_string(&file).unwrap_or_default()
+    )
+}
+
+/// An `[[operators]]` entry of the gateway file.
+pub fn operator_toml(name: &str, roles: &[&str], token_sha256: &str) -> String {
+    let roles: Vec<String> = roles.iter().map(|r| format!("\"{r}\"")).collect();
+    format!(
+        "\n[[operators]]\nname = \"{name}\"\nroles = [{}]\ntoken_sha256 = \"{token_sha256}\"\n",
+        roles.join(", ")
+    )
+}
+
 /// The gateway file for the given listeners.
 pub fn gateway_toml(public: &str, control: &str, admin: &str, threads: usize) -> String {
     format!(

@@ -1,8 +1,14 @@
-//! The pieces of the `onestop` binary that tests reuse: turning a fleet
-//! manifest into department configuration, wiring the pingora server, and
-//! telemetry set-up.
+//! The pieces of the `onestop` binary that tests reuse: wiring the pingora
+//! server, the configuration manager, the demo, the admin-API client, the
+//! fleet's department configuration, and telemetry set-up.
 
+pub mod admin_client;
+pub mod demo;
+pub mod edit;
 pub mod fleet_config;
+pub mod listener;
+pub mod manage;
 pub mod reload;
 pub mod server;
 pub mod telemetry;
+pub mod tokens;

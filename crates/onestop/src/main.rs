@@ -1,5 +1,7 @@
 //! `onestop`: the gateway (`serve`), the demo (`demo`), the simulated
-//! department fleet (`sim`) and the configuration checker (`validate`).
+//! department fleet (`sim`), the configuration checker (`validate`), the
+//! admin-API client for configuration versions (`config`) and credential
+//! minting (`token`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -35,7 +37,7 @@ enum Command {
         /// A configuration directory (onestop.toml + departments/) or a gateway file.
         #[arg(long, default_value = "config")]
         config: PathBuf,
-        /// Where the pid file and the upgrade socket live.
+        /// Where the pid file, the upgrade socket and the SQLite store live.
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
         /// Take over the listeners of a running onestop, then send it SIGQUIT.
@@ -56,6 +58,9 @@ enum Command {
         control: SocketAddr,
         #[arg(long, default_value = "127.0.0.1:9090")]
         admin: SocketAddr,
+        /// Departments (in catalogue order) configured in files; the rest register.
+        #[arg(long, default_value_t = 2)]
+        static_departments: usize,
     },
     /// Run the simulated department fleet alone.
     Sim {
@@ -74,9 +79,65 @@ enum Command {
         /// Write department configuration for the gateway into DIR/departments/.
         #[arg(long)]
         config_out: Option<PathBuf>,
+        /// Register the departments with this control listener (needs --tokens-file).
+        #[arg(long, requires = "tokens_file")]
+        register: Option<SocketAddr>,
+        /// JSON object: department id → department token.
+        #[arg(long)]
+        tokens_file: Option<PathBuf>,
+        /// Lease TTL asked for when registering.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        lease_ttl: std::time::Duration,
     },
     /// Check a configuration; print FILE:LINE:COL: message per problem.
     Validate { path: PathBuf },
+    /// Configuration versions of a running gateway (through its admin API).
+    Config {
+        /// The admin listener.
+        #[arg(long, default_value = "http://127.0.0.1:9090", global = true)]
+        admin: String,
+        /// An operator token (or ONESTOP_TOKEN).
+        #[arg(long, env = "ONESTOP_TOKEN", hide_env_values = true, global = true)]
+        token: Option<String>,
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Mint credentials.
+    Token {
+        #[command(subcommand)]
+        kind: TokenKind,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Versions, newest first (* marks the running one).
+    Log {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// The files of a version (default: the running configuration).
+    Show { version: Option<i64> },
+    /// Unified diff from version FROM to TO (default: the running one).
+    Diff { from: i64, to: Option<i64> },
+    /// Go back to a version (default: the one before the running one).
+    Rollback {
+        #[arg(long)]
+        to: Option<i64>,
+        #[arg(long, short)]
+        message: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenKind {
+    /// A new operator token and the `[[operators]]` entry to paste into onestop.toml.
+    Operator {
+        name: String,
+        /// viewer, editor, approver (repeatable).
+        #[arg(long = "role", default_value = "viewer")]
+        roles: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -97,7 +158,16 @@ fn main() -> ExitCode {
             public,
             control,
             admin,
-        } => demo(departments, citizens, data_dir, [public, control, admin]),
+            static_departments,
+        } => onestop::demo::run(onestop::demo::DemoOptions {
+            departments,
+            citizens,
+            data_dir,
+            public,
+            control,
+            admin,
+            static_departments,
+        }),
         Command::Sim {
             departments,
             citizens,
@@ -105,6 +175,9 @@ fn main() -> ExitCode {
             control,
             manifest_out,
             config_out,
+            register,
+            tokens_file,
+            lease_ttl,
         } => sim(
             FleetOptions {
                 departments,
@@ -115,8 +188,15 @@ fn main() -> ExitCode {
             },
             manifest_out,
             config_out,
+            register.zip(tokens_file).map(|(addr, file)| (addr, file, lease_ttl)),
         ),
         Command::Validate { path } => return validate(&path),
+        Command::Config {
+            admin,
+            token,
+            action,
+        } => config_cli(&admin, token, action),
+        Command::Token { kind } => token(kind),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -147,63 +227,15 @@ fn validate(path: &Path) -> ExitCode {
     }
 }
 
-fn load(path: &Path) -> anyhow::Result<onestop_config::Config> {
-    onestop_config::load_path(path).map_err(|problems| {
-        anyhow::anyhow!(
-            "invalid configuration ({} problems):\n{problems}",
-            problems.0.len()
-        )
-    })
-}
-
 fn serve(config_path: &Path, data_dir: PathBuf, upgrade: bool) -> anyhow::Result<()> {
-    let config = load(config_path)?;
-    server::run(
-        config,
-        RunOptions {
-            config_path: Some(config_path.to_path_buf()),
-            data_dir,
-            upgrade,
-            readiness: Readiness::default(),
-            on_ready: None,
-        },
-    )
-}
-
-/// Starts the fleet on its own runtime thread and returns its manifest.
-fn start_fleet(opts: FleetOptions) -> anyhow::Result<FleetManifest> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("onestop-sim".into())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("onestop-sim")
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = tx.send(Err(anyhow::anyhow!("sim runtime: {e}")));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                match Fleet::start(opts).await {
-                    Ok(fleet) => {
-                        let _ = tx.send(Ok(fleet.manifest().clone()));
-                        // The fleet lives as long as the process.
-                        std::future::pending::<()>().await;
-                        drop(fleet);
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(anyhow::anyhow!("starting the fleet: {e}")));
-                    }
-                }
-            });
-        })
-        .context("spawning the sim thread")?;
-    rx.recv().context("the sim thread stopped")?
+    server::run(RunOptions {
+        config_path: config_path.to_path_buf(),
+        data_dir,
+        upgrade,
+        readiness: Readiness::default(),
+        before_ready: None,
+        on_ready: None,
+    })
 }
 
 fn write_fleet_files(
@@ -226,6 +258,7 @@ fn sim(
     opts: FleetOptions,
     manifest_out: Option<PathBuf>,
     config_out: Option<PathBuf>,
+    register: Option<(SocketAddr, PathBuf, std::time::Duration)>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -240,116 +273,67 @@ fn sim(
             departments = manifest.departments.len(),
             "fleet listening"
         );
+        let _registrar = match register {
+            Some((addr, file, lease_ttl)) => {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                let tokens: std::collections::BTreeMap<String, String> =
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("{}: expected {{\"dept\": \"token\"}}", file.display()))?;
+                let mut opts = onestop_sim::RegistrarOptions::new(addr, tokens);
+                opts.lease_ttl = lease_ttl;
+                let registrar = fleet
+                    .register(opts)
+                    .await
+                    .context("registering the fleet")?;
+                tracing::info!(control = %addr, "fleet registered");
+                Some(registrar)
+            }
+            None => None,
+        };
         tokio::signal::ctrl_c().await.ok();
         fleet.shutdown().await;
         Ok(())
     })
 }
 
-fn demo(
-    departments: usize,
-    citizens: usize,
-    data_dir: PathBuf,
-    listeners: [SocketAddr; 3],
-) -> anyhow::Result<()> {
-    let [public, control, admin] = listeners;
-    let manifest = start_fleet(FleetOptions {
-        departments,
-        citizens,
-        ..FleetOptions::default()
-    })?;
-    let config_dir = data_dir.join("config");
-    std::fs::create_dir_all(&config_dir)
-        .with_context(|| format!("creating {}", config_dir.display()))?;
-    write_atomically(
-        &config_dir.join("onestop.toml"),
-        &fleet_config::gateway_toml(
-            &public.to_string(),
-            &control.to_string(),
-            &admin.to_string(),
-            0,
-        ),
-    )?;
-    // Departments from an earlier run with more of them must not linger.
-    let _ = std::fs::remove_dir_all(config_dir.join("departments"));
-    write_fleet_files(
-        &manifest,
-        Some(&data_dir.join("fleet.json")),
-        Some(&config_dir),
-    )?;
-    let config = load(&config_dir)?;
-
-    let demo_json = data_dir.join("demo.json");
-    let _ = std::fs::remove_file(&demo_json);
-    let on_ready = move || {
-        let doc = serde_json::json!({
-            "public": public.to_string(),
-            "control": control.to_string(),
-            "admin": admin.to_string(),
-            "fleet_control": manifest.control.to_string(),
-            // Channel keys, operator tokens and citizen tokens arrive with the
-            // identity and admin issues; until then they are null.
-            "app_key": null,
-            "operator_token": null,
-            "citizens": manifest.citizens.iter().map(|c| serde_json::json!({
-                "id": c.id, "name": c.name, "token": null,
-            })).collect::<Vec<_>>(),
-        });
-        if let Err(e) = write_atomically(&demo_json, &doc.to_string()) {
-            tracing::error!(error = %e, "could not write demo.json");
+fn config_cli(admin: &str, token: Option<String>, action: ConfigAction) -> anyhow::Result<()> {
+    let token = token.context("an operator token is needed: --token or ONESTOP_TOKEN")?;
+    let client = onestop::admin_client::AdminClient::new(admin, &token);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let out = runtime.block_on(async {
+        match action {
+            ConfigAction::Log { limit } => client.log(limit).await,
+            ConfigAction::Show { version } => client.show(version).await,
+            ConfigAction::Diff { from, to } => client.diff(from, to).await,
+            ConfigAction::Rollback { to, message } => {
+                client.rollback(to, message.as_deref()).await
+            }
         }
-        print_banner(&manifest, public, admin, &demo_json);
-    };
-    server::run(
-        config,
-        RunOptions {
-            config_path: Some(config_dir),
-            data_dir,
-            upgrade: false,
-            readiness: Readiness::default(),
-            on_ready: Some(Box::new(on_ready)),
-        },
-    )
+    })?;
+    print!("{out}");
+    if !out.ends_with('\n') {
+        println!();
+    }
+    Ok(())
 }
 
-fn print_banner(manifest: &FleetManifest, public: SocketAddr, admin: SocketAddr, demo_json: &Path) {
-    let citizen = manifest
-        .citizens
-        .first()
-        .map_or("110105194912310029", |c| c.id.as_str());
-    let http = manifest
-        .departments
-        .iter()
-        .flat_map(|d| d.matters.iter())
-        .find(|m| m.citizen_param.is_some() && m.method == "GET");
-    let grpc = manifest
-        .departments
-        .iter()
-        .find_map(|d| d.grpc_service.clone());
-    println!(
-        "\nonestop demo is ready: {} departments behind one entry\n",
-        manifest.departments.len()
-    );
-    let fleet = format!("http://{}", manifest.control);
-    println!(
-        "  public   {:<28} HTTP/1.1, h2c and gRPC",
-        format!("http://{public}")
-    );
-    println!(
-        "  admin    {:<28} /metrics, /healthz, /readyz",
-        format!("http://{admin}")
-    );
-    println!("  fleet    {fleet:<28} fault knobs: /fleet");
-    println!("  details  {}\n", demo_json.display());
-    println!("  curl -s http://{public}/api/v1/catalog | head -c 600");
-    if let Some(m) = http {
-        println!("  curl -s http://{public}{}", m.example.path);
+fn token(kind: TokenKind) -> anyhow::Result<()> {
+    match kind {
+        TokenKind::Operator { name, roles } => {
+            for r in &roles {
+                if !["viewer", "editor", "approver"].contains(&r.as_str()) {
+                    anyhow::bail!("unknown role `{r}` (viewer, editor, approver)");
+                }
+            }
+            let (token, hash) = onestop::tokens::new_operator_token();
+            let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+            println!("# token (shown once; give it to {name}):\n# {token}");
+            print!("{}", onestop::fleet_config::operator_toml(&name, &roles, &hash));
+            Ok(())
+        }
     }
-    if let Some(svc) = grpc {
-        println!(
-            "  grpcurl -plaintext -import-path proto -proto onestop/sim/v1/traffic.proto -d '{{\"citizen_id\":\"{citizen}\"}}' {public} {svc}/ListViolations"
-        );
-    }
-    println!("  curl -s http://{admin}/metrics | grep onestop_requests_total\n");
-    println!("Ctrl-C stops it.");
 }
+

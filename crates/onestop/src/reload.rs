@@ -1,93 +1,44 @@
-//! Hot reload: on SIGHUP or a change to the configuration files, load and
-//! validate the whole configuration, compile a new snapshot off the request
-//! path and swap it in. An invalid configuration is rejected (logged,
-//! counted in `onestop_config_rejected_total`) and the running one keeps
-//! serving. Requests in flight finish on the snapshot they started with.
+//! Hot reload triggers: SIGHUP, a change to the configuration files (polled
+//! by content, not time), and a change of the registry's view. Each one
+//! goes through the [`ConfigManager`], which validates, compiles off the
+//! request path and swaps the snapshot in; an invalid configuration is
+//! rejected (logged, counted in `onestop_config_rejected_total`, shown in
+//! the admin API) and the running one keeps serving.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use onestop_config::Config;
-use onestop_proxy::{DataPlane, events};
+use onestop_control::RegistryView;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::Mutex;
+use tokio::sync::watch;
 
-/// Watches one configuration path and reloads it into the data plane.
-pub struct Reloader {
-    path: PathBuf,
-    dataplane: DataPlane,
+use crate::manage::ConfigManager;
+
+/// Watches the files, SIGHUP and the registry view.
+pub struct Watcher {
+    manager: Arc<ConfigManager>,
+    view: watch::Receiver<Arc<RegistryView>>,
     poll: Duration,
-    state: Mutex<State>,
 }
 
-struct State {
-    fingerprint: u64,
-    listeners: onestop_config::Listeners,
-}
-
-impl Reloader {
-    /// `applied` is the configuration already running.
-    pub fn new(path: PathBuf, dataplane: DataPlane, applied: &Config) -> Reloader {
-        Reloader {
-            state: Mutex::new(State {
-                fingerprint: fingerprint(&path),
-                listeners: applied.gateway.listeners.clone(),
-            }),
-            path,
-            dataplane,
+impl Watcher {
+    pub fn new(manager: Arc<ConfigManager>, view: watch::Receiver<Arc<RegistryView>>) -> Watcher {
+        Watcher {
+            manager,
+            view,
             poll: Duration::from_millis(500),
         }
-    }
-
-    /// Loads, validates and applies the configuration now.
-    pub async fn reload(&self, trigger: &str) -> Result<u64, String> {
-        let mut state = self.state.lock().await;
-        state.fingerprint = fingerprint(&self.path);
-        let config = match onestop_config::load_path(&self.path) {
-            Ok(c) => c,
-            Err(problems) => {
-                for p in &problems.0 {
-                    tracing::warn!(trigger, problem = %p, "configuration problem");
-                }
-                let first = problems
-                    .0
-                    .first()
-                    .map(ToString::to_string)
-                    .unwrap_or_default();
-                events::config_rejected(problems.0.len(), &first);
-                return Err(problems.to_string());
-            }
-        };
-        if config.gateway.listeners != state.listeners {
-            tracing::warn!(
-                trigger,
-                "listener addresses changed: they apply after a restart or graceful upgrade"
-            );
-        }
-        match self.dataplane.apply(&config).await {
-            Ok(generation) => {
-                tracing::info!(trigger, generation, path = %self.path.display(), "configuration reloaded");
-                Ok(generation)
-            }
-            Err(e) => {
-                events::config_rejected(1, &e.to_string());
-                Err(e.to_string())
-            }
-        }
-    }
-
-    async fn changed(&self) -> bool {
-        self.state.lock().await.fingerprint != fingerprint(&self.path)
     }
 }
 
 #[async_trait]
-impl BackgroundService for Reloader {
+impl BackgroundService for Watcher {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let mut hangup = match signal(SignalKind::hangup()) {
             Ok(s) => Some(s),
@@ -96,20 +47,35 @@ impl BackgroundService for Reloader {
                 None
             }
         };
+        let mut view = self.view.clone();
         let mut tick = tokio::time::interval(self.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks: u64 = 0;
         loop {
-            let trigger = tokio::select! {
+            tokio::select! {
                 _ = shutdown.changed() => return,
-                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => "sighup",
-                _ = tick.tick() => {
-                    if !self.changed().await {
+                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => {
+                    let _ = self.manager.reload("sighup").await;
+                }
+                changed = view.changed() => {
+                    if changed.is_err() {
+                        // The registry is gone (shutting down): stop watching it.
+                        view = watch::channel(Arc::new(RegistryView::default())).1;
                         continue;
                     }
-                    "file change"
+                    view.borrow_and_update();
+                    self.manager.apply_view().await;
                 }
-            };
-            let _ = self.reload(trigger).await;
+                _ = tick.tick() => {
+                    ticks += 1;
+                    if self.manager.files_changed().await {
+                        let _ = self.manager.reload("file change").await;
+                    }
+                    if ticks % 4 == 0 {
+                        self.manager.retry_unrecorded().await;
+                    }
+                }
+            }
         }
     }
 }

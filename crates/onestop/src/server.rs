@@ -1,37 +1,80 @@
-//! Wires a validated configuration into one pingora [`Server`]: the public
-//! proxy (HTTP/1.1 + h2c on one port), the health loop, the admin listener,
-//! and a start-up task that declares readiness.
+//! Wires a configuration into one pingora [`Server`]: the public proxy
+//! (HTTP/1.1 + h2c on one port), the control listener (tonic: registry,
+//! health, reflection), the admin listener (axum), the health loop, the
+//! registry's sync loop, the reload watcher, and a start-up task that
+//! declares readiness.
+//!
+//! All three listeners are pingora listening services, so a graceful
+//! upgrade hands every one of them to the new process.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use onestop_admin::{AdminService, Readiness};
-use onestop_config::Config;
+use onestop_admin::backend::{TrafficStats, UpstreamStats};
+use onestop_admin::{AdminState, Readiness};
+use onestop_config::{Bundle, Config};
+use onestop_control::auth::TokenAuth;
+use onestop_control::{Registry, RegistrySettings};
 use onestop_proxy::{DataPlane, HealthLoop};
+use onestop_store::{SqlStore, Store, StoreOptions, now_ms};
 use pingora_core::apps::HttpServerOptions;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::{Server, ShutdownWatch};
 use pingora_core::services::background::{BackgroundService, background_service};
 
-/// Called once the gateway is ready (after the first health pass).
+use crate::listener::RouterApp;
+use crate::manage::{ConfigManager, config_dir};
+
+/// Called once the gateway is ready.
 pub type OnReady = Box<dyn Fn() + Send + Sync>;
 
+/// Work that must finish before the gateway declares itself ready (the
+/// demo registers and approves its fleet here).
+pub type BeforeReady =
+    Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> + Send>;
+
 pub struct RunOptions {
-    /// The configuration path to watch for hot reload (`None`: no reload).
-    pub config_path: Option<PathBuf>,
-    /// pid file and upgrade socket live here.
+    /// The configuration directory or gateway file; watched for hot reload.
+    pub config_path: PathBuf,
+    /// pid file, upgrade socket and (by default) the SQLite store live here.
     pub data_dir: PathBuf,
     /// Take over the listening sockets of a running onestop (`--upgrade`).
     pub upgrade: bool,
     pub readiness: Readiness,
+    pub before_ready: Option<BeforeReady>,
     pub on_ready: Option<OnReady>,
 }
 
+/// Reads and validates the configuration at `path`.
+pub fn load(path: &std::path::Path) -> anyhow::Result<(Bundle, Config)> {
+    let bundle = Bundle::read(path).map_err(|p| {
+        anyhow::anyhow!("invalid configuration ({} problems):\n{p}", p.0.len())
+    })?;
+    let config = bundle.parse(&config_dir(path)).map_err(|p| {
+        anyhow::anyhow!("invalid configuration ({} problems):\n{p}", p.0.len())
+    })?;
+    Ok((bundle, config))
+}
+
+/// The store URL of a configuration: `[store].url`, or SQLite in the data dir.
+pub fn store_url(config: &Config, data_dir: &std::path::Path) -> String {
+    config
+        .gateway
+        .store
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("onestop.db").display()))
+}
+
 /// Builds the server and runs it until SIGTERM/SIGINT (graceful) or SIGQUIT (upgrade).
-pub fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
+pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&opts.data_dir)
         .with_context(|| format!("creating data dir {}", opts.data_dir.display()))?;
+    let (bundle, config) = load(&opts.config_path)?;
     let proxy = &config.gateway.proxy;
     let threads = if proxy.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -53,16 +96,54 @@ pub fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let dataplane = DataPlane::default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // The store's connections and listener task live on this runtime for the
+    // life of the process (pingora runs each service on its own runtime).
+    let control_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("onestop-store")
         .enable_all()
         .build()
-        .context("building the start-up runtime")?;
-    let generation = runtime
-        .block_on(dataplane.apply(&config))
-        .context("compiling the configuration")?;
-    drop(runtime);
-    tracing::info!(generation, "initial configuration compiled");
+        .context("building the store runtime")?;
+    let store_settings = &config.gateway.store;
+    let url = store_url(&config, &opts.data_dir);
+    let store: Arc<dyn Store> = Arc::new(
+        control_rt
+            .block_on(SqlStore::connect(
+                &url,
+                StoreOptions {
+                    max_connections: store_settings.max_connections,
+                    timeout: store_settings.timeout,
+                },
+            ))
+            .with_context(|| format!("opening the store {}", redact(&url)))?,
+    );
+
+    let dataplane = DataPlane::default();
+    let (files_tx, files_rx) = tokio::sync::watch::channel(Arc::new(config.clone()));
+    let registry = Registry::new(
+        store.clone(),
+        RegistrySettings::from_config(&config.gateway.registry),
+        files_rx,
+    );
+    if let Err(error) = control_rt.block_on(registry.sync_now()) {
+        tracing::error!(%error, "could not read the registry at start-up; serving the configuration files alone until the store answers");
+    }
+    let manager = ConfigManager::new(
+        opts.config_path.clone(),
+        bundle,
+        files_tx,
+        registry.view(),
+        dataplane.clone(),
+        store.clone(),
+    );
+    let applied = control_rt
+        .block_on(manager.apply_initial())
+        .map_err(|e| anyhow::anyhow!("applying the configuration: {e}"))?;
+    tracing::info!(generation = applied.generation, version = applied.version, "initial configuration applied");
+    let control_routes = control_rt.block_on(onestop_control::routes(
+        registry.clone(),
+        Arc::new(TokenAuth::new(registry.clone())),
+    ));
 
     let listeners = &config.gateway.listeners;
     let mut public = pingora_proxy::http_proxy_service_with_name(
@@ -78,38 +159,127 @@ pub fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
     }
     public.threads = Some(threads);
 
-    let health = background_service("onestop health", dataplane.health_service());
-    let admin = background_service(
+    let mut control = RouterApp::service(
+        "onestop control",
+        &listeners.control.to_string(),
+        control_routes.into_axum_router(),
+    );
+    control.threads = Some(1);
+    let admin_state = AdminState {
+        readiness: opts.readiness.clone(),
+        config: manager.clone(),
+        registry: Some(registry.clone()),
+        stats: Arc::new(DataPlaneStats {
+            dataplane: dataplane.clone(),
+            started_ms: now_ms(),
+        }),
+        store: store.clone(),
+    };
+    let mut admin = RouterApp::service(
         "onestop admin",
-        AdminService {
-            addr: listeners.admin,
-            readiness: opts.readiness.clone(),
+        &listeners.admin.to_string(),
+        onestop_admin::router(admin_state),
+    );
+    admin.threads = Some(1);
+
+    let health = background_service("onestop health", dataplane.health_service());
+    let registry_loop = background_service(
+        "onestop registry",
+        RegistryLoop {
+            registry: registry.clone(),
         },
+    );
+    let watcher = background_service(
+        "onestop reload",
+        crate::reload::Watcher::new(manager.clone(), registry.view()),
     );
     let startup = background_service(
         "onestop startup",
         Startup {
             health: dataplane.health_service(),
             readiness: opts.readiness.clone(),
+            before_ready: Mutex::new(opts.before_ready),
             on_ready: opts.on_ready,
         },
     );
-    if let Some(path) = opts.config_path {
-        let reloader = crate::reload::Reloader::new(path, dataplane.clone(), &config);
-        server.add_service(background_service("onestop reload", reloader));
-    }
     server.add_service(public);
-    server.add_service(health);
+    server.add_service(control);
     server.add_service(admin);
+    server.add_service(health);
+    server.add_service(registry_loop);
+    server.add_service(watcher);
     server.add_service(startup);
-    tracing::info!(public = %listeners.public, admin = %listeners.admin, threads, "onestop serving");
+    tracing::info!(public = %listeners.public, control = %listeners.control, admin = %listeners.admin, store = %redact(&url), threads, "onestop serving");
+    // `run_forever` never returns; the store runtime must outlive it.
+    let _keep = control_rt;
     server.run_forever()
 }
 
-/// Runs the first health pass, then declares the gateway ready.
+/// A store URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The registry's sync, sweep and flush loop.
+struct RegistryLoop {
+    registry: Arc<Registry>,
+}
+
+#[async_trait]
+impl BackgroundService for RegistryLoop {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        self.registry.clone().run(stop).await;
+    }
+}
+
+/// Traffic figures for the admin API's zombie report.
+struct DataPlaneStats {
+    dataplane: DataPlane,
+    started_ms: i64,
+}
+
+impl TrafficStats for DataPlaneStats {
+    fn upstreams(&self) -> Vec<UpstreamStats> {
+        let now = now_ms();
+        self.dataplane
+            .upstream_summaries()
+            .into_iter()
+            .map(|u| UpstreamStats {
+                dept: u.dept,
+                service: u.service,
+                instances: u.instances,
+                healthy: u.healthy,
+                last_request_ms: u
+                    .last_request_age
+                    .map(|age| now - i64::try_from(age.as_millis()).unwrap_or(i64::MAX)),
+                requests: u.requests,
+            })
+            .collect()
+    }
+
+    fn started_ms(&self) -> i64 {
+        self.started_ms
+    }
+}
+
+/// Runs the first health pass and any start-up work, then declares the
+/// gateway ready.
 struct Startup {
     health: HealthLoop,
     readiness: Readiness,
+    before_ready: Mutex<Option<BeforeReady>>,
     on_ready: Option<OnReady>,
 }
 
@@ -117,10 +287,36 @@ struct Startup {
 impl BackgroundService for Startup {
     async fn start(&self, _shutdown: ShutdownWatch) {
         self.health.check_all_now().await;
+        let before = self
+            .before_ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(before) = before
+            && let Err(error) = before().await
+        {
+            tracing::error!(error = %format!("{error:#}"), "start-up work failed; the gateway stays not ready");
+            return;
+        }
         self.readiness.set_ready(true);
         tracing::info!("ready");
         if let Some(on_ready) = &self.on_ready {
             on_ready();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact("postgres://u:secret@db:5432/x"),
+            "postgres://u:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://db/x"), "postgres://db/x");
+        assert_eq!(redact("sqlite:/data/onestop.db"), "sqlite:/data/onestop.db");
     }
 }

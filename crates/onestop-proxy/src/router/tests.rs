@@ -140,7 +140,7 @@ fn method_host_and_header_constraints_fall_through() {
     let with_header = RouteMatch {
         headers: vec![(
             HeaderName::from_static("x-canary"),
-            Some(HeaderValue::from_static("1")),
+            HeaderValueMatch::Exact(HeaderValue::from_static("1")),
         )],
         ..exact("/p")
     };
@@ -179,6 +179,98 @@ fn method_host_and_header_constraints_fall_through() {
     ]);
     assert_eq!(find(&t2, "GET", "/x/1"), Some("get"));
     assert_eq!(find(&t2, "DELETE", "/x/1"), Some("fallback"));
+}
+
+fn with_header(name: &'static str, want: HeaderValueMatch, path: &str) -> RouteMatch {
+    RouteMatch {
+        headers: vec![(HeaderName::from_static(name), want)],
+        ..exact(path)
+    }
+}
+
+fn regex(pattern: &str) -> HeaderValueMatch {
+    HeaderValueMatch::Regex(onestop_config::header_regex(pattern).unwrap())
+}
+
+fn header(name: &'static str, value: &[u8]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(name, HeaderValue::from_bytes(value).unwrap());
+    headers
+}
+
+#[test]
+fn header_regex_matches_the_whole_value() {
+    let t = RouteTable::new([
+        (with_header("x-app", regex("gov-[a-z]+"), "/p"), "gov"),
+        (with_header("x-app", regex("ent|corp"), "/p"), "ent"),
+        (exact("/p"), "plain"),
+    ]);
+    let find_h = |value: &[u8]| find_with(&t, "GET", None, &header("x-app", value), "/p");
+    assert_eq!(find_h(b"gov-web"), Some("gov"));
+    assert_eq!(find_h(b"ent"), Some("ent"));
+    assert_eq!(find_h(b"corp"), Some("ent"));
+    // Anchored: a match inside the value is not enough, and alternation
+    // does not escape the anchors.
+    assert_eq!(find_h(b"xgov-web"), Some("plain"));
+    assert_eq!(find_h(b"gov-web1"), Some("plain"));
+    assert_eq!(find_h(b"entcorp"), Some("plain"));
+    assert_eq!(find_h(b"corporate"), Some("plain"));
+    // Header values are bytes, not necessarily UTF-8.
+    assert_eq!(find_h(&[b'g', b'o', b'v', b'-', 0xe4]), Some("plain"));
+    // No header: the regex routes are skipped.
+    assert_eq!(find(&t, "GET", "/p"), Some("plain"));
+}
+
+#[test]
+fn header_regex_over_non_utf8_bytes() {
+    let t = RouteTable::new([(with_header("x-raw", regex("(?-u:\\xff)+"), "/p"), "raw")]);
+    assert_eq!(
+        find_with(&t, "GET", None, &header("x-raw", &[0xff, 0xff]), "/p"),
+        Some("raw")
+    );
+    assert_eq!(
+        find_with(&t, "GET", None, &header("x-raw", b"ff"), "/p"),
+        None
+    );
+}
+
+#[test]
+fn header_regex_on_templates_and_prefixes_falls_through() {
+    let t = RouteTable::new([
+        (
+            RouteMatch {
+                headers: vec![(HeaderName::from_static("x-canary"), regex("[1-9][0-9]*"))],
+                ..template("/a/{id}")
+            },
+            "canary",
+        ),
+        (template("/a/{id}"), "stable"),
+        (
+            RouteMatch {
+                headers: vec![(HeaderName::from_static("x-app"), regex("gov"))],
+                ..prefix("/b")
+            },
+            "b-gov",
+        ),
+        (prefix("/"), "root"),
+    ]);
+    let canary = header("x-canary", b"10");
+    let zero = header("x-canary", b"0");
+    let gov = header("x-app", b"gov");
+    assert_eq!(find_with(&t, "GET", None, &canary, "/a/1"), Some("canary"));
+    assert_eq!(find_with(&t, "GET", None, &zero, "/a/1"), Some("stable"));
+    assert_eq!(find_with(&t, "GET", None, &gov, "/b/c"), Some("b-gov"));
+    assert_eq!(find_with(&t, "GET", None, &canary, "/b/c"), Some("root"));
+}
+
+#[test]
+fn any_exact_and_regex_values() {
+    let value = HeaderValue::from_static("abc");
+    assert!(HeaderValueMatch::Any.matches(&value));
+    assert!(HeaderValueMatch::Exact(HeaderValue::from_static("abc")).matches(&value));
+    assert!(!HeaderValueMatch::Exact(HeaderValue::from_static("ab")).matches(&value));
+    assert!(regex("a.c").matches(&value));
+    assert!(!regex("a.").matches(&value));
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! Helpers for the fleet tests: starting a fleet, calling the control API,
-//! raw HTTP/1.1 over one TCP connection, and calling gRPC examples.
+//! raw HTTP/1.1 over one TCP connection, calling gRPC examples, and a fake
+//! gateway registry ([`registry`]).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod registry;
 
 use std::{io, net::SocketAddr};
 

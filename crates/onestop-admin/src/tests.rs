@@ -1,0 +1,9 @@
+//! HTTP tests of the admin listener: the router on a loopback port over a
+//! real SQLite store and a real registry (see `support`).
+#![allow(clippy::unwrap_used)]
+
+mod access;
+mod config;
+mod ops;
+mod registry;
+mod support;

@@ -1,0 +1,666 @@
+//! Test harness: the admin router on a loopback port over a real SQLite
+//! `SqlStore` and a real `Registry`, with an in-memory `ConfigBackend` and
+//! scripted `TrafficStats`.
+
+use std::collections::BTreeMap;
+use std::path::Path as FsPath;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use onestop_config::{Bundle, Config};
+use onestop_control::{Registry, RegistrySettings};
+use onestop_core::digest::sha256_hex;
+use onestop_core::registry::{
+    InstanceSpec, LbPolicy, PathMatchKind, RouteSpec, ServiceProtocol, ServiceSpec,
+};
+use onestop_store::{
+    AdminAuditRecord, ConfigVersion, ConfigVersionMeta, NewAdminAudit, SqlStore, Store, StoreError,
+    StoreOptions, VersionSource, now_ms,
+};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::backend::{
+    Applied, Author, ChangeError, ConfigBackend, ConfigChange, ConfigSnapshot, Rejection,
+    ReloadStatus, TrafficStats, UpstreamStats,
+};
+use crate::{AdminState, Readiness, router};
+
+pub const VIEWER: &str = "viewer-token";
+pub const EDITOR: &str = "editor-token";
+pub const HPF_EDITOR: &str = "hpf-editor-token";
+pub const APPROVER: &str = "approver-token";
+
+/// The gateway file: four operators.
+pub fn gateway_file() -> String {
+    let op = |name: &str, role: &str, token: &str, depts: &str| {
+        format!(
+            "[[operators]]\nname = \"{name}\"\nroles = [\"{role}\"]\ntoken_sha256 = \"{}\"\ndepartments = [{depts}]\n\n",
+            sha256_hex(token.as_bytes())
+        )
+    };
+    [
+        op("viewer", "viewer", VIEWER, ""),
+        op("editor", "editor", EDITOR, ""),
+        op("hpf-editor", "editor", HPF_EDITOR, "\"hpf\""),
+        op("approver", "approver", APPROVER, ""),
+    ]
+    .concat()
+}
+
+pub const HPF: &str = r#"[department]
+id = "hpf"
+name = "住房公积金管理中心"
+
+[[services]]
+id = "accounts"
+instances = [{ addr = "127.0.0.1:9101" }]
+
+[[routes]]
+id = "balance"
+template = "/api/v1/depts/hpf/accounts/{citizen}"
+methods = ["GET"]
+service = "accounts"
+citizen_param = "citizen"
+"#;
+
+pub const TAX: &str = r#"[department]
+id = "tax"
+name = "税务局"
+
+[[services]]
+id = "filing"
+instances = [{ addr = "127.0.0.1:9102" }, { addr = "127.0.0.1:9103" }]
+
+[[routes]]
+id = "returns"
+prefix = "/api/v1/depts/tax/returns"
+service = "filing"
+"#;
+
+/// The initial files.
+pub fn initial_files() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("onestop.toml".to_string(), gateway_file()),
+        ("departments/hpf.toml".to_string(), HPF.to_string()),
+        ("departments/tax.toml".to_string(), TAX.to_string()),
+    ])
+}
+
+/// An in-memory `ConfigBackend`: validates with the real parser, keeps
+/// versions in a vector and publishes each applied config on a watch.
+pub struct FakeConfig {
+    inner: Mutex<FakeInner>,
+    files_tx: watch::Sender<Arc<Config>>,
+}
+
+struct FakeInner {
+    current: ConfigSnapshot,
+    versions: Vec<ConfigVersion>,
+    status: ReloadStatus,
+}
+
+fn parse(files: &BTreeMap<String, String>) -> Result<Config, ChangeError> {
+    Bundle {
+        files: files.clone(),
+    }
+    .parse(FsPath::new(""))
+    .map_err(|d| ChangeError::Invalid(d.0))
+}
+
+impl FakeConfig {
+    pub fn new(files: BTreeMap<String, String>) -> Arc<FakeConfig> {
+        let config = Arc::new(parse(&files).unwrap_or_else(|e| panic!("{e}")));
+        let bundle = Bundle {
+            files: files.clone(),
+        };
+        let first = ConfigVersion {
+            meta: ConfigVersionMeta {
+                version: 1,
+                author: "-".into(),
+                message: "start-up".into(),
+                source: VersionSource::File,
+                created_at: now_ms(),
+                content_hash: bundle.hash(),
+            },
+            files: files.clone(),
+            diff: String::new(),
+        };
+        Arc::new(FakeConfig {
+            inner: Mutex::new(FakeInner {
+                current: ConfigSnapshot {
+                    version: Some(1),
+                    content_hash: bundle.hash(),
+                    files,
+                    config: config.clone(),
+                    generation: 1,
+                },
+                versions: vec![first],
+                status: ReloadStatus {
+                    generation: 1,
+                    version: Some(1),
+                    applied_total: 1,
+                    rejected_total: 0,
+                    last_rejection: None,
+                },
+            }),
+            files_tx: watch::Sender::new(config),
+        })
+    }
+
+    pub fn files_rx(&self) -> watch::Receiver<Arc<Config>> {
+        self.files_tx.subscribe()
+    }
+
+    pub fn version_count(&self) -> usize {
+        self.inner.lock().unwrap().versions.len()
+    }
+
+    fn next_files(
+        inner: &FakeInner,
+        change: &ConfigChange,
+    ) -> Result<BTreeMap<String, String>, ChangeError> {
+        let mut files = inner.current.files.clone();
+        let path = |dept: &str| format!("departments/{dept}.toml");
+        match change {
+            ConfigChange::PutDepartmentFile { dept, text } => {
+                files.insert(path(dept), text.clone());
+            }
+            ConfigChange::DeleteDepartmentFile { dept } => {
+                files
+                    .remove(&path(dept))
+                    .ok_or_else(|| ChangeError::NotFound(format!("department {dept}")))?;
+            }
+            ConfigChange::PutRoute { dept, route, body } => {
+                let text = files
+                    .get(&path(dept))
+                    .ok_or_else(|| ChangeError::NotFound(format!("department {dept}")))?;
+                let (mut kept, _) = without_route(text, route);
+                kept.push_str(&render_route(route, body)?);
+                files.insert(path(dept), kept);
+            }
+            ConfigChange::DeleteRoute { dept, route } => {
+                let text = files
+                    .get(&path(dept))
+                    .ok_or_else(|| ChangeError::NotFound(format!("department {dept}")))?;
+                let (kept, found) = without_route(text, route);
+                if !found {
+                    return Err(ChangeError::NotFound(format!("route {dept}/{route}")));
+                }
+                files.insert(path(dept), kept);
+            }
+            ConfigChange::Rollback { to } => {
+                let running = inner.current.version.unwrap_or(1);
+                let to = to.unwrap_or(running - 1);
+                files = inner
+                    .versions
+                    .iter()
+                    .find(|v| v.meta.version == to)
+                    .ok_or_else(|| ChangeError::NotFound(format!("version {to}")))?
+                    .files
+                    .clone();
+            }
+            ConfigChange::Reload => {}
+        }
+        Ok(files)
+    }
+}
+
+/// The text without the `[[routes]]` table whose id is `route`.
+fn without_route(text: &str, route: &str) -> (String, bool) {
+    let mut tables: Vec<String> = vec![String::new()];
+    for line in text.lines() {
+        if line.starts_with('[') {
+            tables.push(String::new());
+        }
+        if let Some(last) = tables.last_mut() {
+            last.push_str(line);
+            last.push('\n');
+        }
+    }
+    let id_line = format!("id = \"{route}\"");
+    let mut found = false;
+    let kept: Vec<String> = tables
+        .into_iter()
+        .filter(|t| {
+            let hit = t.starts_with("[[routes]]") && t.lines().any(|l| l.trim() == id_line);
+            found |= hit;
+            !hit
+        })
+        .collect();
+    let mut kept = kept.concat();
+    if found {
+        // Drop the blank line that separated the removed table.
+        kept = format!("{}\n", kept.trim_end());
+    }
+    (kept, found)
+}
+
+/// A `[[routes]]` table from a JSON object of its keys.
+fn render_route(route: &str, body: &Value) -> Result<String, ChangeError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ChangeError::BadRequest("not an object".into()))?;
+    let mut out = format!("\n[[routes]]\nid = \"{route}\"\n");
+    for (k, v) in obj {
+        if k == "id" || v.is_null() {
+            continue;
+        }
+        out.push_str(&format!("{k} = {}\n", inline(v)));
+    }
+    Ok(out)
+}
+
+fn inline(v: &Value) -> String {
+    match v {
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(inline).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{ {} }}",
+            map.iter()
+                .map(|(k, v)| format!("{k} = {}", inline(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        // JSON strings, numbers and booleans are valid TOML as written.
+        other => other.to_string(),
+    }
+}
+
+#[async_trait]
+impl ConfigBackend for FakeConfig {
+    fn current(&self) -> ConfigSnapshot {
+        self.inner.lock().unwrap().current.clone()
+    }
+
+    async fn versions(
+        &self,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<ConfigVersionMeta>, ChangeError> {
+        let inner = self.inner.lock().unwrap();
+        Ok(inner
+            .versions
+            .iter()
+            .rev()
+            .filter(|v| before.is_none_or(|b| v.meta.version < b))
+            .take(limit as usize)
+            .map(|v| v.meta.clone())
+            .collect())
+    }
+
+    async fn version(&self, version: i64) -> Result<Option<ConfigVersion>, ChangeError> {
+        let inner = self.inner.lock().unwrap();
+        Ok(inner
+            .versions
+            .iter()
+            .find(|v| v.meta.version == version)
+            .cloned())
+    }
+
+    async fn change(&self, change: ConfigChange, author: &Author) -> Result<Applied, ChangeError> {
+        let mut inner = self.inner.lock().unwrap();
+        let files = Self::next_files(&inner, &change)?;
+        let config = match parse(&files) {
+            Ok(c) => Arc::new(c),
+            Err(ChangeError::Invalid(problems)) => {
+                inner.status.rejected_total += 1;
+                inner.status.last_rejection = Some(Rejection {
+                    at_ms: now_ms(),
+                    trigger: "api".into(),
+                    problems: problems.iter().map(ToString::to_string).collect(),
+                });
+                return Err(ChangeError::Invalid(problems));
+            }
+            Err(e) => return Err(e),
+        };
+        let new = Bundle { files };
+        let hash = new.hash();
+        if hash == inner.current.content_hash {
+            return Ok(Applied {
+                version: inner.current.version.unwrap_or(0),
+                content_hash: hash,
+                generation: inner.current.generation,
+                unchanged: true,
+            });
+        }
+        let old = Bundle {
+            files: inner.current.files.clone(),
+        };
+        let version = i64::try_from(inner.versions.len()).unwrap() + 1;
+        let source = match change {
+            ConfigChange::Rollback { .. } => VersionSource::Rollback,
+            _ => VersionSource::Api,
+        };
+        inner.versions.push(ConfigVersion {
+            meta: ConfigVersionMeta {
+                version,
+                author: author.operator.clone(),
+                message: author.message.clone(),
+                source,
+                created_at: now_ms(),
+                content_hash: hash.clone(),
+            },
+            files: new.files.clone(),
+            diff: old.diff(&new),
+        });
+        let generation = inner.current.generation + 1;
+        inner.current = ConfigSnapshot {
+            version: Some(version),
+            content_hash: hash.clone(),
+            files: new.files,
+            config: config.clone(),
+            generation,
+        };
+        inner.status.generation = generation;
+        inner.status.version = Some(version);
+        inner.status.applied_total += 1;
+        self.files_tx.send_replace(config);
+        Ok(Applied {
+            version,
+            content_hash: hash,
+            generation,
+            unchanged: false,
+        })
+    }
+
+    fn status(&self) -> ReloadStatus {
+        self.inner.lock().unwrap().status.clone()
+    }
+}
+
+/// Scripted traffic figures.
+pub struct FakeStats {
+    pub upstreams: Mutex<Vec<UpstreamStats>>,
+    pub started_ms: i64,
+}
+
+impl TrafficStats for FakeStats {
+    fn upstreams(&self) -> Vec<UpstreamStats> {
+        self.upstreams.lock().unwrap().clone()
+    }
+    fn started_ms(&self) -> i64 {
+        self.started_ms
+    }
+}
+
+/// A store whose audit appends fail (everything else is the real store).
+pub struct AuditFails(pub SqlStore);
+
+#[async_trait]
+impl Store for AuditFails {
+    fn backend(&self) -> onestop_store::Backend {
+        self.0.backend()
+    }
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<onestop_store::Change> {
+        self.0.changes()
+    }
+    async fn ping(&self) -> onestop_store::Result<()> {
+        self.0.ping().await
+    }
+    async fn load_registry(&self) -> onestop_store::Result<onestop_store::RegistryRows> {
+        self.0.load_registry().await
+    }
+    async fn put_service(
+        &self,
+        record: &onestop_store::ServiceRecord,
+        expected_revision: Option<i64>,
+    ) -> onestop_store::Result<()> {
+        self.0.put_service(record, expected_revision).await
+    }
+    async fn put_instances(
+        &self,
+        instances: &[onestop_store::InstanceRecord],
+    ) -> onestop_store::Result<()> {
+        self.0.put_instances(instances).await
+    }
+    async fn delete_instances(
+        &self,
+        dept: &str,
+        service: &str,
+        addrs: &[String],
+    ) -> onestop_store::Result<u64> {
+        self.0.delete_instances(dept, service, addrs).await
+    }
+    async fn delete_service(&self, dept: &str, service: &str) -> onestop_store::Result<bool> {
+        self.0.delete_service(dept, service).await
+    }
+    async fn renew_leases(
+        &self,
+        renewals: &[onestop_store::LeaseRenewal],
+    ) -> onestop_store::Result<()> {
+        self.0.renew_leases(renewals).await
+    }
+    async fn purge_lapsed_instances(&self, before: i64) -> onestop_store::Result<u64> {
+        self.0.purge_lapsed_instances(before).await
+    }
+    async fn decide(
+        &self,
+        decision: &onestop_store::NewDecision,
+    ) -> onestop_store::Result<onestop_store::ServiceRecord> {
+        self.0.decide(decision).await
+    }
+    async fn decisions(
+        &self,
+        dept: Option<&str>,
+        limit: u32,
+    ) -> onestop_store::Result<Vec<onestop_store::DecisionRecord>> {
+        self.0.decisions(dept, limit).await
+    }
+    async fn add_dept_token(
+        &self,
+        token: &onestop_store::NewDeptToken,
+    ) -> onestop_store::Result<i64> {
+        self.0.add_dept_token(token).await
+    }
+    async fn revoke_dept_token(&self, id: i64, at: i64) -> onestop_store::Result<()> {
+        self.0.revoke_dept_token(id, at).await
+    }
+    async fn append_config_version(
+        &self,
+        version: &onestop_store::NewConfigVersion,
+    ) -> onestop_store::Result<ConfigVersion> {
+        self.0.append_config_version(version).await
+    }
+    async fn config_versions(
+        &self,
+        limit: u32,
+        before: Option<i64>,
+    ) -> onestop_store::Result<Vec<ConfigVersionMeta>> {
+        self.0.config_versions(limit, before).await
+    }
+    async fn config_version(&self, version: i64) -> onestop_store::Result<Option<ConfigVersion>> {
+        self.0.config_version(version).await
+    }
+    async fn latest_config_version(&self) -> onestop_store::Result<Option<ConfigVersion>> {
+        self.0.latest_config_version().await
+    }
+    async fn append_admin_audit(&self, _entry: &NewAdminAudit) -> onestop_store::Result<i64> {
+        Err(StoreError::Unavailable("audit table is on fire".into()))
+    }
+    async fn admin_audit(
+        &self,
+        limit: u32,
+        before: Option<i64>,
+    ) -> onestop_store::Result<Vec<AdminAuditRecord>> {
+        self.0.admin_audit(limit, before).await
+    }
+}
+
+/// What a test talks to.
+pub struct Harness {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub config: Arc<FakeConfig>,
+    pub registry: Arc<Registry>,
+    pub store: SqlStore,
+    pub stats: Arc<FakeStats>,
+    pub readiness: Readiness,
+    _dir: tempfile::TempDir,
+}
+
+/// How to build a harness.
+#[derive(Default)]
+pub struct Options {
+    pub without_registry: bool,
+    pub failing_audit: bool,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Harness::with(Options::default()).await
+    }
+
+    pub async fn with(opts: Options) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("admin.db").display());
+        let store = SqlStore::connect(&url, StoreOptions::default())
+            .await
+            .unwrap();
+        let config = FakeConfig::new(initial_files());
+        let current = config.current();
+        let registry = Registry::new(
+            Arc::new(store.clone()),
+            RegistrySettings::from_config(&current.config.gateway.registry),
+            config.files_rx(),
+        );
+        registry.sync_now().await.unwrap();
+        let stats = Arc::new(FakeStats {
+            upstreams: Mutex::new(Vec::new()),
+            started_ms: now_ms() - 3_600_000,
+        });
+        let readiness = Readiness::default();
+        let audit_store: Arc<dyn Store> = if opts.failing_audit {
+            Arc::new(AuditFails(store.clone()))
+        } else {
+            Arc::new(store.clone())
+        };
+        let state = AdminState {
+            readiness: readiness.clone(),
+            config: config.clone(),
+            registry: (!opts.without_registry).then(|| registry.clone()),
+            stats: stats.clone(),
+            store: audit_store,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = router(state);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Harness {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            config,
+            registry,
+            store,
+            stats,
+            readiness,
+            _dir: dir,
+        }
+    }
+
+    /// A request with `token` (none when `None`).
+    pub fn req(&self, method: &str, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let rb = self.client.request(method, format!("{}{path}", self.base));
+        match token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        let resp = self.req("GET", path, Some(token)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "GET {path}");
+        resp.json().await.unwrap()
+    }
+
+    /// The newest audit records.
+    pub async fn audit(&self, limit: u32) -> Vec<AdminAuditRecord> {
+        self.store.admin_audit(limit, None).await.unwrap()
+    }
+}
+
+/// The answer's status and JSON body.
+pub async fn answer(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// A registered HTTP service of department hpf.
+pub fn forms_spec(service: &str, pattern: &str) -> ServiceSpec {
+    ServiceSpec {
+        dept: "hpf".into(),
+        service: service.into(),
+        protocol: ServiceProtocol::Http,
+        lb: LbPolicy::RoundRobin,
+        health: None,
+        routes: vec![RouteSpec {
+            id: service.into(),
+            name: "表格下载".into(),
+            description: String::new(),
+            kind: PathMatchKind::Prefix,
+            pattern: pattern.into(),
+            methods: vec!["GET".into()],
+            citizen_param: None,
+            timeout_ms: None,
+            retries: None,
+        }],
+        metadata: BTreeMap::new(),
+        lease_ttl_ms: 10_000,
+    }
+}
+
+/// One instance at `127.0.0.1:port`.
+pub fn instance(port: u16) -> Vec<InstanceSpec> {
+    vec![InstanceSpec {
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        weight: 1,
+    }]
+}
+
+/// Every operation of the OpenAPI document: `(METHOD, path template)`.
+pub fn operations(doc: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "put", "post", "delete", "patch"] {
+            if item.get(method).is_some() {
+                out.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A template with its parameters filled in.
+pub fn fill(template: &str) -> String {
+    template
+        .replace("{dept}", "hpf")
+        .replace("{route}", "balance")
+        .replace("{service}", "forms")
+        .replace("{v}", "1")
+        .replace("{id}", "1")
+}
+
+/// A plausible body for a mutating operation (the guard answers first anyway).
+pub fn body_for(method: &str, path: &str) -> Option<(&'static str, String)> {
+    match (method, path) {
+        ("PUT", "/admin/v1/config/departments/{dept}") => Some(("application/toml", HPF.into())),
+        ("PUT", "/admin/v1/config/departments/{dept}/routes/{route}") => Some((
+            "application/json",
+            r#"{"template":"/api/v1/depts/hpf/x/{citizen}","service":"accounts"}"#.into(),
+        )),
+        ("POST", p) if p.ends_with("/approve") || p.ends_with("/reject") => {
+            Some(("application/json", r#"{"revision":1,"reason":"ok"}"#.into()))
+        }
+        ("POST", "/admin/v1/departments/{dept}/tokens") => {
+            Some(("application/json", r#"{"label":"x"}"#.into()))
+        }
+        ("POST", "/admin/v1/config/rollback") => Some(("application/json", r#"{"to":1}"#.into())),
+        _ => None,
+    }
+}

@@ -1,0 +1,18 @@
+//! Generates the registry service from `proto/onestop/registry/v1/registry.proto`
+//! with the vendored `protoc`, and a descriptor set for server reflection.
+
+use std::{env, path::PathBuf};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let proto_root = manifest_dir.join("../../proto");
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    let file = proto_root.join("onestop/registry/v1/registry.proto");
+    println!("cargo:rerun-if-changed={}", file.display());
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("control_descriptor.bin"))
+        .compile_with_config(config, &[file], &[proto_root])?;
+    Ok(())
+}

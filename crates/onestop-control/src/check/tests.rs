@@ -1,0 +1,244 @@
+use std::collections::BTreeMap;
+
+use onestop_core::registry::{LbPolicy, RouteSpec};
+
+use super::*;
+use crate::view::ServedService;
+
+const HPF: &str = r#"
+[department]
+id = "hpf"
+name = "住房公积金管理中心"
+
+[[services]]
+id = "static"
+instances = [{ addr = "127.0.0.1:9001" }]
+
+[[routes]]
+id = "loans"
+path = "/api/v1/depts/hpf/loans"
+service = "static"
+"#;
+
+const TRAFFIC: &str = r#"
+[department]
+id = "traffic"
+name = "公安交通管理局"
+
+[[services]]
+id = "grpc"
+protocol = "grpc"
+instances = [{ addr = "127.0.0.1:9002" }]
+
+[[routes]]
+id = "police"
+prefix = "/onestop.sim.traffic.v1.TrafficPolice"
+service = "grpc"
+"#;
+
+fn files() -> config::Config {
+    config::parse_sources(
+        None,
+        vec![
+            config::Source::new("departments/hpf.toml", HPF),
+            config::Source::new("departments/traffic.toml", TRAFFIC),
+        ],
+    )
+    .expect("valid config")
+}
+
+fn route(id: &str, kind: PathMatchKind, pattern: &str) -> RouteSpec {
+    RouteSpec {
+        id: id.into(),
+        name: id.into(),
+        description: String::new(),
+        kind,
+        pattern: pattern.into(),
+        methods: vec!["GET".into()],
+        citizen_param: None,
+        timeout_ms: None,
+        retries: None,
+    }
+}
+
+fn spec(dept: &str, service: &str, routes: Vec<RouteSpec>) -> ServiceSpec {
+    ServiceSpec {
+        dept: dept.into(),
+        service: service.into(),
+        protocol: ServiceProtocol::Http,
+        lb: LbPolicy::RoundRobin,
+        health: None,
+        routes,
+        metadata: BTreeMap::new(),
+        lease_ttl_ms: 10_000,
+    }
+}
+
+fn fields(problems: &[Problem]) -> Vec<String> {
+    problems.iter().map(|p| format!("{p}")).collect()
+}
+
+#[test]
+fn a_valid_registration_passes() {
+    let s = spec(
+        "hpf",
+        "main",
+        vec![route(
+            "balance",
+            PathMatchKind::Template,
+            "/api/v1/depts/hpf/accounts/{citizen}",
+        )],
+    );
+    assert_eq!(
+        registration(&files(), &RegistryView::default(), &s, &[], 4096),
+        []
+    );
+}
+
+#[test]
+fn unknown_departments_and_static_service_names_are_refused() {
+    let p = registration(
+        &files(),
+        &RegistryView::default(),
+        &spec("zz", "main", vec![]),
+        &[],
+        4096,
+    );
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].field, "service.dept");
+    assert!(p[0].message.contains("unknown department `zz`"));
+
+    let p = registration(
+        &files(),
+        &RegistryView::default(),
+        &spec("hpf", "static", vec![]),
+        &[],
+        4096,
+    );
+    assert_eq!(p[0].field, "service.service");
+
+    let p = registration(
+        &files(),
+        &RegistryView::default(),
+        &spec("hpf", "Bad Name", vec![]),
+        &[],
+        4096,
+    );
+    assert_eq!(p[0].field, "service.service");
+}
+
+#[test]
+fn routes_stay_in_their_department() {
+    let s = spec(
+        "hpf",
+        "main",
+        vec![
+            route("a", PathMatchKind::Exact, "/api/v1/depts/water/bills"),
+            route("b", PathMatchKind::Prefix, "/api/v1/depts/hpfx"),
+            route("c", PathMatchKind::Prefix, "/api/v1/depts/hpf"),
+        ],
+    );
+    let p = registration(&files(), &RegistryView::default(), &s, &[], 4096);
+    assert_eq!(
+        fields(&p),
+        [
+            "service.routes[0].pattern: `/api/v1/depts/water/bills` must be under /api/v1/depts/hpf/",
+            "service.routes[1].pattern: `/api/v1/depts/hpfx` must be under /api/v1/depts/hpf/",
+        ]
+    );
+}
+
+#[test]
+fn grpc_services_belong_to_one_department() {
+    let mut s = spec(
+        "hpf",
+        "rpc",
+        vec![route(
+            "steal",
+            PathMatchKind::Prefix,
+            "/onestop.sim.traffic.v1.TrafficPolice/",
+        )],
+    );
+    s.protocol = ServiceProtocol::Grpc;
+    let p = registration(&files(), &RegistryView::default(), &s, &[], 4096);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].message.contains("belongs to department `traffic`"));
+
+    s.routes = vec![route("x", PathMatchKind::Exact, "/not-a-service")];
+    let p = registration(&files(), &RegistryView::default(), &s, &[], 4096);
+    assert_eq!(p[0].field, "service.routes[0].pattern");
+
+    s.routes = vec![route(
+        "mine",
+        PathMatchKind::Exact,
+        "/onestop.hpf.v1.Accounts/GetBalance",
+    )];
+    assert_eq!(
+        registration(&files(), &RegistryView::default(), &s, &[], 4096),
+        []
+    );
+}
+
+#[test]
+fn collisions_with_files_and_other_registrations_are_refused() {
+    // Same match as the static route `loans` (any method).
+    let mut same = route("loans2", PathMatchKind::Exact, "/api/v1/depts/hpf/loans");
+    same.methods.clear();
+    let s = spec("hpf", "main", vec![same]);
+    let p = registration(&files(), &RegistryView::default(), &s, &[], 4096);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].message.contains("same match"), "{p:?}");
+
+    // Same route id as a static route.
+    let s = spec(
+        "hpf",
+        "main",
+        vec![route(
+            "loans",
+            PathMatchKind::Exact,
+            "/api/v1/depts/hpf/other",
+        )],
+    );
+    let p = registration(&files(), &RegistryView::default(), &s, &[], 4096);
+    assert!(p[0].message.contains("duplicate route id"), "{p:?}");
+
+    // Same match as another approved registration; the service's own
+    // approved version does not count.
+    let other = spec(
+        "hpf",
+        "other",
+        vec![route("x", PathMatchKind::Exact, "/api/v1/depts/hpf/x")],
+    );
+    let view = RegistryView {
+        services: vec![ServedService {
+            spec: other.clone(),
+            approved_revision: 1,
+            instances: vec![],
+        }],
+    };
+    let s = spec(
+        "hpf",
+        "main",
+        vec![route("y", PathMatchKind::Exact, "/api/v1/depts/hpf/x")],
+    );
+    assert_eq!(registration(&files(), &view, &s, &[], 4096).len(), 1);
+    assert_eq!(registration(&files(), &view, &other, &[], 4096), []);
+}
+
+#[test]
+fn metadata_size_is_bounded() {
+    let mut s = spec("hpf", "main", vec![]);
+    s.metadata.insert("k".into(), "v".repeat(100));
+    let p = registration(&files(), &RegistryView::default(), &s, &[], 50);
+    assert_eq!(fields(&p), ["service.metadata: 101 bytes, at most 50"]);
+}
+
+#[test]
+fn grpc_service_names_parse() {
+    assert_eq!(grpc_service_of("/a.B/"), Some("a.B"));
+    assert_eq!(grpc_service_of("/a.b.C/Method"), Some("a.b.C"));
+    assert_eq!(grpc_service_of("/a.B"), Some("a.B"));
+    assert_eq!(grpc_service_of("/api/v1"), None);
+    assert_eq!(grpc_service_of("/a.B/c/d"), None);
+    assert_eq!(grpc_service_of("/a..B/"), None);
+}

@@ -1,0 +1,131 @@
+//! The one place the registry emits log lines and metrics, one function per
+//! event.
+
+use std::net::SocketAddr;
+use std::sync::LazyLock;
+
+use onestop_core::registry::{ApprovalStatus, ServiceSpec, Verdict};
+use onestop_store::{ServiceRecord, StoreError};
+use prometheus::{
+    IntCounterVec, IntGauge, IntGaugeVec, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec,
+};
+
+static REGISTRATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "onestop_registry_registrations_total",
+        "Register calls that succeeded, by department and resulting status.",
+        &["dept", "status"]
+    )
+    .unwrap_or_else(|e| unreachable_metric(&e))
+});
+
+static DECISIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "onestop_registry_decisions_total",
+        "Operators' decisions on service revisions.",
+        &["dept", "verdict"]
+    )
+    .unwrap_or_else(|e| unreachable_metric(&e))
+});
+
+static LAPSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "onestop_registry_leases_lapsed_total",
+        "Instances whose lease lapsed without a renewal.",
+        &["dept", "service"]
+    )
+    .unwrap_or_else(|e| unreachable_metric(&e))
+});
+
+static STORE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "onestop_registry_store_errors_total",
+        "Registry store operations that failed, by operation.",
+        &["op"]
+    )
+    .unwrap_or_else(|e| unreachable_metric(&e))
+});
+
+static STORE_UP: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "onestop_registry_store_up",
+        "1 while the registry's last read of the store succeeded."
+    )
+    .unwrap_or_else(|e| unreachable_metric(&e))
+});
+
+static SERVED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "onestop_registry_live_instances",
+        "Live instances of approved registered services.",
+        &["dept", "service"]
+    )
+    .unwrap_or_else(|e| unreachable_metric(&e))
+});
+
+/// Registering a metric fails only for a duplicate name or bad label set,
+/// which is a bug caught by the first test that touches it.
+fn unreachable_metric<T>(e: &prometheus::Error) -> T {
+    panic!("registry metric registration failed: {e}")
+}
+
+pub fn registered(spec: &ServiceSpec, instances: usize, revision: i64, status: ApprovalStatus) {
+    REGISTRATIONS
+        .with_label_values(&[&spec.dept, status.as_str()])
+        .inc();
+    tracing::info!(dept = %spec.dept, service = %spec.service, instances, revision, status = status.as_str(), "service registered");
+}
+
+pub fn revision_pending(record: &ServiceRecord) {
+    tracing::info!(
+        dept = %record.dept,
+        service = %record.service,
+        revision = record.revision,
+        changes = %onestop_core::registry::surface_changes(record.approved_spec.as_ref(), &record.spec),
+        "revision awaits approval"
+    );
+}
+
+pub fn deregistered(dept: &str, service: &str, instances: u64, whole_service: bool) {
+    tracing::info!(dept, service, instances, whole_service, "deregistered");
+}
+
+pub fn decided(record: &ServiceRecord, verdict: Verdict, operator: &str) {
+    DECISIONS
+        .with_label_values(&[&record.dept, verdict.as_str()])
+        .inc();
+    tracing::info!(dept = %record.dept, service = %record.service, revision = record.revision, verdict = verdict.as_str(), operator, "registration decided");
+}
+
+pub fn lease_lapsed(dept: &str, service: &str, addr: SocketAddr) {
+    LAPSED.with_label_values(&[dept, service]).inc();
+    tracing::warn!(dept, service, instance = %addr, "lease lapsed; instance leaves the load balancer");
+}
+
+pub fn store_error(op: &str, error: &StoreError) {
+    STORE_ERRORS.with_label_values(&[op]).inc();
+    tracing::warn!(op, %error, "registry store operation failed");
+}
+
+pub fn store_reachable(up: bool, error: &str) {
+    STORE_UP.set(i64::from(up));
+    if up {
+        tracing::info!("registry store reachable");
+    } else {
+        tracing::error!(
+            error,
+            "registry store unreachable: serving the last known registry, writes fail with UNAVAILABLE"
+        );
+    }
+}
+
+pub fn view_published(view: &crate::view::RegistryView) {
+    SERVED.reset();
+    for s in &view.services {
+        SERVED
+            .with_label_values(&[&s.spec.dept, &s.spec.service])
+            .set(i64::try_from(s.instances.len()).unwrap_or(i64::MAX));
+    }
+    tracing::debug!(services = view.services.len(), "registry view published");
+}

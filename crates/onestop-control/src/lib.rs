@@ -1,0 +1,62 @@
+//! onestop's control plane: departments register their services over gRPC
+//! (tonic), keep them alive with leases, and wait for an operator's
+//! approval (备案) before their public surface gets traffic.
+//!
+//! - [`registry::Registry`]: the state machine — registrations, approvals,
+//!   leases, credentials — over the store, mirrored in memory, publishing a
+//!   [`view::RegistryView`] for the data plane on a `watch` channel.
+//! - [`service::RegistryService`]: the tonic service; [`convert`] is the
+//!   only module that sees protobuf types.
+//! - [`check`]: pure rules a registration must meet against the
+//!   configuration; [`merge`]: approved registrations into the
+//!   configuration model the data plane compiles.
+//! - [`routes`]: everything the control listener serves (registry,
+//!   `grpc.health.v1`, server reflection).
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod check;
+pub mod convert;
+pub mod error;
+mod events;
+pub mod merge;
+pub mod pb;
+pub mod registry;
+pub mod service;
+pub mod view;
+
+use std::sync::Arc;
+
+pub use error::{Problem, RegistryError};
+pub use registry::{Registry, RegistrySettings};
+pub use view::{RegistryView, ServedService};
+
+/// The gRPC services of the control listener: the registry, health
+/// (`grpc.health.v1`, reporting the registry as SERVING) and reflection.
+pub async fn routes(
+    registry: Arc<Registry>,
+    auth: Arc<dyn auth::Authenticate>,
+) -> tonic::service::Routes {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_serving::<pb::registry::registry_server::RegistryServer<service::RegistryService>>()
+        .await;
+    let mut builder = tonic::service::Routes::builder();
+    builder
+        .add_service(pb::registry::registry_server::RegistryServer::new(
+            service::RegistryService::new(registry, auth),
+        ))
+        .add_service(health);
+    match tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+    {
+        Ok(reflection) => {
+            builder.add_service(reflection);
+        }
+        Err(error) => tracing::warn!(%error, "server reflection unavailable"),
+    }
+    builder.routes()
+}

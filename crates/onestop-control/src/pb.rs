@@ -1,0 +1,11 @@
+//! Generated protobuf types of `proto/onestop/registry/v1/registry.proto`.
+//! Only [`crate::convert`] and the tonic service touch them.
+
+#![allow(clippy::all, clippy::pedantic, missing_docs)]
+
+pub mod registry {
+    tonic::include_proto!("onestop.registry.v1");
+}
+
+/// The encoded descriptor set, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("control_descriptor");

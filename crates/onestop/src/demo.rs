@@ -1,0 +1,361 @@
+//! `onestop demo`: the gateway and the simulated department fleet in one
+//! process, all on loopback, going through the real paths.
+//!
+//! The demo writes a configuration that declares every department (and
+//! gives the first few static services, as an operator's files would); the
+//! other departments' services register over the control plane. At start-up
+//! the demo acts as the operator through the admin API: it issues each
+//! department a credential, lets the fleet register, approves every pending
+//! registration, and waits until the data plane serves all of it. Only then
+//! does `/readyz` answer 200 and `DATA_DIR/demo.json` appear.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use onestop_admin::Readiness;
+use onestop_sim::manifest::FleetManifest;
+use onestop_sim::{Fleet, FleetOptions, RegistrarOptions};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::fleet_config::{self, write_atomically};
+use crate::server::{self, RunOptions};
+
+/// How to run the demo.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub departments: usize,
+    pub citizens: usize,
+    pub data_dir: PathBuf,
+    pub public: SocketAddr,
+    pub control: SocketAddr,
+    pub admin: SocketAddr,
+    /// How many departments (in catalogue order) are configured statically
+    /// in files; the rest register through the control plane.
+    pub static_departments: usize,
+}
+
+/// A fleet running on its own thread and runtime, taking commands.
+pub struct FleetThread {
+    pub manifest: FleetManifest,
+    commands: mpsc::Sender<FleetCommand>,
+}
+
+enum FleetCommand {
+    Register(RegistrarOptions, oneshot::Sender<anyhow::Result<usize>>),
+}
+
+impl FleetThread {
+    /// Starts the fleet and returns once every instance listens.
+    pub fn start(opts: FleetOptions) -> anyhow::Result<FleetThread> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (commands, mut rx) = mpsc::channel::<FleetCommand>(4);
+        std::thread::Builder::new()
+            .name("onestop-sim".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("onestop-sim")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(anyhow::anyhow!("sim runtime: {e}")));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let fleet = match Fleet::start(opts).await {
+                        Ok(fleet) => fleet,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(anyhow::anyhow!("starting the fleet: {e}")));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(fleet.manifest().clone()));
+                    // Registrars renew for as long as the process lives.
+                    let mut registrars = Vec::new();
+                    while let Some(command) = rx.recv().await {
+                        match command {
+                            FleetCommand::Register(opts, reply) => {
+                                let departments = opts.tokens.len();
+                                let result = fleet.register(opts).await;
+                                let _ = reply.send(match result {
+                                    Ok(r) => {
+                                        registrars.push(r);
+                                        Ok(departments)
+                                    }
+                                    Err(e) => Err(anyhow::anyhow!("registering the fleet: {e}")),
+                                });
+                            }
+                        }
+                    }
+                    std::future::pending::<()>().await;
+                });
+            })
+            .context("spawning the sim thread")?;
+        let manifest = ready_rx.recv().context("the sim thread stopped")??;
+        Ok(FleetThread { manifest, commands })
+    }
+
+    /// Registers the departments that have a token, through the gateway's
+    /// control plane; returns how many.
+    pub async fn register(&self, opts: RegistrarOptions) -> anyhow::Result<usize> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(FleetCommand::Register(opts, tx))
+            .await
+            .context("the sim thread stopped")?;
+        rx.await.context("the sim thread stopped")?
+    }
+}
+
+/// Runs the demo until Ctrl-C / SIGTERM.
+pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
+    let fleet = FleetThread::start(FleetOptions {
+        departments: opts.departments,
+        citizens: opts.citizens,
+        ..FleetOptions::default()
+    })?;
+    let manifest = fleet.manifest.clone();
+    let config_dir = opts.data_dir.join("config");
+    std::fs::create_dir_all(&config_dir)
+        .with_context(|| format!("creating {}", config_dir.display()))?;
+    // Every run starts from scratch: no registrations of an earlier run.
+    for name in ["onestop.db", "onestop.db-wal", "onestop.db-shm"] {
+        let _ = std::fs::remove_file(opts.data_dir.join(name));
+    }
+    let (operator_token, operator_hash) = crate::tokens::new_operator_token();
+    let mut gateway = fleet_config::gateway_toml(
+        &opts.public.to_string(),
+        &opts.control.to_string(),
+        &opts.admin.to_string(),
+        0,
+    );
+    gateway.push_str(&fleet_config::operator_toml(
+        "demo-operator",
+        &["viewer", "editor", "approver"],
+        &operator_hash,
+    ));
+    write_atomically(&config_dir.join("onestop.toml"), &gateway)?;
+    let departments = config_dir.join("departments");
+    // Departments from an earlier run with more of them must not linger.
+    let _ = std::fs::remove_dir_all(&departments);
+    std::fs::create_dir_all(&departments)?;
+    let file_opts = fleet_config::Options::default();
+    let mut registered = Vec::new();
+    for (i, dept) in manifest.departments.iter().enumerate() {
+        let text = if i < opts.static_departments {
+            fleet_config::department_toml(dept, &file_opts)
+        } else {
+            registered.push(dept.id.clone());
+            fleet_config::department_header_toml(dept, &file_opts)
+        };
+        write_atomically(&departments.join(format!("{}.toml", dept.id)), &text)?;
+    }
+    write_atomically(
+        &opts.data_dir.join("fleet.json"),
+        &serde_json::to_string_pretty(&manifest)?,
+    )?;
+
+    let demo_json = opts.data_dir.join("demo.json");
+    let _ = std::fs::remove_file(&demo_json);
+    let expected_matters: usize = manifest.departments.iter().map(|d| d.matters.len()).sum();
+    let setup = Setup {
+        admin: opts.admin,
+        public: opts.public,
+        control: opts.control,
+        operator_token: operator_token.clone(),
+        registered,
+        expected_matters,
+    };
+    let banner_manifest = manifest.clone();
+    let (public, control, admin) = (opts.public, opts.control, opts.admin);
+    let json_path = demo_json.clone();
+    let on_ready = move || {
+        let doc = json!({
+            "public": public.to_string(),
+            "control": control.to_string(),
+            "admin": admin.to_string(),
+            "fleet_control": banner_manifest.control.to_string(),
+            // Channel keys and citizen tokens arrive with the identity issue.
+            "app_key": null,
+            "operator_token": operator_token,
+            "citizens": banner_manifest.citizens.iter().map(|c| json!({
+                "id": c.id, "name": c.name, "token": null,
+            })).collect::<Vec<_>>(),
+        });
+        if let Err(e) = write_atomically(&json_path, &doc.to_string()) {
+            tracing::error!(error = %e, "could not write demo.json");
+        }
+        print_banner(&banner_manifest, public, control, admin, &operator_token, &json_path);
+    };
+    server::run(RunOptions {
+        config_path: config_dir,
+        data_dir: opts.data_dir,
+        upgrade: false,
+        readiness: Readiness::default(),
+        before_ready: Some(Box::new(move || {
+            Box::pin(async move { setup.run(&fleet).await })
+        })),
+        on_ready: Some(Box::new(on_ready)),
+    })
+}
+
+/// The operator's start-up work, through the admin API and the control plane.
+struct Setup {
+    admin: SocketAddr,
+    public: SocketAddr,
+    control: SocketAddr,
+    operator_token: String,
+    registered: Vec<String>,
+    expected_matters: usize,
+}
+
+impl Setup {
+    async fn run(self, fleet: &FleetThread) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let http = reqwest::Client::new();
+        let auth = format!("Bearer {}", self.operator_token);
+        let admin = |path: &str| format!("http://{}/admin/v1{path}", self.admin);
+        let mut tokens = BTreeMap::new();
+        for dept in &self.registered {
+            let answer: Value = http
+                .post(admin(&format!("/departments/{dept}/tokens")))
+                .header("authorization", &auth)
+                .json(&json!({"label": "demo fleet"}))
+                .send()
+                .await
+                .context("admin API")?
+                .error_for_status()
+                .with_context(|| format!("issuing a token for {dept}"))?
+                .json()
+                .await?;
+            let token = answer["token"]
+                .as_str()
+                .with_context(|| format!("no token in {answer}"))?;
+            tokens.insert(dept.clone(), token.to_string());
+        }
+        let count = fleet
+            .register(RegistrarOptions::new(self.control, tokens))
+            .await?;
+        let pending: Value = http
+            .get(admin("/registry/services?status=pending"))
+            .header("authorization", &auth)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let services = pending["services"].as_array().cloned().unwrap_or_default();
+        for s in &services {
+            let (Some(dept), Some(service), Some(revision)) = (
+                s["dept"].as_str(),
+                s["service"].as_str(),
+                s["revision"].as_i64(),
+            ) else {
+                bail!("unexpected service entry {s}");
+            };
+            http.post(admin(&format!("/registry/services/{dept}/{service}/approve")))
+                .header("authorization", &auth)
+                .header("x-onestop-change-message", "demo start-up")
+                .json(&json!({"revision": revision, "reason": "demo: approved at start-up"}))
+                .send()
+                .await?
+                .error_for_status()
+                .with_context(|| format!("approving {dept}/{service}"))?;
+        }
+        // The data plane serves everything once every matter is in the catalog.
+        let catalog = format!("http://{}/api/v1/catalog", self.public);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let listed = match http.get(&catalog).send().await {
+                Ok(r) => r
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["matters"].as_array().map(Vec::len))
+                    .unwrap_or(0),
+                Err(_) => 0,
+            };
+            if listed >= self.expected_matters {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the catalog lists {listed} of {} matters after 60 s",
+                    self.expected_matters
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tracing::info!(
+            departments = count,
+            approved = services.len(),
+            took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "demo fleet registered and approved"
+        );
+        Ok(())
+    }
+}
+
+fn print_banner(
+    manifest: &FleetManifest,
+    public: SocketAddr,
+    control: SocketAddr,
+    admin: SocketAddr,
+    operator_token: &str,
+    demo_json: &Path,
+) {
+    let citizen = manifest
+        .citizens
+        .first()
+        .map_or("110105194912310029", |c| c.id.as_str());
+    let http = manifest
+        .departments
+        .iter()
+        .flat_map(|d| d.matters.iter())
+        .find(|m| m.citizen_param.is_some() && m.method == "GET");
+    let grpc = manifest
+        .departments
+        .iter()
+        .find_map(|d| d.grpc_service.clone());
+    println!(
+        "\nonestop demo is ready: {} departments behind one entry\n",
+        manifest.departments.len()
+    );
+    let fleet = format!("http://{}", manifest.control);
+    println!(
+        "  public   {:<28} HTTP/1.1, h2c and gRPC",
+        format!("http://{public}")
+    );
+    println!(
+        "  control  {:<28} gRPC registry (department tokens)",
+        format!("http://{control}")
+    );
+    println!(
+        "  admin    {:<28} /admin/v1, /metrics, /healthz, /readyz",
+        format!("http://{admin}")
+    );
+    println!("  fleet    {fleet:<28} fault knobs: /fleet");
+    println!("  operator token  {operator_token}");
+    println!("  details  {}\n", demo_json.display());
+    println!("  curl -s http://{public}/api/v1/catalog | head -c 600");
+    if let Some(m) = http {
+        println!("  curl -s http://{public}{}", m.example.path);
+    }
+    if let Some(svc) = grpc {
+        println!(
+            "  grpcurl -plaintext -import-path proto -proto onestop/sim/v1/traffic.proto -d '{{\"citizen_id\":\"{citizen}\"}}' {public} {svc}/ListViolations"
+        );
+    }
+    println!(
+        "  curl -s -H 'authorization: Bearer {operator_token}' http://{admin}/admin/v1/registry/services | head -c 600"
+    );
+    println!("  curl -s http://{admin}/metrics | grep onestop_requests_total\n");
+    println!("Ctrl-C stops it.");
+}
