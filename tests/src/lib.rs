@@ -243,7 +243,9 @@ pub fn require_postgres() {
     )
     .is_err()
     {
-        panic!("PostgreSQL at 127.0.0.1:5432 (database test) is required by this test and cannot be reached");
+        panic!(
+            "PostgreSQL at 127.0.0.1:5432 (database test) is required by this test and cannot be reached"
+        );
     }
 }
 
@@ -259,12 +261,31 @@ impl Gateway {
         opts: &ConfigOptions,
         edit: impl FnOnce(&Path),
     ) -> Gateway {
+        Gateway::start_setup(
+            fleet,
+            opts,
+            edit,
+            GatewaySetup {
+                threads: 2,
+                ..GatewaySetup::default()
+            },
+        )
+        .await
+    }
+
+    /// Static department files for `fleet`, then `serve_with(setup)`.
+    pub async fn start_setup(
+        fleet: &FleetManifest,
+        opts: &ConfigOptions,
+        edit: impl FnOnce(&Path),
+        setup: GatewaySetup,
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("config");
         std::fs::create_dir_all(&config).expect("config dir");
         onestop::fleet_config::write_departments(&config, fleet, opts).expect("department files");
         edit(&config);
-        Gateway::serve(dir, 2).await
+        Gateway::serve_with(dir, setup).await
     }
 
     /// Starts `onestop serve` on `dir/config` with fresh listener ports.

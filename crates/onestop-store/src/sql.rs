@@ -658,29 +658,16 @@ impl SqlStore {
         limit: u32,
         before: Option<i64>,
     ) -> Result<Vec<ConfigVersionMeta>> {
-        let found = match before {
-            Some(before) => {
-                sqlx::query(concat!(
-                    "SELECT ",
-                    version_meta_columns!(),
-                    " FROM config_versions WHERE version < $1 ORDER BY version DESC LIMIT $2"
-                ))
-                .bind(before)
-                .bind(i64::from(limit))
-                .fetch_all(&self.inner.pool)
-                .await
-            }
-            None => {
-                sqlx::query(concat!(
-                    "SELECT ",
-                    version_meta_columns!(),
-                    " FROM config_versions ORDER BY version DESC LIMIT $1"
-                ))
-                .bind(i64::from(limit))
-                .fetch_all(&self.inner.pool)
-                .await
-            }
-        };
+        // Paging back from `before` (exclusive); from the newest without it.
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            version_meta_columns!(),
+            " FROM config_versions WHERE version < $1 ORDER BY version DESC LIMIT $2"
+        ))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.inner.pool)
+        .await;
         found.map_err(db)?.iter().map(rows::version_meta).collect()
     }
 
@@ -734,29 +721,15 @@ impl SqlStore {
         limit: u32,
         before: Option<i64>,
     ) -> Result<Vec<AdminAuditRecord>> {
-        let found = match before {
-            Some(before) => {
-                sqlx::query(concat!(
-                    "SELECT ",
-                    audit_columns!(),
-                    " FROM admin_audit WHERE id < $1 ORDER BY id DESC LIMIT $2"
-                ))
-                .bind(before)
-                .bind(i64::from(limit))
-                .fetch_all(&self.inner.pool)
-                .await
-            }
-            None => {
-                sqlx::query(concat!(
-                    "SELECT ",
-                    audit_columns!(),
-                    " FROM admin_audit ORDER BY id DESC LIMIT $1"
-                ))
-                .bind(i64::from(limit))
-                .fetch_all(&self.inner.pool)
-                .await
-            }
-        };
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM admin_audit WHERE id < $1 ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.inner.pool)
+        .await;
         found.map_err(db)?.iter().map(rows::audit).collect()
     }
 }

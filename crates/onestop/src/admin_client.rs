@@ -48,10 +48,10 @@ impl AdminClient {
     /// `onestop config log`: one line per version, newest first.
     pub async fn log(&self, limit: u32) -> anyhow::Result<String> {
         let v = self
-            .call(
-                self.http
-                    .get(format!("{}/admin/v1/config/versions?limit={limit}", self.base)),
-            )
+            .call(self.http.get(format!(
+                "{}/admin/v1/config/versions?limit={limit}",
+                self.base
+            )))
             .await?;
         let current = self
             .call(self.http.get(format!("{}/admin/v1/config", self.base)))
@@ -62,14 +62,19 @@ impl AdminClient {
             let n = entry["version"].as_i64().unwrap_or(0);
             let at = entry["created_at"].as_i64().unwrap_or(0);
             let when = humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(at).unwrap_or(0)),
+                std::time::UNIX_EPOCH
+                    + std::time::Duration::from_millis(u64::try_from(at).unwrap_or(0)),
             );
             out.push_str(&format!(
                 "{}{n:>5}  {when}  {:<8} {:<16} {}  {}\n",
                 if Some(n) == current { "*" } else { " " },
                 entry["source"].as_str().unwrap_or(""),
                 entry["author"].as_str().unwrap_or(""),
-                entry["content_hash"].as_str().unwrap_or("").get(..12).unwrap_or(""),
+                entry["content_hash"]
+                    .as_str()
+                    .unwrap_or("")
+                    .get(..12)
+                    .unwrap_or(""),
                 entry["message"].as_str().unwrap_or(""),
             ));
         }
@@ -104,7 +109,10 @@ impl AdminClient {
         let v = self.call(self.http.get(url)).await?;
         let mut out = String::new();
         for (path, text) in v["files"].as_object().into_iter().flatten() {
-            out.push_str(&format!("# ==> {path} <==\n{}\n", text.as_str().unwrap_or("")));
+            out.push_str(&format!(
+                "# ==> {path} <==\n{}\n",
+                text.as_str().unwrap_or("")
+            ));
         }
         Ok(out)
     }

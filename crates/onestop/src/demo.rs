@@ -24,17 +24,24 @@ use tokio::sync::{mpsc, oneshot};
 use crate::fleet_config::{self, write_atomically};
 use crate::server::{self, RunOptions};
 
-/// How to run the demo.
-#[derive(Debug, Clone)]
+/// How to run the demo (also its command-line arguments).
+#[derive(Debug, Clone, clap::Args)]
 pub struct DemoOptions {
+    #[arg(long, default_value_t = 32)]
     pub departments: usize,
+    #[arg(long, default_value_t = 1000)]
     pub citizens: usize,
+    #[arg(long, default_value = "data/demo")]
     pub data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080")]
     pub public: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:50051")]
     pub control: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:9090")]
     pub admin: SocketAddr,
-    /// How many departments (in catalogue order) are configured statically
-    /// in files; the rest register through the control plane.
+    /// Departments (in catalogue order) configured in files; the rest
+    /// register through the control plane.
+    #[arg(long, default_value_t = 2)]
     pub static_departments: usize,
 }
 
@@ -192,7 +199,14 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
         if let Err(e) = write_atomically(&json_path, &doc.to_string()) {
             tracing::error!(error = %e, "could not write demo.json");
         }
-        print_banner(&banner_manifest, public, control, admin, &operator_token, &json_path);
+        print_banner(
+            &banner_manifest,
+            public,
+            control,
+            admin,
+            &operator_token,
+            &json_path,
+        );
     };
     server::run(RunOptions {
         config_path: config_dir,
@@ -260,14 +274,16 @@ impl Setup {
             ) else {
                 bail!("unexpected service entry {s}");
             };
-            http.post(admin(&format!("/registry/services/{dept}/{service}/approve")))
-                .header("authorization", &auth)
-                .header("x-onestop-change-message", "demo start-up")
-                .json(&json!({"revision": revision, "reason": "demo: approved at start-up"}))
-                .send()
-                .await?
-                .error_for_status()
-                .with_context(|| format!("approving {dept}/{service}"))?;
+            http.post(admin(&format!(
+                "/registry/services/{dept}/{service}/approve"
+            )))
+            .header("authorization", &auth)
+            .header("x-onestop-change-message", "demo start-up")
+            .json(&json!({"revision": revision, "reason": "demo: approved at start-up"}))
+            .send()
+            .await?
+            .error_for_status()
+            .with_context(|| format!("approving {dept}/{service}"))?;
         }
         // The data plane serves everything once every matter is in the catalog.
         let catalog = format!("http://{}/api/v1/catalog", self.public);

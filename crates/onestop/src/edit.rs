@@ -59,7 +59,9 @@ fn routes(doc: &mut DocumentMut) -> Result<&mut ArrayOfTables, ChangeError> {
         .or_insert(Item::ArrayOfTables(ArrayOfTables::new()))
         .as_array_of_tables_mut()
         .ok_or_else(|| {
-            ChangeError::BadRequest("`routes` of the department file is not an array of tables".into())
+            ChangeError::BadRequest(
+                "`routes` of the department file is not an array of tables".into(),
+            )
         })
 }
 
@@ -90,9 +92,7 @@ pub fn put_route(text: &str, route: &str, body: &serde_json::Value) -> Result<St
         }
     }
     let table = toml_edit::ser::to_document(&ordered)
-        .map_err(|e| {
-            ChangeError::BadRequest(format!("the route cannot be written as TOML: {e}"))
-        })?
+        .map_err(|e| ChangeError::BadRequest(format!("the route cannot be written as TOML: {e}")))?
         .as_table()
         .clone();
     let mut doc = parse(text)?;
@@ -148,8 +148,14 @@ service = "main"
         let out = put_route(FILE, "loans", &body).expect("edit");
         assert!(out.contains("# 公积金 — edited by hand"), "{out}");
         assert!(out.contains("# the balance query"), "{out}");
-        assert!(out.contains("path = \"/api/v1/depts/hpf/loans/v2\""), "{out}");
-        assert!(!out.contains("path = \"/api/v1/depts/hpf/loans\"\n"), "{out}");
+        assert!(
+            out.contains("path = \"/api/v1/depts/hpf/loans/v2\""),
+            "{out}"
+        );
+        assert!(
+            !out.contains("path = \"/api/v1/depts/hpf/loans\"\n"),
+            "{out}"
+        );
         assert_eq!(out.matches("[[routes]]").count(), 2);
         let parsed: toml::Table = toml::from_str(&out).expect("valid toml");
         let routes = parsed["routes"].as_array().expect("routes");
@@ -175,7 +181,10 @@ service = "main"
             serde_json::json!({"path": null}),
         ] {
             assert!(
-                matches!(put_route(FILE, "loans", &body), Err(ChangeError::BadRequest(_))),
+                matches!(
+                    put_route(FILE, "loans", &body),
+                    Err(ChangeError::BadRequest(_))
+                ),
                 "{body}"
             );
         }

@@ -48,9 +48,9 @@ fn s(v: &str) -> Value {
     Value::String(v.to_string())
 }
 
-/// The TOML text of one department's file.
-pub fn department_toml(dept: &DeptManifest, opts: &Options) -> String {
-    let department = table([
+/// The `[department]` table of a department.
+fn department_table(dept: &DeptManifest, opts: &Options) -> Table {
+    table([
         ("id", s(&dept.id)),
         ("name", s(&dept.name)),
         ("name_en", s(&dept.name_en)),
@@ -58,7 +58,12 @@ pub fn department_toml(dept: &DeptManifest, opts: &Options) -> String {
             "max_concurrency",
             Value::Integer(i64::try_from(opts.max_concurrency).unwrap_or(256)),
         ),
-    ]);
+    ])
+}
+
+/// The TOML text of one department's file.
+pub fn department_toml(dept: &DeptManifest, opts: &Options) -> String {
+    let department = department_table(dept, opts);
     let instances = dept
         .instances
         .iter()
@@ -157,15 +162,7 @@ pub fn department_toml(dept: &DeptManifest, opts: &Options) -> String {
 /// A department file that only declares the department: its services
 /// arrive through the control plane's registry.
 pub fn department_header_toml(dept: &DeptManifest, opts: &Options) -> String {
-    let department = table([
-        ("id", s(&dept.id)),
-        ("name", s(&dept.name)),
-        ("name_en", s(&dept.name_en)),
-        (
-            "max_concurrency",
-            Value::Integer(i64::try_from(opts.max_concurrency).unwrap_or(256)),
-        ),
-    ]);
+    let department = department_table(dept, opts);
     let file = table([("department", Value::Table(department))]);
     format!(
         "# Services of this department register through the control plane.\n{}",

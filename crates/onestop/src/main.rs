@@ -45,23 +45,7 @@ enum Command {
         upgrade: bool,
     },
     /// Run the gateway with the simulated department fleet, all on loopback.
-    Demo {
-        #[arg(long, default_value_t = 32)]
-        departments: usize,
-        #[arg(long, default_value_t = 1000)]
-        citizens: usize,
-        #[arg(long, default_value = "data/demo")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        public: SocketAddr,
-        #[arg(long, default_value = "127.0.0.1:50051")]
-        control: SocketAddr,
-        #[arg(long, default_value = "127.0.0.1:9090")]
-        admin: SocketAddr,
-        /// Departments (in catalogue order) configured in files; the rest register.
-        #[arg(long, default_value_t = 2)]
-        static_departments: usize,
-    },
+    Demo(onestop::demo::DemoOptions),
     /// Run the simulated department fleet alone.
     Sim {
         #[arg(long, default_value_t = 32)]
@@ -151,23 +135,7 @@ fn main() -> ExitCode {
             data_dir,
             upgrade,
         } => serve(&config, data_dir, upgrade),
-        Command::Demo {
-            departments,
-            citizens,
-            data_dir,
-            public,
-            control,
-            admin,
-            static_departments,
-        } => onestop::demo::run(onestop::demo::DemoOptions {
-            departments,
-            citizens,
-            data_dir,
-            public,
-            control,
-            admin,
-            static_departments,
-        }),
+        Command::Demo(opts) => onestop::demo::run(opts),
         Command::Sim {
             departments,
             citizens,
@@ -188,7 +156,9 @@ fn main() -> ExitCode {
             },
             manifest_out,
             config_out,
-            register.zip(tokens_file).map(|(addr, file)| (addr, file, lease_ttl)),
+            register
+                .zip(tokens_file)
+                .map(|(addr, file)| (addr, file, lease_ttl)),
         ),
         Command::Validate { path } => return validate(&path),
         Command::Config {
@@ -278,8 +248,9 @@ fn sim(
                 let text = std::fs::read_to_string(&file)
                     .with_context(|| format!("reading {}", file.display()))?;
                 let tokens: std::collections::BTreeMap<String, String> =
-                    serde_json::from_str(&text)
-                        .with_context(|| format!("{}: expected {{\"dept\": \"token\"}}", file.display()))?;
+                    serde_json::from_str(&text).with_context(|| {
+                        format!("{}: expected {{\"dept\": \"token\"}}", file.display())
+                    })?;
                 let mut opts = onestop_sim::RegistrarOptions::new(addr, tokens);
                 opts.lease_ttl = lease_ttl;
                 let registrar = fleet
@@ -308,9 +279,7 @@ fn config_cli(admin: &str, token: Option<String>, action: ConfigAction) -> anyho
             ConfigAction::Log { limit } => client.log(limit).await,
             ConfigAction::Show { version } => client.show(version).await,
             ConfigAction::Diff { from, to } => client.diff(from, to).await,
-            ConfigAction::Rollback { to, message } => {
-                client.rollback(to, message.as_deref()).await
-            }
+            ConfigAction::Rollback { to, message } => client.rollback(to, message.as_deref()).await,
         }
     })?;
     print!("{out}");
@@ -331,9 +300,11 @@ fn token(kind: TokenKind) -> anyhow::Result<()> {
             let (token, hash) = onestop::tokens::new_operator_token();
             let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
             println!("# token (shown once; give it to {name}):\n# {token}");
-            print!("{}", onestop::fleet_config::operator_toml(&name, &roles, &hash));
+            print!(
+                "{}",
+                onestop::fleet_config::operator_toml(&name, &roles, &hash)
+            );
             Ok(())
         }
     }
 }
-

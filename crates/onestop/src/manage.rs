@@ -125,8 +125,15 @@ impl ConfigManager {
             operator: "onestop".into(),
             message: "loaded at start-up".into(),
         };
-        self.apply_locked(&mut inner, bundle, (*config).clone(), author, VersionSource::File, "start-up")
-            .await
+        self.apply_locked(
+            &mut inner,
+            bundle,
+            (*config).clone(),
+            author,
+            VersionSource::File,
+            "start-up",
+        )
+        .await
     }
 
     /// Whether the files changed since they were last read or written.
@@ -149,20 +156,21 @@ impl ConfigManager {
             Err(problems) => return Err(self.reject(trigger, problems.0)),
         };
         if bundle == inner.bundle {
-            let status = self.guard().clone();
-            return Ok(Applied {
-                version: status.version.unwrap_or(0),
-                content_hash: status.content_hash,
-                generation: status.generation,
-                unchanged: true,
-            });
+            return Ok(self.unchanged());
         }
         let author = Author {
             operator: "files".into(),
             message: format!("reloaded from files ({trigger})"),
         };
-        self.apply_locked(&mut inner, bundle, config, author, VersionSource::File, trigger)
-            .await
+        self.apply_locked(
+            &mut inner,
+            bundle,
+            config,
+            author,
+            VersionSource::File,
+            trigger,
+        )
+        .await
     }
 
     /// Re-merges the registry view with the running files (a registration,
@@ -197,7 +205,21 @@ impl ConfigManager {
         if let Ok((version, _)) = self.record(&bundle, &author, source).await {
             inner.unrecorded = None;
             self.guard().version = Some(version);
-            tracing::info!(version, "configuration version recorded after the store returned");
+            tracing::info!(
+                version,
+                "configuration version recorded after the store returned"
+            );
+        }
+    }
+
+    /// The answer to a change that changes nothing.
+    fn unchanged(&self) -> Applied {
+        let status = self.guard();
+        Applied {
+            version: status.version.unwrap_or(0),
+            content_hash: status.content_hash.clone(),
+            generation: status.generation,
+            unchanged: true,
         }
     }
 
@@ -311,7 +333,10 @@ impl ConfigManager {
         for p in &problems {
             tracing::warn!(trigger, problem = %p, "configuration problem");
         }
-        let first = problems.first().map(ToString::to_string).unwrap_or_default();
+        let first = problems
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         events::config_rejected(problems.len(), &first);
         let mut status = self.guard();
         status.rejected_total += 1;
@@ -338,7 +363,9 @@ impl ConfigManager {
             }
             ConfigChange::DeleteDepartmentFile { dept } => {
                 if next.files.remove(&edit::dept_file(dept)).is_none() {
-                    return Err(ChangeError::NotFound(format!("department file of `{dept}`")));
+                    return Err(ChangeError::NotFound(format!(
+                        "department file of `{dept}`"
+                    )));
                 }
                 VersionSource::Api
             }
@@ -444,7 +471,10 @@ impl ConfigBackend for ConfigManager {
     }
 
     async fn version(&self, version: i64) -> Result<Option<ConfigVersion>, ChangeError> {
-        self.store.config_version(version).await.map_err(store_error)
+        self.store
+            .config_version(version)
+            .await
+            .map_err(store_error)
     }
 
     async fn change(&self, change: ConfigChange, author: &Author) -> Result<Applied, ChangeError> {
@@ -460,13 +490,7 @@ impl ConfigBackend for ConfigManager {
             edit::check_file_declares(&config, &self.dir, dept)?;
         }
         if bundle == inner.bundle {
-            let status = self.guard().clone();
-            return Ok(Applied {
-                version: status.version.unwrap_or(0),
-                content_hash: status.content_hash,
-                generation: status.generation,
-                unchanged: true,
-            });
+            return Ok(self.unchanged());
         }
         bundle
             .write_to(&self.dir)

@@ -71,7 +71,7 @@ impl BackgroundService for Watcher {
                     if self.manager.files_changed().await {
                         let _ = self.manager.reload("file change").await;
                     }
-                    if ticks % 4 == 0 {
+                    if ticks.is_multiple_of(4) {
                         self.manager.retry_unrecorded().await;
                     }
                 }

@@ -51,12 +51,11 @@ pub struct RunOptions {
 
 /// Reads and validates the configuration at `path`.
 pub fn load(path: &std::path::Path) -> anyhow::Result<(Bundle, Config)> {
-    let bundle = Bundle::read(path).map_err(|p| {
-        anyhow::anyhow!("invalid configuration ({} problems):\n{p}", p.0.len())
-    })?;
-    let config = bundle.parse(&config_dir(path)).map_err(|p| {
-        anyhow::anyhow!("invalid configuration ({} problems):\n{p}", p.0.len())
-    })?;
+    let bundle = Bundle::read(path)
+        .map_err(|p| anyhow::anyhow!("invalid configuration ({} problems):\n{p}", p.0.len()))?;
+    let config = bundle
+        .parse(&config_dir(path))
+        .map_err(|p| anyhow::anyhow!("invalid configuration ({} problems):\n{p}", p.0.len()))?;
     Ok((bundle, config))
 }
 
@@ -139,7 +138,11 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let applied = control_rt
         .block_on(manager.apply_initial())
         .map_err(|e| anyhow::anyhow!("applying the configuration: {e}"))?;
-    tracing::info!(generation = applied.generation, version = applied.version, "initial configuration applied");
+    tracing::info!(
+        generation = applied.generation,
+        version = applied.version,
+        "initial configuration applied"
+    );
     let control_routes = control_rt.block_on(onestop_control::routes(
         registry.clone(),
         Arc::new(TokenAuth::new(registry.clone())),

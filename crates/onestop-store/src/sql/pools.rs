@@ -1,6 +1,11 @@
 //! Building the connection pools and running the migrations.
 
+use std::borrow::Cow;
+
+use futures::future::BoxFuture;
 use sqlx::any::AnyPoolOptions;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AnyPool, Executor};
 
@@ -99,12 +104,56 @@ pub(super) async fn create_schema(pool: &AnyPool, schema: &str) -> Result<()> {
     }
 }
 
+/// `(version, description, SQL)` of each migration, embedded in the binary.
+type Embedded = &'static [(i64, &'static str, &'static str)];
+
+const SQLITE_MIGRATIONS: Embedded = &[(
+    1,
+    "initial",
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+)];
+
+const POSTGRES_MIGRATIONS: Embedded = &[(
+    1,
+    "initial",
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+)];
+
+/// A backend's embedded migrations as a sqlx migration source (what
+/// `sqlx::migrate!` generates, without sqlx's compile-time macros). The
+/// checksums equal those of the files, as `migrate!` computes them.
+#[derive(Debug)]
+struct EmbeddedSource(Embedded);
+
+impl<'s> MigrationSource<'s> for EmbeddedSource {
+    fn resolve(self) -> BoxFuture<'s, std::result::Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
 /// Applies the embedded migrations of `backend`.
 pub(super) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<()> {
-    let migrator = match backend {
-        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-        Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
-    };
+    let source = EmbeddedSource(match backend {
+        Backend::Sqlite => SQLITE_MIGRATIONS,
+        Backend::Postgres => POSTGRES_MIGRATIONS,
+    });
+    let migrator = Migrator::new(source)
+        .await
+        .map_err(|e| db(sqlx::Error::Migrate(Box::new(e))))?;
     migrator
         .run(pool)
         .await

@@ -1,4 +1,4 @@
-//! Hot reload under load: ten reloads (file changes and SIGHUP) while
+//! Hot reload under load: ten reloads (file changes, SIGHUP and the admin API) while
 //! HTTP/1.1 and h2c clients send ≥ 2,000 req/s, with an invalid
 //! configuration in the middle: not one request fails, every valid change
 //! takes effect, the invalid one is rejected and counted.
@@ -69,10 +69,30 @@ async fn ten_reloads_under_load_drop_nothing() {
                 "an invalid configuration was applied"
             );
         }
-        content.push_str(&extra_route(i));
         let probe = gw.url(&format!("/api/v1/depts/hpf/echo/v{i}"));
         assert_eq!(http.get(&probe).send().await.unwrap().status(), 404);
-        std::fs::write(&hpf_file, &content).unwrap();
+        if i == 4 || i == 8 {
+            // The other door: the admin API writes the file and applies it.
+            let r = gw
+                .admin_request(
+                    reqwest::Method::PUT,
+                    &format!("/config/departments/hpf/routes/extra-{i}"),
+                )
+                .header("x-onestop-change-message", format!("add echo v{i}"))
+                .json(&serde_json::json!({
+                    "path": format!("/api/v1/depts/hpf/echo/v{i}"),
+                    "methods": ["GET"],
+                    "service": "main",
+                }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            content = std::fs::read_to_string(&hpf_file).unwrap();
+        } else {
+            content.push_str(&extra_route(i));
+            std::fs::write(&hpf_file, &content).unwrap();
+        }
         if i % 2 == 1 {
             let ok = Command::new("kill")
                 .args(["-HUP", &gw.proc.pid().to_string()])

@@ -6,82 +6,19 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use onestop_sim::manifest::{DeptManifest, Protocol};
 use onestop_sim::pb::registry as pb;
-use onestop_tests::registry::{DeptClient, Renewer, spec};
+use onestop_tests::registry::{
+    DeptClient, Renewer, addrs, approve, example_path, gateway, get_paths, http_depts, issue_token,
+    onboard, spec, status_of,
+};
 use onestop_tests::relay::Relay;
 use onestop_tests::{
     Gateway, GatewaySetup, Sim, paced_load_timed, pg_url, require_postgres, wait_for,
 };
-use serde_json::{Value, json};
-
-/// A gateway whose department files only declare the departments: every
-/// service arrives through the registry.
-async fn gateway(sim: &Sim, setup: GatewaySetup) -> Gateway {
-    let dir = tempfile::tempdir().unwrap();
-    let departments = dir.path().join("config/departments");
-    std::fs::create_dir_all(&departments).unwrap();
-    let opts = onestop_tests::ConfigOptions::default();
-    for d in &sim.manifest.departments {
-        std::fs::write(
-            departments.join(format!("{}.toml", d.id)),
-            onestop::fleet_config::department_header_toml(d, &opts),
-        )
-        .unwrap();
-    }
-    Gateway::serve_with(dir, GatewaySetup { threads: 2, ..setup }).await
-}
-
-fn http_depts(sim: &Sim) -> Vec<&DeptManifest> {
-    sim.manifest
-        .departments
-        .iter()
-        .filter(|d| d.protocol == Protocol::Http && d.matters.iter().any(|m| m.method == "GET"))
-        .collect()
-}
-
-fn addrs(d: &DeptManifest) -> Vec<SocketAddr> {
-    d.instances.iter().map(|i| i.addr).collect()
-}
-
-/// A GET path of the department that answers 200 for the example citizen.
-fn example_path(d: &DeptManifest) -> String {
-    d.matters
-        .iter()
-        .find(|m| m.method == "GET")
-        .map(|m| m.example.path.clone())
-        .unwrap()
-}
-
-async fn issue_token(gw: &Gateway, dept: &str) -> String {
-    let (status, body) = gw
-        .admin_post(
-            &format!("/departments/{dept}/tokens"),
-            json!({"label": "e2e"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["token"].as_str().unwrap().to_string()
-}
-
-async fn approve(gw: &Gateway, dept: &str, revision: i64) -> (u16, Value) {
-    gw.admin_post(
-        &format!("/registry/services/{dept}/main/approve"),
-        json!({"revision": revision, "reason": "备案 e2e"}),
-    )
-    .await
-}
-
-async fn status_of(http: &reqwest::Client, url: &str) -> u16 {
-    http.get(url)
-        .send()
-        .await
-        .map_or(0, |r| r.status().as_u16())
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_approve_route_and_departments_stay_apart() {
@@ -112,7 +49,11 @@ async fn register_approve_route_and_departments_stay_apart() {
     );
     assert_eq!(status_of(&http, &url).await, 404);
     for i in &a.instances {
-        assert_eq!(sim.requests(&i.id).await, 0, "a pending service got traffic");
+        assert_eq!(
+            sim.requests(&i.id).await,
+            0,
+            "a pending service got traffic"
+        );
     }
 
     // Department A cannot touch B's services, nor B A's.
@@ -127,15 +68,28 @@ async fn register_approve_route_and_departments_stay_apart() {
         .unwrap();
     for err in [
         client_a.deregister(&b.id, "main", &[]).await.unwrap_err(),
-        client_a
-            .renew(&b.id, "main", &addrs(b))
-            .await
-            .unwrap_err(),
+        client_a.renew(&b.id, "main", &addrs(b)).await.unwrap_err(),
         client_b.deregister(&a.id, "main", &[]).await.unwrap_err(),
     ] {
         assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
     }
     assert_eq!(client_a.list().await.unwrap().services.len(), 1);
+    // Leases renew on the KeepAlive stream too: one answer per request.
+    let renew = pb::RenewRequest {
+        dept: a.id.clone(),
+        service: "main".into(),
+        addrs: addrs(a).iter().map(ToString::to_string).collect(),
+    };
+    let answers = client_a
+        .keep_alive(vec![renew.clone(), renew])
+        .await
+        .unwrap();
+    assert_eq!(answers.len(), 2);
+    for answer in &answers {
+        assert_eq!(answer.renewed.len(), a.instances.len(), "{answer:?}");
+        assert!(answer.unknown.is_empty());
+        assert_eq!(answer.lease_ttl_ms, 10_000);
+    }
     // No token, a made-up token: unauthenticated.
     let nobody = DeptClient::connect(gw.control, "ost_x_madeup").await;
     assert_eq!(
@@ -162,12 +116,21 @@ async fn register_approve_route_and_departments_stay_apart() {
     bad.routes[0].pattern = "/api/v1/depts/somebody-else/x".into();
     let err = client_a.register(bad, &addrs(a)).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    assert!(err.message().contains("service.routes[0].pattern"), "{err:?}");
+    assert!(
+        err.message().contains("service.routes[0].pattern"),
+        "{err:?}"
+    );
     assert_eq!(
         client_a.list().await.unwrap().services.len(),
         1,
         "nothing partial was stored"
     );
+
+    // Watch: the current state first, then the approval.
+    let mut watch = client_a.watch().await.unwrap();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.services.len(), 1);
+    assert_eq!(first.services[0].status(), pb::Status::Pending);
 
     // Approve: a wrong revision is refused; the right one routes within 1 s.
     let (status, _) = approve(&gw, &a.id, reg.revision + 1).await;
@@ -180,6 +143,18 @@ async fn register_approve_route_and_departments_stay_apart() {
     .await;
     println!("approval → traffic in {took:?}");
     assert!(took.is_some(), "approved service not routed within 1 s");
+    let next = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            let event = watch.message().await.unwrap().unwrap();
+            if event.services[0].status() == pb::Status::Approved {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the watch stream reports the approval");
+    assert_eq!(next.services[0].approved_revision, reg.revision);
+    assert_eq!(next.services[0].instances.len(), a.instances.len());
     let served: u64 = futures::future::join_all(a.instances.iter().map(|i| sim.requests(&i.id)))
         .await
         .into_iter()
@@ -189,7 +164,9 @@ async fn register_approve_route_and_departments_stay_apart() {
     assert_eq!(status_of(&http, &gw.url(&example_path(b))).await, 404);
 
     // The decision is recorded with who and when.
-    let decisions = gw.admin_get(&format!("/registry/decisions?dept={}", a.id)).await;
+    let decisions = gw
+        .admin_get(&format!("/registry/decisions?dept={}", a.id))
+        .await;
     let d = &decisions["decisions"][0];
     assert_eq!(d["operator"], "test-operator");
     assert_eq!(d["verdict"], "approve");
@@ -204,45 +181,33 @@ async fn a_lapsed_lease_leaves_the_balancer_in_time_under_load() {
         .into_iter()
         .max_by_key(|d| d.instances.len())
         .unwrap();
-    assert!(d.instances.len() >= 2, "needs a department with 2+ instances");
-    let ttl = Duration::from_millis(1500);
-    let token = issue_token(&gw, &d.id).await;
-    let client = DeptClient::connect(gw.control, &token).await;
-    let reg = client.register(spec(d, ttl), &addrs(d)).await.unwrap();
-    let renewer = Renewer::start(
-        client.clone(),
-        &d.id,
-        "main",
-        &addrs(d),
-        Duration::from_millis(400),
-    );
-    assert_eq!(approve(&gw, &d.id, reg.revision).await.0, 200);
-    let http = reqwest::Client::new();
-    let url = gw.url(&example_path(d));
     assert!(
-        wait_for(Duration::from_secs(2), || async {
-            status_of(&http, &url).await == 200
-        })
-        .await
-        .is_some()
+        d.instances.len() >= 2,
+        "needs a department with 2+ instances"
     );
-
-    let paths: Vec<String> = d
-        .matters
-        .iter()
-        .filter(|m| m.method == "GET")
-        .map(|m| m.example.path.clone())
-        .collect();
-    let base = gw.url("");
+    let ttl = Duration::from_millis(1500);
+    let (_client, renewer) = onboard(&gw, d, ttl, Duration::from_millis(400)).await;
     let load = tokio::spawn(paced_load_with_instance(
         reqwest::Client::new(),
-        base,
-        Arc::new(paths),
+        gw.url(""),
+        get_paths(d),
         300,
         8,
     ));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let victim = d.instances[0].clone();
+    // The instance serving the example citizen (consistent hashing keeps
+    // them on one instance) stops renewing; it keeps answering.
+    let probe = reqwest::get(gw.url(&example_path(d))).await.unwrap();
+    let serving = probe.headers()["x-sim-instance"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let victim = d
+        .instances
+        .iter()
+        .find(|i| i.id == serving)
+        .unwrap()
+        .clone();
     let stopped_at = Instant::now();
     let last_renewal = renewer.stop(victim.addr).unwrap();
     let results = load.await.unwrap();
@@ -332,32 +297,13 @@ async fn registrations_survive_a_restart_and_zombies_are_reported() {
     let (live, dying) = (depts[0], depts[1]);
     let mut renewers = Vec::new();
     for d in [live, dying] {
-        let token = issue_token(&gw, &d.id).await;
-        let client = DeptClient::connect(gw.control, &token).await;
-        let reg = client
-            .register(spec(d, Duration::from_secs(2)), &addrs(d))
-            .await
-            .unwrap();
-        assert_eq!(approve(&gw, &d.id, reg.revision).await.0, 200);
-        renewers.push(Renewer::start(
-            client,
-            &d.id,
-            "main",
-            &addrs(d),
-            Duration::from_millis(500),
-        ));
-    }
-    let http = reqwest::Client::new();
-    for d in [live, dying] {
-        let url = gw.url(&example_path(d));
-        assert!(
-            wait_for(Duration::from_secs(2), || async {
-                status_of(&http, &url).await == 200
-            })
-            .await
-            .is_some()
+        renewers.push(
+            onboard(&gw, d, Duration::from_secs(2), Duration::from_millis(500))
+                .await
+                .1,
         );
     }
+    let http = reqwest::Client::new();
 
     // Crash the gateway and start it again on the same files and data
     // directory: the approved registrations and live leases come back from
@@ -444,8 +390,14 @@ async fn two_gateways_on_one_postgres_share_registrations_within_a_second() {
         list.to_string().contains(&format!("\"{}\"", d.id))
     })
     .await;
-    println!("registration on gw2 seen by gw1 after {:?}", registered.elapsed().min(seen.unwrap_or(Duration::MAX)));
-    assert!(seen.is_some_and(|t| t <= Duration::from_secs(1)), "{seen:?}");
+    println!(
+        "registration on gw2 seen by gw1 after {:?}",
+        registered.elapsed().min(seen.unwrap_or(Duration::MAX))
+    );
+    assert!(
+        seen.is_some_and(|t| t <= Duration::from_secs(1)),
+        "{seen:?}"
+    );
 
     // Approved through gateway 1, routed by gateway 2 within a second.
     assert_eq!(approve(&gw1, &d.id, reg.revision).await.0, 200);
@@ -456,7 +408,10 @@ async fn two_gateways_on_one_postgres_share_registrations_within_a_second() {
     })
     .await;
     println!("approval on gw1 routed by gw2 after {routed:?}");
-    assert!(routed.is_some_and(|t| t <= Duration::from_secs(1)), "{routed:?}");
+    assert!(
+        routed.is_some_and(|t| t <= Duration::from_secs(1)),
+        "{routed:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -476,40 +431,12 @@ async fn a_store_outage_fails_writes_cleanly_and_drops_no_request() {
     .await;
     let depts = http_depts(&sim);
     let d = depts[0];
-    let token = issue_token(&gw, &d.id).await;
-    let client = DeptClient::connect(gw.control, &token).await;
-    let reg = client
-        .register(spec(d, Duration::from_secs(3)), &addrs(d))
-        .await
-        .unwrap();
-    let renewer = Renewer::start(
-        client.clone(),
-        &d.id,
-        "main",
-        &addrs(d),
-        Duration::from_millis(500),
-    );
-    assert_eq!(approve(&gw, &d.id, reg.revision).await.0, 200);
-    let http = reqwest::Client::new();
-    let url = gw.url(&example_path(d));
-    assert!(
-        wait_for(Duration::from_secs(2), || async {
-            status_of(&http, &url).await == 200
-        })
-        .await
-        .is_some()
-    );
-
-    let paths: Vec<String> = d
-        .matters
-        .iter()
-        .filter(|m| m.method == "GET")
-        .map(|m| m.example.path.clone())
-        .collect();
+    let (client, renewer) =
+        onboard(&gw, d, Duration::from_secs(3), Duration::from_millis(500)).await;
     let load = tokio::spawn(paced_load_timed(
         reqwest::Client::new(),
         gw.url(""),
-        Arc::new(paths),
+        get_paths(d),
         200,
         40,
     ));
@@ -529,13 +456,23 @@ async fn a_store_outage_fails_writes_cleanly_and_drops_no_request() {
     let mut changed = spec(d, Duration::from_secs(3));
     changed.metadata.insert("during".into(), "outage".into());
     let started = Instant::now();
-    let err = client.register(changed.clone(), &addrs(d)).await.unwrap_err();
-    println!("register during the outage: {:?} after {:?}", err.code(), started.elapsed());
+    let err = client
+        .register(changed.clone(), &addrs(d))
+        .await
+        .unwrap_err();
+    println!(
+        "register during the outage: {:?} after {:?}",
+        err.code(),
+        started.elapsed()
+    );
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
     assert!(err.message().contains("unavailable"), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
     let metrics = gw.metrics().await;
-    assert!(metrics.contains("onestop_registry_store_up 0"), "store_up gauge");
+    assert!(
+        metrics.contains("onestop_registry_store_up 0"),
+        "store_up gauge"
+    );
 
     // 30 s after the cut, the store comes back; writes succeed by themselves.
     tokio::time::sleep(Duration::from_secs(30).saturating_sub(cut_at.elapsed())).await;
@@ -559,6 +496,13 @@ async fn a_store_outage_fails_writes_cleanly_and_drops_no_request() {
         failed.len(),
         renewer.failures()
     );
-    assert!(failed.is_empty(), "failed during the store outage: {:?}", &failed[..failed.len().min(5)]);
-    assert!(renewer.failures().is_empty(), "renewals kept working in memory");
+    assert!(
+        failed.is_empty(),
+        "failed during the store outage: {:?}",
+        &failed[..failed.len().min(5)]
+    );
+    assert!(
+        renewer.failures().is_empty(),
+        "renewals kept working in memory"
+    );
 }

@@ -1,0 +1,15 @@
+//! Cross-process tests: real `onestop` gateway and fleet processes on
+//! loopback ports chosen at run time. One test binary (one link) holding
+//! every suite as a module.
+
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod config_versions;
+mod data_plane;
+mod grpc;
+mod health;
+mod lifecycle;
+mod registry;
+mod reload;
+mod routing;
