@@ -53,7 +53,7 @@ fmt:
 	$(CARGO) fmt --all
 
 bench: deps
-	$(CARGO) bench -p onestop-proxy --bench route_match
+	$(CARGO) bench -p onestop-proxy --bench route_match --bench compile
 
 clean:
 	$(CARGO) clean
