@@ -7,6 +7,7 @@
 //! A [`Bundle`] is a configuration as files (hashed, diffed, written back);
 //! [`json_schemas`] describes both kinds of file for editors.
 
+mod access;
 mod bundle;
 mod diag;
 #[doc(hidden)]
@@ -16,6 +17,7 @@ mod model;
 mod schema;
 mod validate;
 
+pub use access::*;
 pub use bundle::Bundle;
 pub use diag::{Diagnostic, Diagnostics};
 pub use load::{Source, department_files, load_dir, load_path, parse_sources};

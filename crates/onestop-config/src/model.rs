@@ -59,6 +59,21 @@ pub struct GatewayFile {
     /// Who may use the admin API, with which roles.
     #[serde(default)]
     pub operators: Vec<Operator>,
+    /// Citizen identity: JWT issuers and the dev key.
+    #[serde(default)]
+    pub identity: crate::access::IdentitySettings,
+    /// The calling apps and their keys.
+    #[serde(default)]
+    pub channels: Vec<crate::access::Channel>,
+    /// The gateway's signature on what it tells departments.
+    #[serde(default)]
+    pub signing: crate::access::SigningSettings,
+    /// HTTP hygiene limits of the public listener.
+    #[serde(default)]
+    pub limits: crate::access::Limits,
+    /// Rate-limit storage and the per-citizen default.
+    #[serde(default)]
+    pub rate_limits: crate::access::RateLimitSettings,
 }
 
 /// Where durable state lives.
@@ -568,7 +583,8 @@ pub struct Route {
     /// Weighted split across service versions (canary). Exclusive with `service`.
     #[serde(default)]
     pub split: Vec<SplitTarget>,
-    /// Template parameter carrying a citizen id (consistent hashing; access control later).
+    /// Template parameter carrying a citizen id: consistent hashing, and with
+    /// `auth = "citizen"` the id must be the token's citizen (or `me`).
     #[serde(default)]
     pub citizen_param: Option<String>,
     /// Overrides `defaults.timeout`.
@@ -582,6 +598,15 @@ pub struct Route {
     /// Overrides `defaults.retries`.
     #[serde(default)]
     pub retries: Option<u32>,
+    /// Who may call it: `public`, `citizen`, `department` or `operator`.
+    #[serde(default)]
+    pub auth: crate::access::AuthMode,
+    /// Largest request body; overrides `limits.max_body_bytes`.
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+    /// The route's rate limit.
+    #[serde(default)]
+    pub rate_limit: Option<crate::access::RouteRateLimit>,
 }
 
 fn yes() -> bool {

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use onestop_core::registry::{
-    ApprovalStatus, HealthProbeSpec, HealthSpec, InstanceSpec, LbPolicy, PathMatchKind, RouteSpec,
-    ServiceProtocol, ServiceSpec,
+    ApprovalStatus, HealthProbeSpec, HealthSpec, InstanceSpec, LbPolicy, PathMatchKind, RouteAuth,
+    RouteSpec, ServiceProtocol, ServiceSpec,
 };
 
 use crate::error::Problem;
@@ -163,6 +163,19 @@ fn route(i: usize, r: pb::Route, problems: &mut Vec<Problem>) -> RouteSpec {
             PathMatchKind::Exact
         }
     };
+    let auth = match pb::AuthMode::try_from(r.auth) {
+        Ok(pb::AuthMode::Unspecified | pb::AuthMode::Public) => RouteAuth::Public,
+        Ok(pb::AuthMode::Citizen) => RouteAuth::Citizen,
+        Ok(pb::AuthMode::Department) => RouteAuth::Department,
+        Ok(pb::AuthMode::Operator) => RouteAuth::Operator,
+        Err(_) => {
+            problems.push(Problem::new(
+                format!("service.routes[{i}].auth"),
+                "unknown auth mode",
+            ));
+            RouteAuth::Public
+        }
+    };
     if let Some(t) = r.timeout_ms
         && t > 600_000
     {
@@ -185,6 +198,7 @@ fn route(i: usize, r: pb::Route, problems: &mut Vec<Problem>) -> RouteSpec {
         citizen_param: (!r.citizen_param.is_empty()).then_some(r.citizen_param),
         timeout_ms: r.timeout_ms.map(u64::from),
         retries: None,
+        auth,
     }
 }
 
@@ -300,6 +314,12 @@ pub fn spec_to_pb(spec: &ServiceSpec) -> pb::ServiceSpec {
                 methods: r.methods.clone(),
                 citizen_param: r.citizen_param.clone().unwrap_or_default(),
                 timeout_ms: r.timeout_ms.map(|t| u32::try_from(t).unwrap_or(u32::MAX)),
+                auth: match r.auth {
+                    RouteAuth::Public => pb::AuthMode::Public,
+                    RouteAuth::Citizen => pb::AuthMode::Citizen,
+                    RouteAuth::Department => pb::AuthMode::Department,
+                    RouteAuth::Operator => pb::AuthMode::Operator,
+                } as i32,
             })
             .collect(),
         metadata: spec.metadata.clone().into_iter().collect(),

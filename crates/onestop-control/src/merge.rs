@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use onestop_config as config;
 use onestop_core::registry::{
-    HealthProbeSpec, InstanceSpec, LbPolicy, PathMatchKind, ServiceProtocol, ServiceSpec,
+    HealthProbeSpec, InstanceSpec, LbPolicy, PathMatchKind, RouteAuth, ServiceProtocol, ServiceSpec,
 };
 use toml::Spanned;
 
@@ -96,6 +96,14 @@ pub fn service_model(
                 timeout: r.timeout_ms.map(Duration::from_millis),
                 connect_timeout: None,
                 retries: r.retries,
+                auth: match r.auth {
+                    RouteAuth::Public => config::AuthMode::Public,
+                    RouteAuth::Citizen => config::AuthMode::Citizen,
+                    RouteAuth::Department => config::AuthMode::Department,
+                    RouteAuth::Operator => config::AuthMode::Operator,
+                },
+                max_body_bytes: None,
+                rate_limit: None,
             }
         })
         .collect();

@@ -44,6 +44,18 @@ pub enum PathMatchKind {
     Template,
 }
 
+/// Who may call a registered route (the gateway checks it before the
+/// department is contacted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteAuth {
+    #[default]
+    Public,
+    Citizen,
+    Department,
+    Operator,
+}
+
 /// How the gateway probes each instance.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -84,6 +96,9 @@ pub struct RouteSpec {
     pub timeout_ms: Option<u64>,
     #[serde(default)]
     pub retries: Option<u32>,
+    /// Who may call it (part of the public surface).
+    #[serde(default)]
+    pub auth: RouteAuth,
 }
 
 /// Everything a department declares about one service.
@@ -257,6 +272,7 @@ mod tests {
                 citizen_param: Some("citizen".into()),
                 timeout_ms: None,
                 retries: None,
+                auth: RouteAuth::Citizen,
             }],
             metadata: BTreeMap::new(),
             lease_ttl_ms: 10_000,

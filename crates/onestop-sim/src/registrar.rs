@@ -349,7 +349,14 @@ pub fn service_spec(dept: &DeptManifest, service: &str, lease_ttl: Duration) -> 
                 .clone()
                 .filter(|p| m.path.contains(&format!("{{{p}}}")))
                 .unwrap_or_default();
+            // A matter that concerns a citizen needs the citizen's token.
+            let auth = if !citizen_param.is_empty() || m.method != "GET" {
+                pb::AuthMode::Citizen
+            } else {
+                pb::AuthMode::Public
+            };
             pb::Route {
+                auth: auth.into(),
                 id: m.id.clone(),
                 name: m.name.clone(),
                 description: m.description.clone(),

@@ -84,6 +84,12 @@ fn routes(
                 methods: vec![method.into()],
                 citizen_param: citizen.into(),
                 timeout_ms: Some(timeout),
+                auth: if citizen.is_empty() && method == "GET" {
+                    pb::AuthMode::Public
+                } else {
+                    pb::AuthMode::Citizen
+                }
+                .into(),
             },
         )
         .collect()

@@ -608,6 +608,7 @@ pub fn forms_spec(service: &str, pattern: &str) -> ServiceSpec {
             citizen_param: None,
             timeout_ms: None,
             retries: None,
+            auth: Default::default(),
         }],
         metadata: BTreeMap::new(),
         lease_ttl_ms: 10_000,

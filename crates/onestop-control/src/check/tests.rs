@@ -58,6 +58,7 @@ fn route(id: &str, kind: PathMatchKind, pattern: &str) -> RouteSpec {
         citizen_param: None,
         timeout_ms: None,
         retries: None,
+        auth: Default::default(),
     }
 }
 

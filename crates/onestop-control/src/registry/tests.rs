@@ -82,6 +82,7 @@ fn spec(routes: &[&str]) -> ServiceSpec {
                 citizen_param: None,
                 timeout_ms: None,
                 retries: None,
+                auth: Default::default(),
             })
             .collect(),
         metadata: BTreeMap::new(),

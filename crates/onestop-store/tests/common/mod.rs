@@ -276,6 +276,7 @@ pub fn spec(dept: &str, service: &str) -> ServiceSpec {
             citizen_param: Some("citizen".into()),
             timeout_ms: Some(800),
             retries: Some(1),
+            auth: Default::default(),
         }],
         metadata: BTreeMap::from([("owner".to_string(), "ops@example".to_string())]),
         lease_ttl_ms: 10_000,
@@ -295,6 +296,7 @@ pub fn spec_v2(dept: &str, service: &str) -> ServiceSpec {
         citizen_param: None,
         timeout_ms: None,
         retries: None,
+        auth: Default::default(),
     });
     spec
 }
