@@ -29,6 +29,8 @@ pub struct Snapshot {
     /// Every upstream referenced by the snapshot (the health loop walks these).
     pub upstreams: Vec<Arc<Upstream>>,
     pub catalog: Vec<Matter>,
+    /// HTTP hygiene limits of the public listener.
+    pub limits: config::Limits,
 }
 
 impl Snapshot {
@@ -38,6 +40,7 @@ impl Snapshot {
             table: RouteTable::new([]),
             upstreams: Vec::new(),
             catalog: Vec::new(),
+            limits: config::Limits::default(),
         }
     }
 }
@@ -208,6 +211,7 @@ impl Compiler {
             table: RouteTable::new(entries),
             upstreams: self.upstreams.values().cloned().collect(),
             catalog,
+            limits: cfg.gateway.limits.clone(),
         };
         events::config_applied(
             snapshot.generation,
