@@ -62,6 +62,9 @@ pub fn validate(config: &Config) -> Vec<Diagnostic> {
             );
         }
         v.department(src, &mut matches);
+        for route in &src.file.routes {
+            v.route_access(src, route, config);
+        }
     }
     v.0
 }
@@ -218,6 +221,7 @@ impl Validator {
         self.store(&doc, config);
         self.registry(&doc, config);
         self.operators(&doc, config, departments);
+        self.access(&doc, config, departments);
     }
 
     fn store(&mut self, doc: &GatewayDoc<'_>, config: &Config) {
@@ -330,11 +334,7 @@ impl Validator {
                 }
             }
             let token = op.token_sha256.get_ref().as_str();
-            if token.len() != 64
-                || !token
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            {
+            if !is_hex_sha256(token) {
                 // Never echo the value: it may be the token itself, pasted by mistake.
                 self.gw_at(
                     doc,
@@ -759,6 +759,13 @@ fn normalise_template(pattern: &str) -> String {
         .join("/")
 }
 
+/// 64 lower-case hex characters: a SHA-256 written as configuration expects it.
+fn is_hex_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 fn is_ident(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 32
@@ -770,5 +777,6 @@ fn is_param(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+mod access;
 #[cfg(test)]
 mod tests;

@@ -799,3 +799,103 @@ service = "meters"
         "{rendered}"
     );
 }
+
+// ---- access: identity, channels, limits ------------------------------------
+
+const ISSUER: &str = r#"[[identity.issuers]]
+id = "idp"
+issuer = "https://idp.example"
+audiences = ["onestop"]
+algorithms = ["RS256"]
+jwks_file = "keys/idp.json"
+"#;
+
+#[test]
+fn a_complete_access_section_is_valid() {
+    let text = format!(
+        "{ISSUER}\n[identity.dev_key]\nissuer = \"dev\"\nprivate_key_file = \"keys/dev.pem\"\nkid = \"d1\"\n\n\
+         [[identity.issuers]]\nid = \"dev\"\nissuer = \"onestop-dev\"\naudiences = [\"onestop\"]\nalgorithms = [\"EdDSA\"]\n\n\
+         [[channels]]\nid = \"super-app\"\nname = \"App\"\nkey_sha256 = \"{}\"\nroutes = [\"hpf/*\", \"*\"]\nrate_limit = {{ per_second = 100 }}\n\n\
+         [signing]\nkey_file = \"keys/signing.key\"\n\n[limits]\nhosts = [\"gov.example\"]\nunknown_host = \"reject\"\n\n\
+         [rate_limits]\nredis_url = \"redis://127.0.0.1:6379\"\nper_citizen = {{ per_second = 20, burst = 40 }}\n",
+        token('a')
+    );
+    assert_eq!(gateway(&text), vec![]);
+}
+
+#[test]
+fn issuers_need_keys_algorithms_and_unique_ids() {
+    let p = gateway("[[identity.issuers]]\nid = \"idp\"\nissuer = \"x\"\naudiences = [\"a\"]\nalgorithms = []\n");
+    assert_eq!(p.len(), 2, "{p:#?}");
+    at(&p[0], GW_PATH, 5, 14, "at least one algorithm");
+    at(&p[1], GW_PATH, 2, 6, "needs its keys");
+    let p = gateway(&format!("{ISSUER}\n{ISSUER}"));
+    only(&p, GW_PATH, 9, 6, "duplicate issuer `idp`");
+    let p = gateway(&format!("{ISSUER}jwks_url = \"ftp://keys\"\n"));
+    assert_eq!(p.len(), 2, "{p:#?}");
+    at(&p[0], GW_PATH, 7, 12, "either jwks_file or jwks_url");
+    at(&p[1], GW_PATH, 7, 12, "http:// or https://");
+}
+
+#[test]
+fn algorithms_are_pinned_to_asymmetric_ones() {
+    let p = gateway(&ISSUER.replace("[\"RS256\"]", "[\"HS256\"]"));
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert_eq!(p[0].line, 5, "{p:#?}");
+    assert!(p[0].message.contains("HS256"), "{p:#?}");
+}
+
+#[test]
+fn the_dev_key_names_an_eddsa_issuer() {
+    let p = gateway(&format!(
+        "{ISSUER}\n[identity.dev_key]\nissuer = \"nope\"\nprivate_key_file = \"k.pem\"\nkid = \"d\"\n"
+    ));
+    only(&p, GW_PATH, 9, 10, "unknown issuer `nope`");
+    let p = gateway(&format!(
+        "{ISSUER}\n[identity.dev_key]\nissuer = \"idp\"\nprivate_key_file = \"k.pem\"\nkid = \"d\"\n"
+    ));
+    only(&p, GW_PATH, 9, 10, "EdDSA");
+}
+
+#[test]
+fn channels_have_unique_ids_and_keys_and_known_departments() {
+    let ch = |id: &str, key: &str, routes: &str| {
+        format!("[[channels]]\nid = \"{id}\"\nname = \"n\"\nkey_sha256 = \"{key}\"\nroutes = [{routes}]\n")
+    };
+    let p = gateway(&format!(
+        "{}{}",
+        ch("a", &token('a'), "\"hpf/*\""),
+        ch("a", &token('a'), "\"water/bills\", \"hpf\"")
+    ));
+    assert_eq!(p.len(), 4, "{p:#?}");
+    at(&p[0], GW_PATH, 7, 6, "duplicate channel `a`");
+    at(&p[1], GW_PATH, 9, 14, "same key_sha256 as channel `a`");
+    at(&p[2], GW_PATH, 10, 11, "unknown department `water`");
+    at(&p[3], GW_PATH, 10, 26, "must be `*`, `dept/*` or `dept/route`");
+    let p = gateway(&ch("b", "not-a-hash", "\"*\""));
+    only(&p, GW_PATH, 4, 14, "64 lower-case hex");
+}
+
+#[test]
+fn limits_and_rate_limits_are_checked() {
+    let p = gateway("[limits]\nmax_header_bytes = 10\nunknown_host = \"reject\"\n");
+    assert_eq!(p.len(), 2, "{p:#?}");
+    at(&p[0], GW_PATH, 2, 20, "at least 1024");
+    at(&p[1], GW_PATH, 3, 16, "needs a list of limits.hosts");
+    let p = gateway("[rate_limits]\nredis_url = \"http://x\"\nper_citizen = { per_second = 0 }\n");
+    assert_eq!(p.len(), 2, "{p:#?}");
+    at(&p[0], GW_PATH, 2, 13, "redis://");
+    at(&p[1], GW_PATH, 3, 15, "at least 1");
+}
+
+#[test]
+fn citizen_routes_need_an_issuer() {
+    let text = HPF.replace(
+        "service = \"accounts\"\n",
+        "service = \"accounts\"\nauth = \"citizen\"\ncitizen_param = \"citizen\"\n",
+    );
+    let p = dept(&text);
+    only(&p, HPF_PATH, 10, 6, "auth = \"citizen\" but no [[identity.issuers]]");
+    let p = check(Some(ISSUER), &[(HPF_PATH, &text)]);
+    assert_eq!(p, vec![]);
+}

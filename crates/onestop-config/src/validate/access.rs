@@ -1,0 +1,324 @@
+//! Checks of the access settings: identity issuers and the dev key,
+//! channels, signing, HTTP limits, rate limits, and the routes' auth modes
+//! and limits.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use super::{GatewayDoc, Validator, is_hex_sha256, is_ident};
+use crate::access::{AuthMode, JwtAlgorithm, RateLimit, UnknownHost};
+use crate::model::{Config, DepartmentSource, Route};
+
+impl Validator {
+    pub(super) fn access(
+        &mut self,
+        doc: &GatewayDoc<'_>,
+        config: &Config,
+        departments: &HashSet<&str>,
+    ) {
+        self.issuers(doc, config);
+        self.channels(doc, config, departments);
+        let gw = &config.gateway;
+        if let Some(key) = &gw.signing.key_file
+            && key.get_ref().trim().is_empty()
+        {
+            self.gw_at(doc, key, "signing.key_file must name a file".into());
+        }
+        let l = &gw.limits;
+        if l.max_header_bytes < 1024 {
+            self.gw(
+                doc,
+                &["limits.max_header_bytes"],
+                format!(
+                    "limits.max_header_bytes must be at least 1024, got {}",
+                    l.max_header_bytes
+                ),
+            );
+        }
+        if l.max_headers < 8 {
+            self.gw(
+                doc,
+                &["limits.max_headers"],
+                format!(
+                    "limits.max_headers must be at least 8, got {}",
+                    l.max_headers
+                ),
+            );
+        }
+        if l.max_body_bytes == 0 {
+            self.gw(
+                doc,
+                &["limits.max_body_bytes"],
+                "limits.max_body_bytes must be at least 1".into(),
+            );
+        }
+        for (i, host) in l.hosts.iter().enumerate() {
+            if host.is_empty()
+                || host.contains([':', '/', ' '])
+                || host.to_ascii_lowercase() != *host
+            {
+                self.gw(
+                    doc,
+                    &[&format!("limits.hosts.{i}")],
+                    format!("limits.hosts: `{host}` must be a lower-case host name without port"),
+                );
+            }
+        }
+        if l.unknown_host == UnknownHost::Reject && l.hosts.is_empty() {
+            self.gw(
+                doc,
+                &["limits.unknown_host"],
+                "limits.unknown_host = \"reject\" needs a list of limits.hosts".into(),
+            );
+        }
+        let r = &gw.rate_limits;
+        if let Some(url) = &r.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            self.gw(
+                doc,
+                &["rate_limits.redis_url"],
+                "rate_limits.redis_url must start with redis:// or rediss://".into(),
+            );
+        }
+        if let Some(rate) = &r.per_citizen {
+            self.rate(doc, "rate_limits.per_citizen", rate);
+        }
+    }
+
+    fn issuers(&mut self, doc: &GatewayDoc<'_>, config: &Config) {
+        let identity = &config.gateway.identity;
+        let dev_issuer = identity
+            .dev_key
+            .as_ref()
+            .map(|k| k.issuer.get_ref().as_str());
+        let mut ids = HashSet::new();
+        for (i, issuer) in identity.issuers.iter().enumerate() {
+            let id = issuer.id.get_ref().as_str();
+            let at = |key: &str| format!("identity.issuers.{i}.{key}");
+            if !is_ident(id) {
+                self.gw_at(
+                    doc,
+                    &issuer.id,
+                    format!("issuer id `{id}` must be 1-32 characters of a-z, 0-9 and -"),
+                );
+            }
+            if !ids.insert(id) {
+                self.gw_at(doc, &issuer.id, format!("duplicate issuer `{id}`"));
+            }
+            if issuer.issuer.is_empty() {
+                self.gw(
+                    doc,
+                    &[&at("issuer")],
+                    format!("issuer `{id}`: `issuer` (the iss claim) must not be empty"),
+                );
+            }
+            if issuer.audiences.is_empty() || issuer.audiences.iter().any(String::is_empty) {
+                self.gw(
+                    doc,
+                    &[&at("audiences")],
+                    format!("issuer `{id}` needs at least one non-empty audience"),
+                );
+            }
+            if issuer.algorithms.get_ref().is_empty() {
+                self.gw_at(
+                    doc,
+                    &issuer.algorithms,
+                    format!("issuer `{id}` needs at least one algorithm (RS256, ES256, EdDSA)"),
+                );
+            }
+            let is_dev = dev_issuer == Some(id);
+            match (&issuer.jwks_file, &issuer.jwks_url) {
+                (Some(_), Some(url)) => self.gw_at(
+                    doc,
+                    url,
+                    format!("issuer `{id}`: set either jwks_file or jwks_url, not both"),
+                ),
+                (None, None) if !is_dev => self.gw_at(
+                    doc,
+                    &issuer.id,
+                    format!("issuer `{id}` needs its keys: jwks_file or jwks_url"),
+                ),
+                _ => {}
+            }
+            if let Some(url) = &issuer.jwks_url {
+                let u = url.get_ref();
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    self.gw_at(
+                        doc,
+                        url,
+                        format!("issuer `{id}`: jwks_url must be an http:// or https:// URL"),
+                    );
+                }
+            }
+            if issuer.leeway > Duration::from_secs(600) {
+                self.gw(
+                    doc,
+                    &[&at("leeway")],
+                    format!("issuer `{id}`: leeway must be at most 10m"),
+                );
+            }
+            if issuer.jwks_refresh < Duration::from_secs(10) {
+                self.gw(
+                    doc,
+                    &[&at("jwks_refresh")],
+                    format!("issuer `{id}`: jwks_refresh must be at least 10s"),
+                );
+            }
+            if issuer.citizen_claim.is_empty() {
+                self.gw(
+                    doc,
+                    &[&at("citizen_claim")],
+                    format!("issuer `{id}`: citizen_claim must not be empty"),
+                );
+            }
+        }
+        if let Some(key) = &identity.dev_key {
+            let id = key.issuer.get_ref().as_str();
+            match identity.issuers.iter().find(|i| i.id.get_ref() == id) {
+                None => self.gw_at(
+                    doc,
+                    &key.issuer,
+                    format!("identity.dev_key refers to unknown issuer `{id}`"),
+                ),
+                Some(issuer) if !issuer.algorithms.get_ref().contains(&JwtAlgorithm::EdDSA) => {
+                    self.gw_at(
+                        doc,
+                        &key.issuer,
+                        format!(
+                            "identity.dev_key signs with EdDSA, which issuer `{id}` does not allow"
+                        ),
+                    );
+                }
+                Some(_) => {}
+            }
+            if key.private_key_file.get_ref().trim().is_empty() {
+                self.gw_at(
+                    doc,
+                    &key.private_key_file,
+                    "identity.dev_key.private_key_file must name a file".into(),
+                );
+            }
+            if key.kid.is_empty() {
+                self.gw(
+                    doc,
+                    &["identity.dev_key.kid"],
+                    "identity.dev_key.kid must not be empty".into(),
+                );
+            }
+        }
+    }
+
+    fn channels(&mut self, doc: &GatewayDoc<'_>, config: &Config, departments: &HashSet<&str>) {
+        let mut ids = HashSet::new();
+        let mut keys: HashMap<&str, &str> = HashMap::new();
+        for (i, ch) in config.gateway.channels.iter().enumerate() {
+            let id = ch.id.get_ref().as_str();
+            if !is_ident(id) {
+                self.gw_at(
+                    doc,
+                    &ch.id,
+                    format!("channel id `{id}` must be 1-32 characters of a-z, 0-9 and -"),
+                );
+            }
+            if !ids.insert(id) {
+                self.gw_at(doc, &ch.id, format!("duplicate channel `{id}`"));
+            }
+            let key = ch.key_sha256.get_ref().as_str();
+            if !is_hex_sha256(key) {
+                self.gw_at(
+                    doc,
+                    &ch.key_sha256,
+                    format!(
+                        "channel `{id}`: key_sha256 must be 64 lower-case hex characters (the SHA-256 of the app key)"
+                    ),
+                );
+            } else if let Some(first) = keys.insert(key, id) {
+                keys.insert(key, first);
+                self.gw_at(
+                    doc,
+                    &ch.key_sha256,
+                    format!("channel `{id}` has the same key_sha256 as channel `{first}`"),
+                );
+            }
+            for pattern in &ch.routes {
+                if let Err(message) = route_pattern(pattern.get_ref(), departments) {
+                    self.gw_at(doc, pattern, format!("channel `{id}`: {message}"));
+                }
+            }
+            if let Some(rate) = &ch.rate_limit {
+                self.rate(doc, &format!("channels.{i}.rate_limit"), rate);
+            }
+        }
+    }
+
+    fn rate(&mut self, doc: &GatewayDoc<'_>, key: &str, rate: &RateLimit) {
+        if rate.per_second == 0 || rate.burst == Some(0) {
+            self.gw(
+                doc,
+                &[key],
+                format!("{key}: per_second and burst must be at least 1"),
+            );
+        }
+    }
+
+    /// A route's auth mode and limits, given the gateway's settings.
+    pub(super) fn route_access(&mut self, src: &DepartmentSource, route: &Route, config: &Config) {
+        let rid = route.id.get_ref();
+        let gw = &config.gateway;
+        match route.auth {
+            AuthMode::Citizen if gw.identity.issuers.is_empty() => self.at(
+                src,
+                &route.id,
+                format!(
+                    "route `{rid}` has auth = \"citizen\" but no [[identity.issuers]] are configured"
+                ),
+            ),
+            AuthMode::Operator if gw.operators.is_empty() => self.at(
+                src,
+                &route.id,
+                format!("route `{rid}` has auth = \"operator\" but no [[operators]] are configured"),
+            ),
+            _ => {}
+        }
+        if route.max_body_bytes == Some(0) {
+            self.at(
+                src,
+                &route.id,
+                format!("route `{rid}`: max_body_bytes must be at least 1"),
+            );
+        }
+        if let Some(rl) = &route.rate_limit
+            && (rl.per_second == 0 || rl.burst == Some(0))
+        {
+            self.at(
+                src,
+                &route.id,
+                format!("route `{rid}`: rate_limit per_second and burst must be at least 1"),
+            );
+        }
+    }
+}
+
+/// `*`, `dept/*` or `dept/route` with a known department.
+fn route_pattern(pattern: &str, departments: &HashSet<&str>) -> Result<(), String> {
+    if pattern == "*" {
+        return Ok(());
+    }
+    let Some((dept, route)) = pattern.split_once('/') else {
+        return Err(format!(
+            "route pattern `{pattern}` must be `*`, `dept/*` or `dept/route`"
+        ));
+    };
+    if route.is_empty() || route.contains('/') || (route.contains('*') && route != "*") {
+        return Err(format!(
+            "route pattern `{pattern}` must be `*`, `dept/*` or `dept/route`"
+        ));
+    }
+    if !departments.contains(dept) {
+        return Err(format!(
+            "route pattern `{pattern}` refers to unknown department `{dept}`"
+        ));
+    }
+    Ok(())
+}
