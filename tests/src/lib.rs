@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod grpc;
+pub mod raw;
 pub mod registry;
 pub mod relay;
 

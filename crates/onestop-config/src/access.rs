@@ -126,7 +126,8 @@ fn all_routes() -> Vec<Spanned<String>> {
 
 /// `[signing]`: the gateway signs what it tells departments.
 ///
-/// Each department gets its own key, `HMAC-SHA256(master, dept id)`
+/// Each department gets its own key,
+/// `HMAC-SHA256(master, "onestop-dept-key-v1:" + dept id)`
 /// (`onestop token signing-key DEPT` prints it), so no department can forge
 /// requests to another.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]

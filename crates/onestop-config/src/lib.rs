@@ -7,7 +7,7 @@
 //! A [`Bundle`] is a configuration as files (hashed, diffed, written back);
 //! [`json_schemas`] describes both kinds of file for editors.
 
-mod access;
+pub mod access;
 mod bundle;
 mod diag;
 #[doc(hidden)]

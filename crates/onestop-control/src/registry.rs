@@ -572,6 +572,8 @@ impl Registry {
             created_at,
             revoked_at: None,
         });
+        drop(state);
+        self.publish(true);
         Ok(IssuedToken {
             id,
             dept: dept.into(),
@@ -598,6 +600,8 @@ impl Registry {
         if let Some(h) = hash {
             state.tokens.remove(&h);
         }
+        drop(state);
+        self.publish(true);
         Ok(())
     }
 
@@ -845,7 +849,14 @@ impl Registry {
                 })
             })
             .collect();
-        RegistryView { services }
+        RegistryView {
+            services,
+            department_tokens: state
+                .tokens
+                .iter()
+                .map(|(h, d)| (h.clone(), d.clone()))
+                .collect(),
+        }
     }
 }
 

@@ -9,6 +9,9 @@ use onestop_core::registry::{InstanceSpec, ServiceSpec};
 pub struct RegistryView {
     /// Sorted by `dept/service`.
     pub services: Vec<ServedService>,
+    /// Active department credentials: token SHA-256 → department (for
+    /// public routes with `auth = "department"`).
+    pub department_tokens: std::collections::BTreeMap<String, String>,
 }
 
 /// One approved service as it serves now.

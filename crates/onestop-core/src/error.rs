@@ -23,6 +23,21 @@ pub enum ErrorCode {
     UpstreamUnavailable,
     /// A bug or an unexpected state inside the gateway.
     Internal,
+    /// The request header block has too many fields or too many bytes.
+    HeadersTooLarge,
+    /// The request body is larger than the route allows.
+    BodyTooLarge,
+    /// Missing or invalid credentials (app key, citizen token, department
+    /// or operator token).
+    Unauthenticated,
+    /// Valid credentials that do not allow this call (e.g. a channel
+    /// calling a matter it is not granted).
+    Forbidden,
+    /// The citizen record does not exist — or is somebody else's: both
+    /// answer exactly alike.
+    CitizenNotFound,
+    /// A rate limit was reached; retry after `Retry-After` seconds.
+    RateLimited,
 }
 
 /// gRPC status codes the gateway emits (subset of `google.rpc.Code`).
@@ -31,6 +46,10 @@ pub enum ErrorCode {
 pub enum GrpcCode {
     InvalidArgument = 3,
     DeadlineExceeded = 4,
+    NotFound = 5,
+    PermissionDenied = 7,
+    ResourceExhausted = 8,
+    Unauthenticated = 16,
     Internal = 13,
     Unavailable = 14,
     Unimplemented = 12,
@@ -38,7 +57,7 @@ pub enum GrpcCode {
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::RouteNotFound,
         ErrorCode::MalformedRequest,
         ErrorCode::NoHealthyUpstream,
@@ -46,6 +65,12 @@ impl ErrorCode {
         ErrorCode::UpstreamTimeout,
         ErrorCode::UpstreamUnavailable,
         ErrorCode::Internal,
+        ErrorCode::HeadersTooLarge,
+        ErrorCode::BodyTooLarge,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::CitizenNotFound,
+        ErrorCode::RateLimited,
     ];
 
     /// The SNAKE_CASE name carried in the JSON body.
@@ -58,6 +83,12 @@ impl ErrorCode {
             ErrorCode::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             ErrorCode::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::HeadersTooLarge => "HEADERS_TOO_LARGE",
+            ErrorCode::BodyTooLarge => "BODY_TOO_LARGE",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::CitizenNotFound => "CITIZEN_NOT_FOUND",
+            ErrorCode::RateLimited => "RATE_LIMITED",
         }
     }
 
@@ -70,6 +101,12 @@ impl ErrorCode {
             ErrorCode::UpstreamTimeout => 504,
             ErrorCode::UpstreamUnavailable => 502,
             ErrorCode::Internal => 500,
+            ErrorCode::HeadersTooLarge => 431,
+            ErrorCode::BodyTooLarge => 413,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::CitizenNotFound => 404,
+            ErrorCode::RateLimited => 429,
         }
     }
 
@@ -83,6 +120,12 @@ impl ErrorCode {
             | ErrorCode::UpstreamUnavailable => GrpcCode::Unavailable,
             ErrorCode::UpstreamTimeout => GrpcCode::DeadlineExceeded,
             ErrorCode::Internal => GrpcCode::Internal,
+            ErrorCode::HeadersTooLarge | ErrorCode::BodyTooLarge | ErrorCode::RateLimited => {
+                GrpcCode::ResourceExhausted
+            }
+            ErrorCode::Unauthenticated => GrpcCode::Unauthenticated,
+            ErrorCode::Forbidden => GrpcCode::PermissionDenied,
+            ErrorCode::CitizenNotFound => GrpcCode::NotFound,
         }
     }
 
@@ -98,6 +141,12 @@ impl ErrorCode {
             ErrorCode::UpstreamTimeout => "the department did not answer in time",
             ErrorCode::UpstreamUnavailable => "the department could not be reached",
             ErrorCode::Internal => "internal gateway error",
+            ErrorCode::HeadersTooLarge => "the request header fields are too many or too large",
+            ErrorCode::BodyTooLarge => "the request body is too large",
+            ErrorCode::Unauthenticated => "credentials are missing or invalid",
+            ErrorCode::Forbidden => "this caller may not call this matter",
+            ErrorCode::CitizenNotFound => "no record of this citizen",
+            ErrorCode::RateLimited => "too many requests; retry later",
         }
     }
 
@@ -109,6 +158,7 @@ impl ErrorCode {
                 | ErrorCode::DepartmentOverloaded
                 | ErrorCode::UpstreamTimeout
                 | ErrorCode::UpstreamUnavailable
+                | ErrorCode::RateLimited
         )
     }
 }
@@ -181,6 +231,29 @@ mod tests {
         assert_eq!(ErrorCode::MalformedRequest.http_status(), 400);
         assert_eq!(ErrorCode::UpstreamTimeout.grpc_code() as u8, 4);
         assert_eq!(ErrorCode::NoHealthyUpstream.grpc_code() as u8, 14);
+        assert_eq!(ErrorCode::HeadersTooLarge.http_status(), 431);
+        assert_eq!(ErrorCode::BodyTooLarge.http_status(), 413);
+        assert_eq!(ErrorCode::HeadersTooLarge.grpc_code() as u8, 8);
+        assert_eq!(ErrorCode::BodyTooLarge.grpc_code() as u8, 8);
+        assert!(!ErrorCode::HeadersTooLarge.retryable());
+        assert!(!ErrorCode::BodyTooLarge.retryable());
+    }
+
+    #[test]
+    fn statuses_are_unique() {
+        // `proxy::classify` maps an `HTTPStatus` error back to its code by status.
+        let mut seen = std::collections::HashMap::new();
+        for c in ErrorCode::ALL {
+            if let Some(other) = seen.insert(c.http_status(), c) {
+                // 503 and 404 are shared on purpose (a citizen that is not
+                // yours must look like a missing one); classify picks the
+                // first, and the gateway names the code itself when it decides.
+                assert!(
+                    [503, 404].contains(&c.http_status()),
+                    "{c} and {other} share a status"
+                );
+            }
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub struct Metrics {
     pub config_generation: IntGauge,
     pub routes: IntGauge,
     pub config_rejected: IntCounter,
+    pub auth_refused: IntCounterVec,
 }
 
 /// Latency buckets from 0.5 ms to 30 s.
@@ -132,6 +133,16 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
         )
         .expect("valid metric"),
     ),
+    auth_refused: register(
+        IntCounterVec::new(
+            Opts::new(
+                "onestop_auth_refused_total",
+                "Requests refused by access control, by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric"),
+    ),
 });
 
 /// The histogram of one route, resolved once when the route is compiled.
@@ -209,6 +220,12 @@ pub fn config_applied(generation: u64, routes: usize, upstreams: usize) {
     METRICS
         .routes
         .set(i64::try_from(routes).unwrap_or(i64::MAX));
+}
+
+/// A request refused by access control (the access log line carries the
+/// request; this counts the reason).
+pub fn auth_refused(reason: &str) {
+    METRICS.auth_refused.with_label_values(&[reason]).inc();
 }
 
 pub fn config_rejected(problems: usize, first: &str) {

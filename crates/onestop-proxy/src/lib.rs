@@ -8,10 +8,13 @@
 //! [`snapshot::Snapshot`] through `ArcSwap`; the [`snapshot::Compiler`]
 //! builds new ones off the request path.
 
+pub mod access;
 pub mod catalog;
 pub mod dept;
 pub mod events;
+pub mod forward;
 mod grpc_health;
+pub mod hygiene;
 pub mod outlier;
 pub mod proxy;
 pub mod request;
@@ -19,6 +22,7 @@ pub mod router;
 pub mod snapshot;
 pub mod upstream;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,18 +41,39 @@ pub use snapshot::{CompileError, Compiler, Snapshot};
 pub struct DataPlane {
     snapshot: Arc<ArcSwap<Snapshot>>,
     compiler: Arc<Mutex<Compiler>>,
+    limiter: Arc<onestop_ratelimit::Limiter>,
+    departments: Arc<ArcSwap<HashMap<String, String>>>,
 }
 
 impl Default for DataPlane {
     fn default() -> Self {
-        DataPlane {
-            snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::empty())),
-            compiler: Arc::new(Mutex::new(Compiler::default())),
-        }
+        DataPlane::new(onestop_ratelimit::Limiter::local())
     }
 }
 
 impl DataPlane {
+    /// A data plane counting rate limits with `limiter` (local, or Redis
+    /// with a local fallback).
+    pub fn new(limiter: onestop_ratelimit::Limiter) -> DataPlane {
+        DataPlane {
+            snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::empty())),
+            compiler: Arc::new(Mutex::new(Compiler::default())),
+            limiter: Arc::new(limiter),
+            departments: Arc::new(ArcSwap::from_pointee(HashMap::new())),
+        }
+    }
+
+    /// Department credentials (token SHA-256 → department) for routes with
+    /// `auth = "department"`; the registry keeps them current.
+    pub fn set_department_tokens(&self, tokens: HashMap<String, String>) {
+        self.departments.store(Arc::new(tokens));
+    }
+
+    /// The identity of the current snapshot (the JWKS refresher uses it).
+    pub fn identity(&self) -> Option<Arc<access::Identity>> {
+        self.snapshot.load().access.identity.clone()
+    }
+
     /// Compiles `config` and swaps it in atomically. In-flight requests keep
     /// the snapshot they started with. Returns the new generation.
     pub async fn apply(&self, config: &Config) -> Result<u64, CompileError> {
@@ -84,7 +109,12 @@ impl DataPlane {
 
     /// The proxy for the public listener.
     pub fn gateway(&self, upstream_idle: Duration) -> Gateway {
-        Gateway::new(self.snapshot.clone(), upstream_idle)
+        Gateway::new(
+            self.snapshot.clone(),
+            upstream_idle,
+            self.limiter.clone(),
+            self.departments.clone(),
+        )
     }
 
     /// The background service that runs active health checks and re-admits

@@ -14,6 +14,7 @@
 //! logging               access log + metrics; slot released
 //! ```
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,17 +23,20 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use onestop_core::{ErrorCode, error, request_id};
-use pingora_core::protocols::http::HttpTask;
+use pingora_core::protocols::http::{HttpTask, ServerSession};
 use pingora_core::protocols::tls::ALPN;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
+use crate::access::{self, Caller, Refusal};
 use crate::catalog;
+use crate::forward;
 use crate::dept::Admission;
 use crate::events::{self, RequestDone};
-use crate::request::{self, check_path};
+use crate::hygiene::{self, BodyGate};
+use crate::request;
 use crate::router::RequestView;
 use crate::snapshot::{RouteEntry, Snapshot};
 use crate::upstream::{Protocol, Upstream};
@@ -44,13 +48,23 @@ pub const CATALOG_PATH: &str = "/api/v1/catalog";
 pub struct Gateway {
     snapshot: Arc<ArcSwap<Snapshot>>,
     upstream_idle: Duration,
+    limiter: Arc<onestop_ratelimit::Limiter>,
+    /// Department token SHA-256 → department (from the registry).
+    departments: Arc<ArcSwap<HashMap<String, String>>>,
 }
 
 impl Gateway {
-    pub fn new(snapshot: Arc<ArcSwap<Snapshot>>, upstream_idle: Duration) -> Self {
+    pub fn new(
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        upstream_idle: Duration,
+        limiter: Arc<onestop_ratelimit::Limiter>,
+        departments: Arc<ArcSwap<HashMap<String, String>>>,
+    ) -> Self {
         Gateway {
             snapshot,
             upstream_idle,
+            limiter,
+            departments,
         }
     }
 }
@@ -74,8 +88,19 @@ pub struct Ctx {
     responded: Option<u16>,
     upstream_started: Option<Instant>,
     upstream_elapsed: Option<Duration>,
+    /// Who is calling (channel, citizen, department, operator).
+    caller: Caller,
+    /// The request target to send upstream when it differs from the
+    /// client's (normalised path, `me` resolved), with the query.
+    upstream_target: Option<String>,
+    /// A department's 404 on a citizen route is answered like the
+    /// gateway's own "not found" (so "not yours" and "no such" look alike).
+    citizen_not_found: bool,
     /// A request the gateway answered itself (`catalog`).
     builtin: Option<&'static str>,
+    /// The request-body limit in force and bytes read ahead (`hygiene`).
+    /// `request_filter` may lower or raise `body.limit` for the route.
+    body: BodyGate,
 }
 
 impl Ctx {
@@ -90,6 +115,14 @@ fn error_for(code: ErrorCode, why: impl Into<String>) -> Box<Error> {
     Error::explain(ErrorType::HTTPStatus(code.http_status()), why.into())
 }
 
+/// A hygiene refusal: the downstream connection is not reused, and the
+/// error leads pingora to `fail_to_proxy`, which answers with `ctx.failure`.
+fn refuse(session: &mut Session, ctx: &mut Ctx, refusal: hygiene::Refusal) -> Box<Error> {
+    session.set_keepalive(None);
+    ctx.failure = Some(refusal.code());
+    error_for(refusal.code(), refusal.message())
+}
+
 /// Writes a gateway error in the SPEC shape: JSON for HTTP callers,
 /// `grpc-status`/`grpc-message` in a trailers-only response for gRPC callers.
 pub async fn respond_error(
@@ -98,6 +131,40 @@ pub async fn respond_error(
     message: &str,
     request_id: &str,
     grpc: bool,
+) -> Result<u16> {
+    respond_error_with(session, code, message, request_id, grpc, None).await
+}
+
+/// The response header of a gateway error with a JSON body of `body_len`
+/// bytes (also used to answer a department's 404 on a citizen route, so
+/// that it is indistinguishable from the gateway's own).
+pub fn error_header(
+    code: ErrorCode,
+    body_len: usize,
+    request_id: &str,
+    retry_after: Option<u64>,
+) -> Result<ResponseHeader> {
+    let status = code.http_status();
+    let mut h = ResponseHeader::build(status, Some(4))?;
+    h.insert_header("content-type", "application/json")?;
+    h.insert_header("content-length", body_len.to_string())?;
+    h.insert_header(request_id::HEADER, request_id)?;
+    match retry_after {
+        Some(secs) => h.insert_header("retry-after", secs.to_string())?,
+        None if code.retryable() && status == 503 => h.insert_header("retry-after", "1")?,
+        None => {}
+    }
+    Ok(h)
+}
+
+/// [`respond_error`] with a `Retry-After` (429).
+pub async fn respond_error_with(
+    session: &mut Session,
+    code: ErrorCode,
+    message: &str,
+    request_id: &str,
+    grpc: bool,
+    retry_after: Option<u64>,
 ) -> Result<u16> {
     if grpc {
         let mut h = ResponseHeader::build(200, Some(4))?;
@@ -112,13 +179,7 @@ pub async fn respond_error(
     }
     let body = Bytes::from(error::json_body(code.as_str(), message, request_id));
     let status = code.http_status();
-    let mut h = ResponseHeader::build(status, Some(4))?;
-    h.insert_header("content-type", "application/json")?;
-    h.insert_header("content-length", body.len().to_string())?;
-    h.insert_header(request_id::HEADER, request_id)?;
-    if code.retryable() && status == 503 {
-        h.insert_header("retry-after", "1")?;
-    }
+    let h = error_header(code, body.len(), request_id, retry_after)?;
     let head_only = session.req_header().method == http::Method::HEAD;
     session
         .write_response_header(Box::new(h), head_only)
@@ -127,6 +188,15 @@ pub async fn respond_error(
         session.write_response_body(Some(body), true).await?;
     }
     Ok(status)
+}
+
+/// The body of the gateway's "no such citizen" answer.
+fn citizen_not_found_body(request_id: &str) -> Bytes {
+    Bytes::from(error::json_body(
+        ErrorCode::CitizenNotFound.as_str(),
+        ErrorCode::CitizenNotFound.default_message(),
+        request_id,
+    ))
 }
 
 async fn respond_json(session: &mut Session, body: Vec<u8>, request_id: &str) -> Result<u16> {
@@ -143,6 +213,27 @@ async fn respond_json(session: &mut Session, body: Vec<u8>, request_id: &str) ->
 }
 
 impl Gateway {
+    /// Answers an access refusal (401/403/404/429).
+    async fn refuse_access(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        refusal: Refusal,
+    ) -> Result<bool> {
+        ctx.failure = Some(refusal.code);
+        let status = respond_error_with(
+            session,
+            refusal.code,
+            &refusal.message,
+            &ctx.request_id,
+            ctx.grpc,
+            refusal.retry_after,
+        )
+        .await?;
+        ctx.responded = Some(status);
+        Ok(true)
+    }
+
     async fn reject(
         &self,
         session: &mut Session,
@@ -178,7 +269,11 @@ impl ProxyHttp for Gateway {
             responded: None,
             upstream_started: None,
             upstream_elapsed: None,
+            caller: Caller::default(),
+            upstream_target: None,
+            citizen_not_found: false,
             builtin: None,
+            body: BodyGate::default(),
         }
     }
 
@@ -192,18 +287,61 @@ impl ProxyHttp for Gateway {
                 .get(http::header::CONTENT_TYPE)
                 .map(|v| v.as_bytes()),
         );
-        Ok(())
+        // HTTP hygiene: framing, sizes, Host, then the body (read ahead of
+        // the upstream when chunked). A refusal ends in `fail_to_proxy`,
+        // which answers with `respond_error` and closes the connection.
+        let raw = match session.as_downstream() {
+            ServerSession::H1(h1) => Some(h1.get_headers_raw_bytes()),
+            _ => None,
+        };
+        let checked = {
+            let limits = &self.snapshot.load().limits;
+            ctx.body = BodyGate::new(limits.max_body_bytes);
+            hygiene::check_request(session.req_header(), raw.as_deref(), limits)
+        };
+        let admitted = match checked {
+            Ok(()) => hygiene::admit_body(session, &mut ctx.body).await,
+            Err(refusal) => Err(refusal),
+        };
+        admitted.map_err(|refusal| refuse(session, ctx, refusal))
+    }
+
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let read = session.as_downstream().body_bytes_read() as u64;
+        ctx.body
+            .on_chunk(body, read)
+            .map_err(|refusal| refuse(session, ctx, refusal))
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let snapshot = self.snapshot.load();
+        let snapshot = self.snapshot.load_full();
         let req = session.req_header();
-        let path = req.uri.path();
-        if let Err(e) = check_path(path) {
-            return self
-                .reject(session, ctx, ErrorCode::MalformedRequest, e.message())
-                .await;
-        }
+        // The path every rule sees and the department receives.
+        let path = match onestop_policy::path::normalize(req.uri.path()) {
+            Ok(p) => p.into_string(),
+            Err(e) => {
+                events::auth_refused(e.code());
+                return self
+                    .reject(session, ctx, ErrorCode::MalformedRequest, e.message())
+                    .await;
+            }
+        };
+        // The calling app (when channels are configured), before anything else.
+        let app_key = req
+            .headers
+            .get(access::APP_KEY_HEADER)
+            .map(http::HeaderValue::as_bytes);
+        let channel = match access::channel(&snapshot.access, app_key) {
+            Ok(c) => c.cloned(),
+            Err(refusal) => return self.refuse_access(session, ctx, refusal).await,
+        };
+        ctx.caller.channel = channel.as_ref().map(|c| c.id.clone());
         if path == CATALOG_PATH
             && (req.method == http::Method::GET || req.method == http::Method::HEAD)
         {
@@ -224,7 +362,7 @@ impl ProxyHttp for Gateway {
         let view = RequestView {
             method: &req.method,
             host,
-            path,
+            path: &path,
             headers: &req.headers,
         };
         let Some(hit) = snapshot.table.find(&view) else {
@@ -238,12 +376,76 @@ impl ProxyHttp for Gateway {
                 .await;
         };
         let route = hit.value.clone();
-        ctx.hash_key = route
-            .citizen_param
-            .and_then(|i| hit.params.get(i))
-            .unwrap_or(path)
+        let path_citizen = route.citizen_param.and_then(|i| hit.params.get(i));
+        // Who is calling, by the route's auth mode.
+        let authorization = req
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .map(http::HeaderValue::as_bytes);
+        let caller = match access::authenticate(
+            &snapshot.access,
+            &self.departments.load(),
+            &route,
+            channel.as_ref(),
+            authorization,
+        ) {
+            Ok(c) => c,
+            Err(refusal) => {
+                ctx.route = Some(route);
+                return self.refuse_access(session, ctx, refusal).await;
+            }
+        };
+        // Object-level authorisation: a citizen route's path must name the
+        // token's citizen (or `me`); anybody else's id is "not found".
+        let mut upstream_path = None;
+        if route.citizen_scoped()
+            && let (Some(value), Some(citizen)) = (path_citizen, caller.citizen.as_ref())
+        {
+            match onestop_policy::citizen::resolve(value, &citizen.id) {
+                onestop_policy::citizen::Owner::Mine(id) => {
+                    if value != id
+                        && let Some(segment) = route.citizen_segment
+                    {
+                        upstream_path = Some(forward::with_segment(&path, segment, id));
+                    }
+                }
+                onestop_policy::citizen::Owner::NotMine => {
+                    events::auth_refused("not_mine");
+                    ctx.route = Some(route);
+                    return self
+                        .reject(
+                            session,
+                            ctx,
+                            ErrorCode::CitizenNotFound,
+                            ErrorCode::CitizenNotFound.default_message(),
+                        )
+                        .await;
+                }
+            }
+        }
+        let upstream_path = upstream_path.unwrap_or(path);
+        if upstream_path != req.uri.path() {
+            ctx.upstream_target = Some(match req.uri.query() {
+                Some(q) => format!("{upstream_path}?{q}"),
+                None => upstream_path.clone(),
+            });
+        }
+        ctx.hash_key = caller
+            .citizen
+            .as_ref()
+            .filter(|_| route.citizen_param.is_some())
+            .map_or(upstream_path.as_str(), |c| c.id.as_str())
             .as_bytes()
             .to_vec();
+        // Rate limits: per citizen, per channel, per route.
+        if let Err(refusal) = access::limit(&self.limiter, &snapshot.access, &route, &caller).await
+        {
+            ctx.caller = caller;
+            ctx.route = Some(route);
+            return self.refuse_access(session, ctx, refusal).await;
+        }
+        ctx.caller = caller;
+        ctx.citizen_not_found = route.citizen_scoped();
         let upstream = if route.targets.len() == 1 {
             route.targets[0].0.clone()
         } else {
@@ -325,7 +527,30 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        let consumed_credentials = ctx
+            .route
+            .as_ref()
+            .is_some_and(|r| r.auth != onestop_config::AuthMode::Public);
+        forward::sanitize(upstream_request, consumed_credentials);
+        if let Some(target) = &ctx.upstream_target
+            && let Ok(uri) = target.parse::<http::Uri>()
+        {
+            upstream_request.set_uri(uri);
+        }
         upstream_request.insert_header(request_id::HEADER, &ctx.request_id)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        forward::vouch(
+            upstream_request,
+            forward::Identity {
+                citizen: ctx.caller.citizen.as_ref().map(|c| c.id.as_str()),
+                channel: ctx.caller.channel.as_deref(),
+                request_id: &ctx.request_id,
+            },
+            ctx.route.as_ref().and_then(|r| r.signing_key.as_ref()),
+            now,
+        )?;
         if let Some(client) = session.client_addr().and_then(|a| a.as_inet()) {
             let ip = client.ip().to_string();
             let xff = match upstream_request
@@ -365,8 +590,30 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        ctx.citizen_not_found &= upstream_response.status == http::StatusCode::NOT_FOUND;
+        if ctx.citizen_not_found {
+            // The department does not know this citizen: answer exactly as
+            // the gateway answers for somebody else's id.
+            let body = citizen_not_found_body(&ctx.request_id);
+            *upstream_response =
+                error_header(ErrorCode::CitizenNotFound, body.len(), &ctx.request_id, None)?;
+            return Ok(());
+        }
         upstream_response.insert_header(request_id::HEADER, &ctx.request_id)?;
         Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        if ctx.citizen_not_found {
+            *body = end_of_stream.then(|| citizen_not_found_body(&ctx.request_id));
+        }
+        Ok(None)
     }
 
     fn fail_to_connect(

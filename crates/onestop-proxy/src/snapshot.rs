@@ -31,6 +31,8 @@ pub struct Snapshot {
     pub catalog: Vec<Matter>,
     /// HTTP hygiene limits of the public listener.
     pub limits: config::Limits,
+    /// Channel keys, citizen identity, signing, operators, rate limits.
+    pub access: crate::access::Access,
 }
 
 impl Snapshot {
@@ -41,6 +43,7 @@ impl Snapshot {
             upstreams: Vec::new(),
             catalog: Vec::new(),
             limits: config::Limits::default(),
+            access: crate::access::Access::default(),
         }
     }
 }
@@ -61,7 +64,26 @@ pub struct RouteEntry {
     pub retries: u32,
     /// Index of the template parameter carrying a citizen id.
     pub citizen_param: Option<usize>,
+    /// Its segment in the path (0 = first after `/`), to put the resolved
+    /// id in place of `me`.
+    pub citizen_segment: Option<usize>,
     pub histogram: Histogram,
+    /// Who may call it.
+    pub auth: config::AuthMode,
+    /// Largest request body.
+    pub max_body: u64,
+    /// The route's own rate limit and what it is counted by.
+    pub rate_limit: Option<(onestop_ratelimit::Rate, config::RateKey)>,
+    /// The department's signing key (derived from the master key).
+    pub signing_key: Option<[u8; 32]>,
+}
+
+impl RouteEntry {
+    /// A citizen route whose path names the citizen: object-level
+    /// authorisation applies, and "not yours" must look like "not found".
+    pub fn citizen_scoped(&self) -> bool {
+        self.auth == config::AuthMode::Citizen && self.citizen_param.is_some()
+    }
 }
 
 impl RouteEntry {
@@ -81,6 +103,10 @@ impl RouteEntry {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
+    #[error("identity: {0}")]
+    Identity(String),
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
     #[error("route {route}: {message}")]
     Route { route: String, message: String },
     #[error("service {service}: {message}")]
@@ -93,11 +119,14 @@ pub struct Compiler {
     generation: u64,
     upstreams: HashMap<String, Arc<Upstream>>,
     depts: HashMap<String, Arc<DeptRuntime>>,
+    identity: Option<Arc<crate::access::Identity>>,
 }
 
 impl Compiler {
     /// Compiles a validated configuration. Runs off the request path.
     pub async fn compile(&mut self, cfg: &config::Config) -> Result<Snapshot, CompileError> {
+        let identity = crate::access::compile_identity(cfg, self.identity.as_ref())?;
+        let access = crate::access::Access::compile(cfg, identity.clone())?;
         let defaults = &cfg.gateway.defaults;
         let budget = &cfg.gateway.retry_budget;
         let mut upstreams = HashMap::new();
@@ -183,7 +212,7 @@ impl Compiler {
                             route.methods.join(",")
                         },
                         path: pattern,
-                        auth: "public".into(),
+                        auth: route.auth.as_str().into(),
                         description: route.description.clone().unwrap_or_default(),
                     });
                 }
@@ -198,6 +227,24 @@ impl Compiler {
                     connect_timeout: route.connect_timeout.unwrap_or(defaults.connect_timeout),
                     retries: route.retries.unwrap_or(defaults.retries),
                     citizen_param,
+                    citizen_segment: route.citizen_param.as_ref().and_then(|p| {
+                        let name = format!("{{{p}}}");
+                        route
+                            .template
+                            .as_ref()
+                            .and_then(|t| t.get_ref().split('/').skip(1).position(|s| s == name))
+                    }),
+                    auth: route.auth,
+                    max_body: route
+                        .max_body_bytes
+                        .unwrap_or(cfg.gateway.limits.max_body_bytes),
+                    rate_limit: route
+                        .rate_limit
+                        .map(|r| (crate::access::rate(r.rate()), r.per)),
+                    signing_key: access
+                        .signing
+                        .as_ref()
+                        .map(|master| onestop_policy::signing::department_key(master, dept_id)),
                 };
                 entries.push((matcher, Arc::new(entry)));
             }
@@ -206,12 +253,14 @@ impl Compiler {
         self.generation += 1;
         self.upstreams = upstreams;
         self.depts = depts;
+        self.identity = identity;
         let snapshot = Snapshot {
             generation: self.generation,
             table: RouteTable::new(entries),
             upstreams: self.upstreams.values().cloned().collect(),
             catalog,
             limits: cfg.gateway.limits.clone(),
+            access,
         };
         events::config_applied(
             snapshot.generation,

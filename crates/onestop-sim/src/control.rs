@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /fleet` | the manifest |
 //! | `GET /fleet/instances` | every instance's report |
-//! | `GET /fleet/instances/{id}` | `{"id","dept","addr","faults":{..},"requests","health_checks","injected_errors"}` |
+//! | `GET /fleet/instances/{id}` | `{"id","dept","addr","faults":{..},"requests","health_checks","injected_errors","rejected_signatures"}` |
 //! | `PUT /fleet/instances/{id}/faults` | apply a [`FaultPatch`] (`{"latency_ms","error_rate","refuse","down","lease"}`, all optional), answer the new report |
 //! | `PUT /fleet/departments/{dept}/faults` | apply to every instance of the department |
 //! | `DELETE /fleet/faults` | reset every knob of every instance |
@@ -13,6 +13,13 @@
 //!
 //! Bulk routes answer `{"instances":[report…]}`. Errors use the fleet's
 //! JSON error shape: unknown ids → 404, a bad body → 400.
+//!
+//! The counters: `requests` (everything but health checks that passed the
+//! signature check), `health_checks`, `injected_errors` (answered by the
+//! `error_rate` knob, within `requests`) and `rejected_signatures` (refused
+//! for a missing, wrong or stale gateway signature; only when the fleet has
+//! a signing key). The control API itself is not signed: it is the
+//! operators' and tests', not the gateway's.
 //!
 //! The knobs (see [`crate::Faults`]): `latency_ms` and `error_rate` shape
 //! answers to requests; `refuse` closes the listener; `down` crashes the

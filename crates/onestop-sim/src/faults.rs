@@ -1,5 +1,6 @@
 //! Fault knobs and request counters of one instance, and the middleware that
-//! applies them to every request.
+//! applies them to every request — after checking the gateway's signature
+//! when the fleet has a signing key ([`crate::signature`]).
 //!
 //! The knobs are atomics shared by the instance's handlers, the control API
 //! and the registrar, so reading them costs a few relaxed loads per request.
@@ -20,11 +21,21 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
+use tonic::{
+    Code, Status,
+    metadata::{MetadataMap, MetadataValue},
+};
+use tracing::warn;
 
-use crate::instance::InstanceState;
+use crate::{
+    instance::InstanceState,
+    signature::{SignatureError, Verified},
+};
 
 /// Header (and gRPC metadata) naming the instance that answered.
 pub const INSTANCE_HEADER: &str = "x-sim-instance";
+/// Header (and gRPC metadata) saying why a request was refused.
+pub const REASON_HEADER: &str = "x-sim-reason";
 
 /// Longest latency the control API accepts (ten minutes).
 pub const MAX_LATENCY_MS: u64 = 600_000;
@@ -184,9 +195,10 @@ pub(crate) struct Counters {
     requests: AtomicU64,
     health_checks: AtomicU64,
     injected_errors: AtomicU64,
+    rejected_signatures: AtomicU64,
 }
 
-/// A snapshot of [`Counters`].
+/// A snapshot of an instance's request counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Requests other than health checks.
@@ -195,6 +207,10 @@ pub struct Stats {
     pub health_checks: u64,
     /// Requests answered with an injected error (counted in `requests` too).
     pub injected_errors: u64,
+    /// Requests refused for a missing, wrong or stale gateway signature
+    /// (401; not counted in `requests`: nothing else happened to them).
+    #[serde(default)]
+    pub rejected_signatures: u64,
 }
 
 impl Counters {
@@ -203,6 +219,7 @@ impl Counters {
             requests: self.requests.load(Ordering::Relaxed),
             health_checks: self.health_checks.load(Ordering::Relaxed),
             injected_errors: self.injected_errors.load(Ordering::Relaxed),
+            rejected_signatures: self.rejected_signatures.load(Ordering::Relaxed),
         }
     }
 
@@ -210,6 +227,7 @@ impl Counters {
         self.requests.store(0, Ordering::Relaxed);
         self.health_checks.store(0, Ordering::Relaxed);
         self.injected_errors.store(0, Ordering::Relaxed);
+        self.rejected_signatures.store(0, Ordering::Relaxed);
     }
 }
 
@@ -227,11 +245,13 @@ fn is_grpc(req: &Request) -> bool {
         .is_some_and(|ct| ct.starts_with("application/grpc"))
 }
 
-/// Middleware on every instance: counts, applies latency and error knobs and
-/// stamps `x-sim-instance` on the answer.
+/// Middleware on every instance: checks the gateway's signature (when the
+/// fleet has a key), counts, applies latency and error knobs and stamps
+/// `x-sim-instance` on the answer. A refused signature is counted and
+/// answered at once: no latency, no injected error.
 pub(crate) async fn inject(
     State(instance): State<Arc<InstanceState>>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let mut response = if is_health_check(req.uri().path()) {
@@ -240,6 +260,20 @@ pub(crate) async fn inject(
             .health_checks
             .fetch_add(1, Ordering::Relaxed);
         next.run(req).await
+    } else if let Err(error) = check_signature(&instance, &mut req) {
+        instance
+            .counters
+            .rejected_signatures
+            .fetch_add(1, Ordering::Relaxed);
+        warn!(
+            instance = %instance.id,
+            method = %req.method(),
+            path = %req.uri().path(),
+            reason = error.reason(),
+            %error,
+            "request refused: gateway signature"
+        );
+        signature_refused(&error, is_grpc(&req))
     } else {
         instance.counters.requests.fetch_add(1, Ordering::Relaxed);
         let latency = instance.knobs.latency();
@@ -260,6 +294,39 @@ pub(crate) async fn inject(
         .headers_mut()
         .insert(INSTANCE_HEADER, instance.header_value.clone());
     response
+}
+
+/// Verifies the request against the instance's guard, if it has one, and
+/// marks it [`Verified`] for the handlers.
+fn check_signature(instance: &InstanceState, req: &mut Request) -> Result<(), SignatureError> {
+    let Some(guard) = &instance.guard else {
+        return Ok(());
+    };
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path(), |pq| pq.as_str());
+    guard.check(req.method().as_str(), path_and_query, req.headers())?;
+    req.extensions_mut().insert(Verified);
+    Ok(())
+}
+
+/// 401 `BAD_GATEWAY_SIGNATURE` (HTTP) or UNAUTHENTICATED (gRPC), with
+/// `x-sim-reason: unsigned|bad-signature|stale-signature` either way.
+fn signature_refused(error: &SignatureError, grpc: bool) -> Response {
+    let reason = HeaderValue::from_static(error.reason());
+    let message = format!("gateway signature refused: {error}");
+    if grpc {
+        let mut metadata = MetadataMap::new();
+        metadata.insert(REASON_HEADER, MetadataValue::from_static(error.reason()));
+        Status::with_metadata(Code::Unauthenticated, message, metadata)
+            .into_http::<axum::body::Body>()
+    } else {
+        let mut response =
+            crate::http::error(StatusCode::UNAUTHORIZED, "BAD_GATEWAY_SIGNATURE", message);
+        response.headers_mut().insert(REASON_HEADER, reason);
+        response
+    }
 }
 
 fn injected_error(instance: &str, grpc: bool) -> Response {

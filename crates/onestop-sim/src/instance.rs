@@ -16,6 +16,7 @@ use crate::{
     SimError,
     faults::{self, Counters, FaultPatch, Faults, Knobs, Stats},
     server::{self, ServerHandle},
+    signature::Guard,
 };
 
 /// What handlers and the fault middleware share about their instance.
@@ -32,6 +33,16 @@ pub(crate) struct InstanceState {
     pub counters: Counters,
     /// Numbers receipts this instance hands out.
     pub receipts: AtomicU64,
+    /// Checks the gateway's signature when the fleet has a signing key;
+    /// handlers then take the citizen from the signed header only.
+    pub guard: Option<Guard>,
+}
+
+impl InstanceState {
+    /// Whether requests are signed (and identity comes from the gateway).
+    pub fn signed(&self) -> bool {
+        self.guard.is_some()
+    }
 }
 
 /// The control API's view of an instance.
@@ -64,11 +75,12 @@ pub(crate) struct Instance {
 impl Instance {
     /// Binds `bind_ip:0` for instance `ordinal` of `dept`: the socket
     /// accepts connections from here on; they are served once [`Self::serve`]
-    /// runs.
+    /// runs. With a `guard`, requests must carry the gateway's signature.
     pub async fn bind(
         dept: &'static str,
         ordinal: usize,
         bind_ip: IpAddr,
+        guard: Option<Guard>,
     ) -> Result<(Arc<InstanceState>, TcpListener), SimError> {
         let any_port = SocketAddr::new(bind_ip, 0);
         let listener = server::bind(any_port).await?;
@@ -86,6 +98,7 @@ impl Instance {
             knobs: Knobs::default(),
             counters: Counters::default(),
             receipts: AtomicU64::new(0),
+            guard,
         });
         Ok((state, listener))
     }

@@ -19,9 +19,27 @@
 //! Behaviour worth knowing:
 //! - Every answer carries `x-sim-instance` (HTTP header / gRPC initial
 //!   metadata). Unknown citizens: HTTP 404 `CITIZEN_NOT_FOUND`; gRPC
-//!   NOT_FOUND with `x-sim-reason: citizen-unknown`.
+//!   NOT_FOUND with `x-sim-reason: citizen-unknown` — one fixed message,
+//!   whoever was asked for.
 //! - A citizen segment `me`, a submission without `citizen`, or a gRPC
 //!   `citizen_id` of `me`/empty means the citizen in `x-onestop-citizen`.
+//! - With [`FleetOptions::signing_key`] set, departments check the gateway's
+//!   signature ([`signature`]) on every request but health checks: a
+//!   missing, wrong or stale one (timestamp more than
+//!   [`FleetOptions::max_skew`] from the clock) is answered 401
+//!   `BAD_GATEWAY_SIGNATURE` (gRPC UNAUTHENTICATED), with `x-sim-reason:
+//!   unsigned|bad-signature|stale-signature`, counted as
+//!   `rejected_signatures` and nothing else (no latency, no injected error,
+//!   not in `requests`). The signed `x-onestop-citizen` is then the only
+//!   identity: a path, body or `citizen_id` naming anybody else is answered
+//!   exactly as an unknown citizen, and a citizen's matter without the
+//!   header is 401 `CITIZEN_REQUIRED` (gRPC UNAUTHENTICATED with
+//!   `x-sim-reason: citizen-required`). Public matters need no citizen.
+//!   Without a key nothing is checked and a named citizen is served as is.
+//! - `/api/v1/depts/{dept}/echo[/{*rest}]` (any method) answers what the
+//!   instance received: `{"instance","method","path","query","headers",
+//!   "citizen","channel","signature_valid","body_len"}`, with `path` and
+//!   `query` byte for byte as on the request line.
 //! - `latency_ms` and `error_rate` spare health checks (`/healthz`,
 //!   `grpc.health.v1`), which count apart from requests: only `refuse` and
 //!   `down` make probes fail, as with a real dead process.
@@ -60,6 +78,7 @@ pub mod citizens;
 pub mod manifest;
 pub mod pb;
 pub mod registrar;
+pub mod signature;
 
 mod catalog;
 mod control;
@@ -71,10 +90,12 @@ mod instance;
 mod server;
 
 use std::{
+    fmt,
     io::Write,
     net::{IpAddr, Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 
 use anyhow::Context;
@@ -93,6 +114,7 @@ use crate::{
         CitizenSample, DeptManifest, FleetManifest, HealthProbe, InstanceManifest, Protocol,
     },
     server::ServerHandle,
+    signature::Guard,
 };
 
 /// How many citizens the manifest lists.
@@ -125,7 +147,7 @@ pub enum SimError {
 }
 
 /// How to start a fleet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct FleetOptions {
     /// How many departments, taken in catalogue order (1–32).
     pub departments: usize,
@@ -137,6 +159,15 @@ pub struct FleetOptions {
     pub bind_ip: IpAddr,
     /// Address of the control API (port 0: any free port).
     pub control_addr: SocketAddr,
+    /// The gateway's master signing key. When set, every department checks
+    /// the gateway's signature ([`signature`]) on every request but health
+    /// checks, takes the citizen from the signed `x-onestop-citizen` only,
+    /// and refuses what fails (401). `None` (the default): nothing is
+    /// checked. Must not be empty (the gateway itself wants 32 bytes or more).
+    pub signing_key: Option<Vec<u8>>,
+    /// How far (whole seconds) a signature's timestamp may be from the
+    /// department's clock, either way (default 30 s).
+    pub max_skew: Duration,
 }
 
 impl Default for FleetOptions {
@@ -147,7 +178,27 @@ impl Default for FleetOptions {
             seed: 20261122,
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             control_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            signing_key: None,
+            max_skew: signature::DEFAULT_MAX_SKEW,
         }
+    }
+}
+
+impl fmt::Debug for FleetOptions {
+    /// Says whether there is a signing key, never what it is.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FleetOptions")
+            .field("departments", &self.departments)
+            .field("citizens", &self.citizens)
+            .field("seed", &self.seed)
+            .field("bind_ip", &self.bind_ip)
+            .field("control_addr", &self.control_addr)
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("max_skew", &self.max_skew)
+            .finish()
     }
 }
 
@@ -165,6 +216,11 @@ impl FleetOptions {
                 "citizens must be between 1 and {MAX_CITIZENS}, got {}",
                 self.citizens
             )));
+        }
+        if self.signing_key.as_ref().is_some_and(Vec::is_empty) {
+            return Err(SimError::InvalidOptions(
+                "signing_key must not be empty".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -189,9 +245,14 @@ impl Fleet {
         let mut instances = Vec::new();
         let mut departments = Vec::new();
         for dept in &DEPARTMENTS[..opts.departments] {
+            let guard = opts
+                .signing_key
+                .as_deref()
+                .map(|master| Guard::new(master, dept.id, opts.max_skew));
             let mut listed = Vec::with_capacity(dept.instances);
             for ordinal in 0..dept.instances {
-                let (state, listener) = Instance::bind(dept.id, ordinal, opts.bind_ip).await?;
+                let (state, listener) =
+                    Instance::bind(dept.id, ordinal, opts.bind_ip, guard.clone()).await?;
                 let app = match dept.protocol {
                     Protocol::Http => http::router(dept, Arc::clone(&pop), Arc::clone(&state)),
                     Protocol::Grpc => {
@@ -262,7 +323,14 @@ impl Fleet {
             Some(control_listener),
             control::router(Arc::clone(&registry)),
         );
-        info!(addr = %control_addr, departments = opts.departments, citizens = opts.citizens, "fleet started");
+        info!(
+            addr = %control_addr,
+            departments = opts.departments,
+            citizens = opts.citizens,
+            signed = opts.signing_key.is_some(),
+            max_skew_s = opts.max_skew.as_secs(),
+            "fleet started"
+        );
         Ok(Fleet { registry, control })
     }
 

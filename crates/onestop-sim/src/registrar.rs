@@ -49,7 +49,7 @@ use tracing::{debug, info, warn};
 use crate::{
     Fleet, SimError,
     instance::InstanceState,
-    manifest::{DeptManifest, HealthProbe, Protocol},
+    manifest::{DeptManifest, HealthProbe, MatterManifest, Protocol},
     pb::registry::{self as pb, registry_client::RegistryClient},
 };
 
@@ -314,7 +314,9 @@ impl Drop for Registrar {
 ///   every 1 s with a 500 ms timeout;
 /// - one route per matter: a template when the path has a `{`, else exact;
 ///   the citizen parameter only when it is a template parameter of the
-///   path; 5 s timeout, none for streaming matters;
+///   path; auth `citizen` when the matter concerns a citizen
+///   ([`concerns_citizen`]), else `public`; 5 s timeout, none for
+///   streaming matters;
 /// - metadata `name`, `name_en` and `sim = "true"`.
 pub fn service_spec(dept: &DeptManifest, service: &str, lease_ttl: Duration) -> pb::ServiceSpec {
     let protocol = match dept.protocol {
@@ -350,7 +352,7 @@ pub fn service_spec(dept: &DeptManifest, service: &str, lease_ttl: Duration) -> 
                 .filter(|p| m.path.contains(&format!("{{{p}}}")))
                 .unwrap_or_default();
             // A matter that concerns a citizen needs the citizen's token.
-            let auth = if !citizen_param.is_empty() || m.method != "GET" {
+            let auth = if concerns_citizen(m) {
                 pb::AuthMode::Citizen
             } else {
                 pb::AuthMode::Public
@@ -388,6 +390,21 @@ pub fn service_spec(dept: &DeptManifest, service: &str, lease_ttl: Duration) -> 
         ]),
         lease_ttl_ms: u32::try_from(lease_ttl.as_millis()).unwrap_or(u32::MAX),
     }
+}
+
+/// Whether a matter concerns a citizen, so that the gateway must call it
+/// with a citizen's token (and the department, when it checks signatures,
+/// refuses it without `x-onestop-citizen`): a citizen parameter (in the
+/// path, or a gRPC `citizen_id` field), a submission naming a citizen in
+/// its body, or any method but `GET` (a write is somebody's).
+pub fn concerns_citizen(matter: &MatterManifest) -> bool {
+    let names_citizen = matter
+        .example
+        .body
+        .as_ref()
+        .and_then(|body| body.as_object())
+        .is_some_and(|body| body.contains_key("citizen") || body.contains_key("citizen_id"));
+    matter.citizen_param.is_some() || names_citizen || matter.method != "GET"
 }
 
 impl Agent {
@@ -701,6 +718,51 @@ mod tests {
         let waits: Vec<u128> = (1..=8).map(|n| backoff(n).as_millis()).collect();
         assert_eq!(waits, [50, 100, 200, 400, 800, 1600, 2000, 2000]);
         assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
+    }
+
+    #[test]
+    fn matters_that_concern_a_citizen_need_a_citizen() {
+        use serde_json::json;
+        let matter =
+            |method: &str, citizen_param: Option<&str>, body: Option<serde_json::Value>| {
+                MatterManifest {
+                    id: "m".into(),
+                    name: "m".into(),
+                    description: String::new(),
+                    method: method.into(),
+                    path: "/api/v1/depts/x/m".into(),
+                    citizen_param: citizen_param.map(str::to_owned),
+                    streaming: false,
+                    example: crate::manifest::MatterExample {
+                        path: "/api/v1/depts/x/m".into(),
+                        body,
+                    },
+                }
+            };
+        assert!(concerns_citizen(&matter("GET", Some("citizen"), None)));
+        // gRPC: the citizen is a message field, the path has no parameter.
+        assert!(concerns_citizen(&matter(
+            "POST",
+            Some("citizen_id"),
+            Some(json!({"citizen_id": "me"}))
+        )));
+        assert!(concerns_citizen(&matter(
+            "POST",
+            None,
+            Some(json!({"citizen": "me", "amount_fen": 1}))
+        )));
+        assert!(concerns_citizen(&matter(
+            "GET",
+            None,
+            Some(json!({"citizen_id": "x"}))
+        )));
+        assert!(concerns_citizen(&matter("DELETE", None, None)));
+        assert!(!concerns_citizen(&matter("GET", None, None)));
+        assert!(!concerns_citizen(&matter(
+            "GET",
+            None,
+            Some(json!({"q": "x"}))
+        )));
     }
 
     #[test]

@@ -16,12 +16,26 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use onestop_admin::Readiness;
+use onestop_policy::jwt::DevSigner;
 use onestop_sim::manifest::FleetManifest;
 use onestop_sim::{Fleet, FleetOptions, RegistrarOptions};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::fleet_config::{self, write_atomically};
+
+/// The demo identity provider's `iss`, audience and key id.
+const DEV_ISSUER: &str = "https://idp.demo.onestop.invalid";
+const DEV_AUDIENCE: &str = "onestop";
+const DEV_KID: &str = "demo-dev-1";
+/// Citizen tokens in demo.json last a day.
+const CITIZEN_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+/// The demo's channels: id and name.
+const CHANNELS: [(&str, &str); 3] = [
+    ("super-app", "渝快办 App"),
+    ("mini-program", "微信小程序"),
+    ("web-portal", "网上办事大厅"),
+];
 use crate::server::{self, RunOptions};
 
 /// How to run the demo (also its command-line arguments).
@@ -123,15 +137,31 @@ impl FleetThread {
 
 /// Runs the demo until Ctrl-C / SIGTERM.
 pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
+    let config_dir = opts.data_dir.join("config");
+    let keys = config_dir.join("keys");
+    std::fs::create_dir_all(&keys).with_context(|| format!("creating {}", keys.display()))?;
+    // Fresh credentials every run: the dev identity key, the signing master
+    // key, and one app key per channel.
+    let (signer, dev_pem) = DevSigner::generate(DEV_KID, DEV_ISSUER, DEV_AUDIENCE)
+        .map_err(|e| anyhow::anyhow!("generating the dev key: {e}"))?;
+    write_atomically(&keys.join("dev-ed25519.pem"), &dev_pem)?;
+    let signing_hex = crate::tokens::new_signing_key();
+    write_atomically(&keys.join("signing.key"), &signing_hex)?;
+    let signing_key = hex::decode(&signing_hex).context("the signing key")?;
+    let channels: Vec<(&str, &str, String, String)> = CHANNELS
+        .iter()
+        .map(|(id, name)| {
+            let (key, hash) = crate::tokens::new_app_key();
+            (*id, *name, key, hash)
+        })
+        .collect();
     let fleet = FleetThread::start(FleetOptions {
         departments: opts.departments,
         citizens: opts.citizens,
+        signing_key: Some(signing_key),
         ..FleetOptions::default()
     })?;
     let manifest = fleet.manifest.clone();
-    let config_dir = opts.data_dir.join("config");
-    std::fs::create_dir_all(&config_dir)
-        .with_context(|| format!("creating {}", config_dir.display()))?;
     // Every run starts from scratch: no registrations of an earlier run.
     for name in ["onestop.db", "onestop.db-wal", "onestop.db-shm"] {
         let _ = std::fs::remove_file(opts.data_dir.join(name));
@@ -148,12 +178,24 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
         &["viewer", "editor", "approver"],
         &operator_hash,
     ));
+    gateway.push_str(&format!(
+        "\n[[identity.issuers]]\nid = \"demo-idp\"\nissuer = \"{DEV_ISSUER}\"\naudiences = [\"{DEV_AUDIENCE}\"]\nalgorithms = [\"EdDSA\"]\n\n\
+         [identity.dev_key]\nissuer = \"demo-idp\"\nprivate_key_file = \"keys/dev-ed25519.pem\"\nkid = \"{DEV_KID}\"\n\n\
+         [signing]\nkey_file = \"keys/signing.key\"\n\n\
+         [rate_limits]\n# Shared counters when Redis runs here; local counting otherwise.\nredis_url = \"redis://127.0.0.1:6379\"\nper_citizen = {{ per_second = 50, burst = 100 }}\n"
+    ));
+    for (id, name, _, hash) in &channels {
+        gateway.push_str(&fleet_config::channel_toml(id, name, hash));
+    }
     write_atomically(&config_dir.join("onestop.toml"), &gateway)?;
     let departments = config_dir.join("departments");
     // Departments from an earlier run with more of them must not linger.
     let _ = std::fs::remove_dir_all(&departments);
     std::fs::create_dir_all(&departments)?;
-    let file_opts = fleet_config::Options::default();
+    let file_opts = fleet_config::Options {
+        citizen_auth: true,
+        ..fleet_config::Options::default()
+    };
     let mut registered = Vec::new();
     for (i, dept) in manifest.departments.iter().enumerate() {
         let text = if i < opts.static_departments {
@@ -172,14 +214,22 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let demo_json = opts.data_dir.join("demo.json");
     let _ = std::fs::remove_file(&demo_json);
     let expected_matters: usize = manifest.departments.iter().map(|d| d.matters.len()).sum();
+    let app_key = channels[0].2.clone();
     let setup = Setup {
         admin: opts.admin,
         public: opts.public,
         control: opts.control,
         operator_token: operator_token.clone(),
+        app_key: app_key.clone(),
         registered,
         expected_matters,
     };
+    let now = std::time::SystemTime::now();
+    let citizen_tokens: Vec<String> = manifest
+        .citizens
+        .iter()
+        .map(|c| signer.mint(&c.id, None, CITIZEN_TOKEN_TTL, now))
+        .collect();
     let banner_manifest = manifest.clone();
     let (public, control, admin) = (opts.public, opts.control, opts.admin);
     let json_path = demo_json.clone();
@@ -189,11 +239,13 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
             "control": control.to_string(),
             "admin": admin.to_string(),
             "fleet_control": banner_manifest.control.to_string(),
-            // Channel keys and citizen tokens arrive with the identity issue.
-            "app_key": null,
+            "app_key": app_key,
+            "channels": channels.iter().map(|(id, name, key, _)| json!({
+                "id": id, "name": name, "app_key": key,
+            })).collect::<Vec<_>>(),
             "operator_token": operator_token,
-            "citizens": banner_manifest.citizens.iter().map(|c| json!({
-                "id": c.id, "name": c.name, "token": null,
+            "citizens": banner_manifest.citizens.iter().zip(&citizen_tokens).map(|(c, token)| json!({
+                "id": c.id, "name": c.name, "token": token,
             })).collect::<Vec<_>>(),
         });
         if let Err(e) = write_atomically(&json_path, &doc.to_string()) {
@@ -201,10 +253,16 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
         }
         print_banner(
             &banner_manifest,
-            public,
-            control,
-            admin,
-            &operator_token,
+            Endpoints {
+                public,
+                control,
+                admin,
+            },
+            Credentials {
+                operator: &operator_token,
+                app_key: &app_key,
+                citizen: citizen_tokens.first().map_or("", String::as_str),
+            },
             &json_path,
         );
     };
@@ -226,6 +284,7 @@ struct Setup {
     public: SocketAddr,
     control: SocketAddr,
     operator_token: String,
+    app_key: String,
     registered: Vec<String>,
     expected_matters: usize,
 }
@@ -289,7 +348,12 @@ impl Setup {
         let catalog = format!("http://{}/api/v1/catalog", self.public);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let listed = match http.get(&catalog).send().await {
+            let listed = match http
+                .get(&catalog)
+                .header("x-onestop-app-key", &self.app_key)
+                .send()
+                .await
+            {
                 Ok(r) => r
                     .json::<Value>()
                     .await
@@ -319,14 +383,26 @@ impl Setup {
     }
 }
 
-fn print_banner(
-    manifest: &FleetManifest,
+/// Where the demo listens.
+struct Endpoints {
     public: SocketAddr,
     control: SocketAddr,
     admin: SocketAddr,
-    operator_token: &str,
-    demo_json: &Path,
-) {
+}
+
+/// What the banner shows to get started.
+struct Credentials<'a> {
+    operator: &'a str,
+    app_key: &'a str,
+    citizen: &'a str,
+}
+
+fn print_banner(manifest: &FleetManifest, at: Endpoints, creds: Credentials<'_>, demo_json: &Path) {
+    let Endpoints {
+        public,
+        control,
+        admin,
+    } = at;
     let citizen = manifest
         .citizens
         .first()
@@ -358,19 +434,31 @@ fn print_banner(
         format!("http://{admin}")
     );
     println!("  fleet    {fleet:<28} fault knobs: /fleet");
-    println!("  operator token  {operator_token}");
-    println!("  details  {}\n", demo_json.display());
-    println!("  curl -s http://{public}/api/v1/catalog | head -c 600");
+    println!("  app key          {}", creds.app_key);
+    println!("  operator token   {}", creds.operator);
+    println!(
+        "  citizen {citizen}'s token (24 h): in {}",
+        demo_json.display()
+    );
+    println!();
+    let key = format!("-H 'x-onestop-app-key: {}'", creds.app_key);
+    println!("  export T={}", creds.citizen);
+    println!("  curl -s {key} http://{public}/api/v1/catalog | head -c 600");
     if let Some(m) = http {
-        println!("  curl -s http://{public}{}", m.example.path);
+        println!(
+            "  curl -s {key} -H \"authorization: Bearer $T\" http://{public}{}",
+            m.example.path
+        );
     }
     if let Some(svc) = grpc {
         println!(
-            "  grpcurl -plaintext -import-path proto -proto onestop/sim/v1/traffic.proto -d '{{\"citizen_id\":\"{citizen}\"}}' {public} {svc}/ListViolations"
+            "  grpcurl -plaintext -rpc-header 'x-onestop-app-key: {}' -rpc-header \"authorization: Bearer $T\" -import-path proto -proto onestop/sim/v1/traffic.proto -d '{{\"citizen_id\":\"me\"}}' {public} {svc}/ListViolations",
+            creds.app_key
         );
     }
     println!(
-        "  curl -s -H 'authorization: Bearer {operator_token}' http://{admin}/admin/v1/registry/services | head -c 600"
+        "  curl -s -H 'authorization: Bearer {}' http://{admin}/admin/v1/registry/services | head -c 600",
+        creds.operator
     );
     println!("  curl -s http://{admin}/metrics | grep onestop_requests_total\n");
     println!("Ctrl-C stops it.");

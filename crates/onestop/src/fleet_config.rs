@@ -20,6 +20,10 @@ pub struct Options {
     pub retries: u32,
     /// Passive ejection on live-traffic failures (off: active checks only).
     pub passive_health: bool,
+    /// Matters that concern a citizen (a citizen parameter, a submission,
+    /// or a gRPC method) get `auth = "citizen"`; the configuration then
+    /// needs an identity issuer.
+    pub citizen_auth: bool,
 }
 
 impl Default for Options {
@@ -32,6 +36,7 @@ impl Default for Options {
             max_concurrency: 256,
             retries: 2,
             passive_health: true,
+            citizen_auth: false,
         }
     }
 }
@@ -135,6 +140,9 @@ pub fn department_toml(dept: &DeptManifest, opts: &Options) -> String {
             {
                 r.insert("citizen_param".into(), s(p));
             }
+            if opts.citizen_auth && onestop_sim::registrar::concerns_citizen(m) {
+                r.insert("auth".into(), s("citizen"));
+            }
             let timeout = if m.streaming {
                 Duration::ZERO
             } else {
@@ -176,6 +184,13 @@ pub fn operator_toml(name: &str, roles: &[&str], token_sha256: &str) -> String {
     format!(
         "\n[[operators]]\nname = \"{name}\"\nroles = [{}]\ntoken_sha256 = \"{token_sha256}\"\n",
         roles.join(", ")
+    )
+}
+
+/// A `[[channels]]` entry of the gateway file.
+pub fn channel_toml(id: &str, name: &str, key_sha256: &str) -> String {
+    format!(
+        "\n[[channels]]\nid = \"{id}\"\nname = \"{name}\"\nkey_sha256 = \"{key_sha256}\"\nroutes = [\"*\"]\n"
     )
 }
 

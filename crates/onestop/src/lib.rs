@@ -6,6 +6,7 @@ pub mod admin_client;
 pub mod demo;
 pub mod edit;
 pub mod fleet_config;
+pub mod jwks;
 pub mod listener;
 pub mod manage;
 pub mod reload;

@@ -72,6 +72,10 @@ enum Command {
         /// Lease TTL asked for when registering.
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         lease_ttl: std::time::Duration,
+        /// The gateway's signing master key (hex file, as `[signing].key_file`):
+        /// departments then refuse unsigned or stale requests.
+        #[arg(long)]
+        signing_key_file: Option<PathBuf>,
     },
     /// Check a configuration; print FILE:LINE:COL: message per problem.
     Validate { path: PathBuf },
@@ -122,6 +126,28 @@ enum TokenKind {
         #[arg(long = "role", default_value = "viewer")]
         roles: Vec<String>,
     },
+    /// A citizen JWT signed with the configuration's dev key (development only).
+    Citizen {
+        /// The citizen id (the token's `sub`).
+        id: String,
+        /// Bind the token to a channel (`chn` claim).
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+        #[arg(long, default_value = "config")]
+        config: PathBuf,
+    },
+    /// A new channel app key and the `[[channels]]` entry for onestop.toml.
+    Channel { id: String },
+    /// A new signing master key (hex) for `[signing].key_file`.
+    SigningMaster,
+    /// Department DEPT's signing key (hex), derived from the master key.
+    SigningKey {
+        dept: String,
+        #[arg(long, default_value = "config")]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -146,20 +172,25 @@ fn main() -> ExitCode {
             register,
             tokens_file,
             lease_ttl,
-        } => sim(
-            FleetOptions {
-                departments,
-                citizens,
-                seed,
-                control_addr: control,
-                ..FleetOptions::default()
-            },
-            manifest_out,
-            config_out,
-            register
-                .zip(tokens_file)
-                .map(|(addr, file)| (addr, file, lease_ttl)),
-        ),
+            signing_key_file,
+        } => match signing_key(signing_key_file.as_deref()) {
+            Err(e) => Err(e),
+            Ok(signing_key) => sim(
+                FleetOptions {
+                    departments,
+                    citizens,
+                    seed,
+                    control_addr: control,
+                    signing_key,
+                    ..FleetOptions::default()
+                },
+                manifest_out,
+                config_out,
+                register
+                    .zip(tokens_file)
+                    .map(|(addr, file)| (addr, file, lease_ttl)),
+            ),
+        },
         Command::Validate { path } => return validate(&path),
         Command::Config {
             admin,
@@ -268,6 +299,15 @@ fn sim(
     })
 }
 
+/// The signing master key from a `[signing].key_file`-style hex file.
+fn signing_key(file: Option<&Path>) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(file) = file else { return Ok(None) };
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let key = onestop_proxy::access::signing_key(&bytes)
+        .map_err(|m| anyhow::anyhow!("{}: {m}", file.display()))?;
+    Ok(Some(key.to_vec()))
+}
+
 fn config_cli(admin: &str, token: Option<String>, action: ConfigAction) -> anyhow::Result<()> {
     let token = token.context("an operator token is needed: --token or ONESTOP_TOKEN")?;
     let client = onestop::admin_client::AdminClient::new(admin, &token);
@@ -303,6 +343,36 @@ fn token(kind: TokenKind) -> anyhow::Result<()> {
             print!(
                 "{}",
                 onestop::fleet_config::operator_toml(&name, &roles, &hash)
+            );
+            Ok(())
+        }
+        TokenKind::Citizen {
+            id,
+            channel,
+            ttl,
+            config,
+        } => {
+            let signer = onestop::tokens::dev_signer(&config)?;
+            println!(
+                "{}",
+                signer.mint(&id, channel.as_deref(), ttl, std::time::SystemTime::now())
+            );
+            Ok(())
+        }
+        TokenKind::Channel { id } => {
+            let (key, hash) = onestop::tokens::new_app_key();
+            println!("# app key (shown once; configure it in the app):\n# {key}");
+            print!("{}", onestop::fleet_config::channel_toml(&id, &id, &hash));
+            Ok(())
+        }
+        TokenKind::SigningMaster => {
+            println!("{}", onestop::tokens::new_signing_key());
+            Ok(())
+        }
+        TokenKind::SigningKey { dept, config } => {
+            println!(
+                "{}",
+                onestop::tokens::department_signing_key(&config, &dept)?
             );
             Ok(())
         }

@@ -179,6 +179,8 @@ impl ConfigManager {
         let _inner = self.inner.lock().await;
         let files = self.files.borrow().clone();
         let view = self.view.borrow().clone();
+        self.dataplane
+            .set_department_tokens(view.department_tokens.clone().into_iter().collect());
         let (merged, left_out) = onestop_control::merge::merge(&files, &view);
         for why in &left_out {
             tracing::warn!(reason = %why, "registered service left out of the configuration");
@@ -245,6 +247,8 @@ impl ConfigManager {
         let config = Arc::new(config);
         let previous = self.files.send_replace(config.clone());
         let view = self.view.borrow().clone();
+        self.dataplane
+            .set_department_tokens(view.department_tokens.clone().into_iter().collect());
         let (merged, left_out) = onestop_control::merge::merge(&config, &view);
         for why in &left_out {
             tracing::warn!(reason = %why, "registered service left out of the configuration");

@@ -117,7 +117,16 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
             .with_context(|| format!("opening the store {}", redact(&url)))?,
     );
 
-    let dataplane = DataPlane::default();
+    let limiter = {
+        // The limiter's Redis connection and probe live on the store runtime.
+        let _entered = control_rt.enter();
+        match &config.gateway.rate_limits.redis_url {
+            Some(url) => onestop_ratelimit::Limiter::with_redis(url, Default::default())
+                .with_context(|| format!("rate_limits.redis_url {}", redact(url)))?,
+            None => onestop_ratelimit::Limiter::local(),
+        }
+    };
+    let dataplane = DataPlane::new(limiter);
     let (files_tx, files_rx) = tokio::sync::watch::channel(Arc::new(config.clone()));
     let registry = Registry::new(
         store.clone(),
@@ -186,6 +195,10 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     admin.threads = Some(1);
 
     let health = background_service("onestop health", dataplane.health_service());
+    let jwks = background_service(
+        "onestop jwks",
+        crate::jwks::JwksRefresher::new(dataplane.clone()),
+    );
     let registry_loop = background_service(
         "onestop registry",
         RegistryLoop {
@@ -209,6 +222,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     server.add_service(control);
     server.add_service(admin);
     server.add_service(health);
+    server.add_service(jwks);
     server.add_service(registry_loop);
     server.add_service(watcher);
     server.add_service(startup);

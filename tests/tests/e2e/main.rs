@@ -9,6 +9,7 @@ mod config_versions;
 mod data_plane;
 mod grpc;
 mod health;
+mod hygiene;
 mod lifecycle;
 mod registry;
 mod reload;

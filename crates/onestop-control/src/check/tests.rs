@@ -216,6 +216,7 @@ fn collisions_with_files_and_other_registrations_are_refused() {
             approved_revision: 1,
             instances: vec![],
         }],
+        department_tokens: BTreeMap::new(),
     };
     let s = spec(
         "hpf",

@@ -24,6 +24,7 @@ use crate::{
     catalog::Department,
     citizens::{Citizen, Population},
     data,
+    faults::REASON_HEADER,
     http::CITIZEN_HEADER,
     instance::InstanceState,
     manifest::{MatterExample, MatterManifest},
@@ -45,27 +46,33 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// The citizen a request names (`me` or empty: the gateway's
     /// `x-onestop-citizen` metadata), when this department knows them.
+    /// When requests are signed, only that metadata identifies: another
+    /// `citizen_id` is NOT_FOUND like an unknown citizen, and no metadata is
+    /// UNAUTHENTICATED (`x-sim-reason: citizen-required`).
     fn citizen<T>(&self, request: &Request<T>, citizen_id: &str) -> Result<Citizen, Status> {
-        let id = match citizen_id {
-            "" | "me" => request
-                .metadata()
-                .get(CITIZEN_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| Status::invalid_argument("citizen_id is required"))?,
-            id => id,
+        let header = request.metadata().get(CITIZEN_HEADER);
+        let id = if self.instance.signed() {
+            let signed = match header {
+                Some(v) if !v.is_empty() => v.to_str().map_err(|_| citizen_not_found())?,
+                _ => return Err(citizen_required()),
+            };
+            match citizen_id {
+                "" | "me" => signed,
+                named if named == signed => signed,
+                _ => return Err(citizen_not_found()),
+            }
+        } else {
+            match citizen_id {
+                "" | "me" => header
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| Status::invalid_argument("citizen_id is required"))?,
+                id => id,
+            }
         };
-        self.pop.lookup(self.dept, id).cloned().ok_or_else(|| {
-            let mut metadata = MetadataMap::new();
-            metadata.insert(
-                "x-sim-reason",
-                MetadataValue::from_static("citizen-unknown"),
-            );
-            Status::with_metadata(
-                Code::NotFound,
-                format!("no records for citizen {id:?} in this department"),
-                metadata,
-            )
-        })
+        self.pop
+            .lookup(self.dept, id)
+            .cloned()
+            .ok_or_else(citizen_not_found)
     }
 
     /// A generator for one citizen's answer to one method.
@@ -130,6 +137,33 @@ impl StreamPlan {
         })
         .boxed()
     }
+}
+
+/// NOT_FOUND with `x-sim-reason: citizen-unknown`, the same for a citizen
+/// nobody knows, one this department holds nothing on, and somebody other
+/// than the signed citizen.
+fn citizen_not_found() -> Status {
+    with_reason(
+        Code::NotFound,
+        "no records for this citizen in this department",
+        "citizen-unknown",
+    )
+}
+
+/// UNAUTHENTICATED with `x-sim-reason: citizen-required`: a signed request
+/// without `x-onestop-citizen`.
+fn citizen_required() -> Status {
+    with_reason(
+        Code::Unauthenticated,
+        "this method concerns a citizen: x-onestop-citizen is required",
+        "citizen-required",
+    )
+}
+
+fn with_reason(code: Code, message: &str, reason: &'static str) -> Status {
+    let mut metadata = MetadataMap::new();
+    metadata.insert(REASON_HEADER, MetadataValue::from_static(reason));
+    Status::with_metadata(code, message, metadata)
 }
 
 fn stream_failure(sent: u32) -> Status {

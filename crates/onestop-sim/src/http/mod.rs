@@ -3,7 +3,11 @@
 //! manifest entries.
 //!
 //! A citizen segment `me` (or a submission without `citizen`) means the
-//! citizen named by the gateway's `x-onestop-citizen` header.
+//! citizen named by the gateway's `x-onestop-citizen` header. When the
+//! fleet checks signatures, that signed header is the only identity: a
+//! path or body naming anybody else is answered as an unknown citizen
+//! (404 `CITIZEN_NOT_FOUND`), and a citizen's matter without the header is
+//! 401 `CITIZEN_REQUIRED`.
 
 mod doc;
 mod matters;
@@ -12,8 +16,8 @@ use std::{collections::BTreeMap, sync::Arc, sync::atomic::Ordering};
 
 use axum::{
     Json, Router,
-    body::{Body, Bytes},
-    extract::{Path, State},
+    body::Bytes,
+    extract::{Path, Request, State},
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::{any, get, post},
@@ -31,6 +35,7 @@ use crate::{
     data,
     instance::InstanceState,
     manifest::{MatterExample, MatterManifest},
+    signature::{CHANNEL_HEADER, Verified},
 };
 
 /// Header through which the gateway names the verified citizen.
@@ -71,11 +76,23 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
-    fn citizen_not_found(raw: &str) -> ApiError {
+    /// The same answer for a citizen nobody knows, one this department
+    /// holds nothing on, and somebody other than the signed citizen: it
+    /// never tells them apart.
+    fn citizen_not_found() -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "CITIZEN_NOT_FOUND",
-            format!("no records for citizen {raw:?} in this department"),
+            "no records for this citizen in this department",
+        )
+    }
+
+    /// A citizen's matter called without `x-onestop-citizen` (signed fleets).
+    fn citizen_required() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "CITIZEN_REQUIRED",
+            format!("this matter concerns a citizen: {CITIZEN_HEADER} is required"),
         )
     }
 }
@@ -153,14 +170,34 @@ pub(crate) fn router(
 
 impl HttpDept {
     /// The citizen a path segment (or body field) names, when this
-    /// department holds data on them.
+    /// department holds data on them. `me` or no name means the citizen in
+    /// `x-onestop-citizen`; when requests are signed, a name must be that
+    /// citizen's.
     fn citizen(&self, raw: Option<&str>, headers: &HeaderMap) -> Result<&Citizen, ApiError> {
-        let id = match raw {
-            Some("me") | None => headers.get(CITIZEN_HEADER).and_then(|v| v.to_str().ok()),
-            Some(id) => Some(id),
+        let header = headers.get(CITIZEN_HEADER);
+        let id = if self.instance.signed() {
+            // Only the signed header identifies; an empty one is absent.
+            let signed = match header {
+                None => return Err(ApiError::citizen_required()),
+                Some(v) if v.is_empty() => return Err(ApiError::citizen_required()),
+                Some(v) => v.to_str().map_err(|_| ApiError::citizen_not_found())?,
+            };
+            match raw {
+                Some("me") | None => signed,
+                Some(named) if named == signed => signed,
+                Some(_) => return Err(ApiError::citizen_not_found()),
+            }
+        } else {
+            match raw {
+                Some("me") | None => header
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(ApiError::citizen_not_found)?,
+                Some(id) => id,
+            }
         };
-        id.and_then(|id| self.pop.lookup(self.dept.id, id))
-            .ok_or_else(|| ApiError::citizen_not_found(id.unwrap_or("")))
+        self.pop
+            .lookup(self.dept.id, id)
+            .ok_or_else(ApiError::citizen_not_found)
     }
 }
 
@@ -279,8 +316,16 @@ async fn overview(
     })))
 }
 
-/// Reflects what the instance received, for checking what a gateway forwards.
-async fn echo(s: Shared, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+/// Reflects what the instance received, for checking what a gateway
+/// forwards: `{"instance","method","path","query","headers","citizen",
+/// "channel","signature_valid","body_len"}`. `path` and `query` are the
+/// request line's, byte for byte (nothing decoded or normalised); header
+/// names are lower-case, repeated values joined with `", "`;
+/// `signature_valid` is true when the instance checked the gateway's
+/// signature and it matched (always, once a signed fleet answers; false
+/// when the fleet checks nothing).
+async fn echo(s: Shared, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
     let mut body_len = 0usize;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -297,7 +342,7 @@ async fn echo(s: Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bod
         }
     }
     let mut header_map: BTreeMap<String, String> = BTreeMap::new();
-    for (name, value) in &headers {
+    for (name, value) in &parts.headers {
         let value = String::from_utf8_lossy(value.as_bytes());
         header_map
             .entry(name.as_str().to_owned())
@@ -307,12 +352,16 @@ async fn echo(s: Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bod
             })
             .or_insert_with(|| value.into_owned());
     }
+    let header = |name: &str| header_map.get(name).cloned();
     Json(json!({
         "instance": s.instance.id,
-        "method": method.as_str(),
-        "path": uri.path(),
-        "query": uri.query(),
-        "headers": header_map,
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": parts.uri.query(),
+        "headers": &header_map,
+        "citizen": header(CITIZEN_HEADER),
+        "channel": header(CHANNEL_HEADER),
+        "signature_valid": parts.extensions.get::<Verified>().is_some(),
         "body_len": body_len,
     }))
     .into_response()
@@ -373,7 +422,9 @@ pub(crate) fn manifest_matters(
     out.push(MatterManifest {
         id: "echo".into(),
         name: "请求回显（调试）".into(),
-        description: "返回实例收到的方法、路径、查询串、请求头和请求体长度".into(),
+        description:
+            "返回实例收到的方法、原始路径、查询串、请求头、公民、渠道、签名校验结果和请求体长度"
+                .into(),
         method: "GET".into(),
         path: format!("{base}/echo"),
         citizen_param: None,

@@ -6,12 +6,18 @@
 
 pub mod registry;
 
-use std::{io, net::SocketAddr};
+use std::{
+    io,
+    net::SocketAddr,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 pub use onestop_sim::pb;
 use onestop_sim::{
     Fleet, FleetOptions,
     manifest::{DeptManifest, FleetManifest, MatterManifest},
+    signature,
 };
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::Value;
@@ -19,7 +25,11 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
-use tonic::{metadata::MetadataMap, transport::Channel};
+use tonic::{
+    codegen::{Service, http},
+    metadata::MetadataMap,
+    transport::Channel,
+};
 
 pub async fn start() -> Fleet {
     Fleet::start(FleetOptions {
@@ -194,13 +204,86 @@ async fn drain<T>(mut stream: tonic::Streaming<T>) -> Result<usize, tonic::Statu
     Ok(count)
 }
 
+/// A gRPC channel that, given a [`Signer`], adds the gateway's headers and
+/// signature to every call (over the call's real `:path`), as the gateway
+/// does.
+#[derive(Clone)]
+pub struct SigningChannel {
+    inner: Channel,
+    signer: Option<Arc<Signer>>,
+}
+
+/// What a [`SigningChannel`] signs with.
+pub struct Signer {
+    /// The department's key ([`signature::department_key`]).
+    pub key: [u8; 32],
+    pub citizen: Option<String>,
+    pub channel: Option<String>,
+}
+
+impl SigningChannel {
+    pub async fn connect(addr: SocketAddr, signer: Option<Signer>) -> SigningChannel {
+        SigningChannel {
+            inner: channel(addr).await,
+            signer: signer.map(Arc::new),
+        }
+    }
+}
+
+impl Service<http::Request<tonic::body::Body>> for SigningChannel {
+    type Response = <Channel as Service<http::Request<tonic::body::Body>>>::Response;
+    type Error = <Channel as Service<http::Request<tonic::body::Body>>>::Error;
+    type Future = <Channel as Service<http::Request<tonic::body::Body>>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Service::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
+        if let Some(signer) = &self.signer {
+            let path = request
+                .uri()
+                .path_and_query()
+                .map(|pq| pq.as_str().to_owned())
+                .unwrap();
+            let method = request.method().as_str().to_owned();
+            let signed = signature::Signed {
+                method: &method,
+                path_and_query: &path,
+                citizen: signer.citizen.as_deref(),
+                channel: signer.channel.as_deref(),
+                request_id: "grpc-test",
+                timestamp: signature::unix_now(),
+            };
+            for (name, value) in signed.headers(&signer.key) {
+                request.headers_mut().insert(name, value.parse().unwrap());
+            }
+        }
+        Service::call(&mut self.inner, request)
+    }
+}
+
 /// Calls a gRPC matter's example (the JSON request mapped onto the prost
 /// message by hand); answers the response metadata and message count.
 pub async fn grpc_example(
     addr: SocketAddr,
     matter: &MatterManifest,
 ) -> Result<(MetadataMap, usize), tonic::Status> {
+    grpc_example_via(SigningChannel::connect(addr, None).await, matter).await
+}
+
+/// [`grpc_example`] over `channel` (signed or not).
+pub async fn grpc_example_via(
+    channel: SigningChannel,
+    matter: &MatterManifest,
+) -> Result<(MetadataMap, usize), tonic::Status> {
     use pb::{health as h, medins as m, tax as t, traffic as tr};
+    use pb::{
+        health::hospital_client::HospitalClient,
+        medins::medical_insurance_client::MedicalInsuranceClient,
+        tax::tax_bureau_client::TaxBureauClient,
+        traffic::traffic_police_client::TrafficPoliceClient,
+    };
     let body = matter
         .example
         .body
@@ -228,13 +311,11 @@ pub async fn grpc_example(
                 citizen_id,
                 unpaid_only: body["unpaid_only"] == true,
             };
-            unary!(traffic_client(addr).await.list_violations(req))
+            unary!(TrafficPoliceClient::new(channel).list_violations(req))
         }
         ("onestop.sim.traffic.v1.TrafficPolice", "GetLicence") => {
             unary!(
-                traffic_client(addr)
-                    .await
-                    .get_licence(tr::GetLicenceRequest { citizen_id })
+                TrafficPoliceClient::new(channel).get_licence(tr::GetLicenceRequest { citizen_id })
             )
         }
         ("onestop.sim.traffic.v1.TrafficPolice", "BookDrivingTest") => {
@@ -246,7 +327,7 @@ pub async fn grpc_example(
                 exam_centre_id: s(&body, "exam_centre_id"),
                 preferred_date: s(&body, "preferred_date"),
             };
-            unary!(traffic_client(addr).await.book_driving_test(req))
+            unary!(TrafficPoliceClient::new(channel).book_driving_test(req))
         }
         ("onestop.sim.traffic.v1.TrafficPolice", "WatchExamQueue") => {
             let req = tr::WatchExamQueueRequest {
@@ -256,13 +337,12 @@ pub async fn grpc_example(
                 interval_ms: n(&body, "interval_ms"),
                 fail_after: n(&body, "fail_after"),
             };
-            streaming!(traffic_client(addr).await.watch_exam_queue(req))
+            streaming!(TrafficPoliceClient::new(channel).watch_exam_queue(req))
         }
         ("onestop.sim.tax.v1.TaxBureau", "GetTaxSummary") => {
             let year = i32::try_from(n(&body, "year")).unwrap();
             unary!(
-                tax_client(addr)
-                    .await
+                TaxBureauClient::new(channel)
                     .get_tax_summary(t::GetTaxSummaryRequest { citizen_id, year })
             )
         }
@@ -285,7 +365,7 @@ pub async fn grpc_example(
                 deductions,
                 request_refund: body["request_refund"] == true,
             };
-            unary!(tax_client(addr).await.file_return(req))
+            unary!(TaxBureauClient::new(channel).file_return(req))
         }
         ("onestop.sim.tax.v1.TaxBureau", "ListTaxRecords") => {
             let req = t::ListTaxRecordsRequest {
@@ -294,14 +374,14 @@ pub async fn grpc_example(
                 interval_ms: n(&body, "interval_ms"),
                 fail_after: n(&body, "fail_after"),
             };
-            streaming!(tax_client(addr).await.list_tax_records(req))
+            streaming!(TaxBureauClient::new(channel).list_tax_records(req))
         }
         ("onestop.sim.health.v1.Hospital", "ListHospitals") => {
             let req = h::ListHospitalsRequest {
                 citizen_id,
                 department: s(&body, "department"),
             };
-            unary!(health_client(addr).await.list_hospitals(req))
+            unary!(HospitalClient::new(channel).list_hospitals(req))
         }
         ("onestop.sim.health.v1.Hospital", "BookAppointment") => {
             let req = h::BookAppointmentRequest {
@@ -309,7 +389,7 @@ pub async fn grpc_example(
                 hospital_id: s(&body, "hospital_id"),
                 department: s(&body, "department"),
             };
-            unary!(health_client(addr).await.book_appointment(req))
+            unary!(HospitalClient::new(channel).book_appointment(req))
         }
         ("onestop.sim.health.v1.Hospital", "WatchQueue") => {
             let req = h::WatchQueueRequest {
@@ -319,12 +399,11 @@ pub async fn grpc_example(
                 interval_ms: n(&body, "interval_ms"),
                 fail_after: n(&body, "fail_after"),
             };
-            streaming!(health_client(addr).await.watch_queue(req))
+            streaming!(HospitalClient::new(channel).watch_queue(req))
         }
         ("onestop.sim.medins.v1.MedicalInsurance", "GetAccount") => {
             unary!(
-                medins_client(addr)
-                    .await
+                MedicalInsuranceClient::new(channel)
                     .get_account(m::GetAccountRequest { citizen_id })
             )
         }
@@ -335,7 +414,7 @@ pub async fn grpc_example(
                 interval_ms: n(&body, "interval_ms"),
                 fail_after: n(&body, "fail_after"),
             };
-            streaming!(medins_client(addr).await.list_claims(req))
+            streaming!(MedicalInsuranceClient::new(channel).list_claims(req))
         }
         other => panic!("the test does not know gRPC matter {other:?}; add it to grpc_example"),
     }
