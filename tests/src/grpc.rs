@@ -38,6 +38,32 @@ fn field(v: &Value, name: &str) -> String {
 /// the manifest's example inputs; panics on any non-OK answer. Returns the
 /// number of calls made.
 pub async fn call_every_unary(public: SocketAddr, manifest: &FleetManifest, dept: &str) -> usize {
+    call_every_unary_as(public, manifest, dept, Metadata::default()).await
+}
+
+/// Metadata every call carries (app key, bearer token).
+#[derive(Clone, Default)]
+pub struct Metadata(pub Vec<(&'static str, String)>);
+
+impl tonic::service::Interceptor for Metadata {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        for (k, v) in &self.0 {
+            let value = v
+                .parse()
+                .map_err(|_| tonic::Status::internal("metadata value"))?;
+            req.metadata_mut().insert(*k, value);
+        }
+        Ok(req)
+    }
+}
+
+/// Like [`call_every_unary`], with `metadata` on every call.
+pub async fn call_every_unary_as(
+    public: SocketAddr,
+    manifest: &FleetManifest,
+    dept: &str,
+    metadata: Metadata,
+) -> usize {
     let ch = channel(public).await;
     let citizen = manifest.citizens[0].id.clone();
     let ok = |what: &str, r: Result<(), tonic::Status>| {
@@ -47,7 +73,10 @@ pub async fn call_every_unary(public: SocketAddr, manifest: &FleetManifest, dept
     };
     match dept {
         "traffic" => {
-            let mut c = traffic::traffic_police_client::TrafficPoliceClient::new(ch);
+            let mut c = traffic::traffic_police_client::TrafficPoliceClient::with_interceptor(
+                ch,
+                metadata.clone(),
+            );
             let book = example(manifest, dept, "BookDrivingTest");
             ok(
                 "ListViolations",
@@ -82,7 +111,8 @@ pub async fn call_every_unary(public: SocketAddr, manifest: &FleetManifest, dept
             3
         }
         "tax" => {
-            let mut c = tax::tax_bureau_client::TaxBureauClient::new(ch);
+            let mut c =
+                tax::tax_bureau_client::TaxBureauClient::with_interceptor(ch, metadata.clone());
             ok(
                 "GetTaxSummary",
                 c.get_tax_summary(tax::GetTaxSummaryRequest {
@@ -107,7 +137,8 @@ pub async fn call_every_unary(public: SocketAddr, manifest: &FleetManifest, dept
             2
         }
         "health" => {
-            let mut c = health::hospital_client::HospitalClient::new(ch);
+            let mut c =
+                health::hospital_client::HospitalClient::with_interceptor(ch, metadata.clone());
             let hospitals = c
                 .list_hospitals(health::ListHospitalsRequest {
                     citizen_id: citizen.clone(),
@@ -138,7 +169,10 @@ pub async fn call_every_unary(public: SocketAddr, manifest: &FleetManifest, dept
             2
         }
         "medins" => {
-            let mut c = medins::medical_insurance_client::MedicalInsuranceClient::new(ch);
+            let mut c = medins::medical_insurance_client::MedicalInsuranceClient::with_interceptor(
+                ch,
+                metadata.clone(),
+            );
             ok(
                 "GetAccount",
                 c.get_account(medins::GetAccountRequest {

@@ -8,6 +8,7 @@ pub mod grpc;
 pub mod raw;
 pub mod registry;
 pub mod relay;
+pub mod secure;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -119,22 +120,38 @@ pub struct Sim {
 
 impl Sim {
     pub async fn start(departments: usize, citizens: usize) -> Sim {
+        Sim::start_signed(departments, citizens, None).await
+    }
+
+    /// A fleet whose departments verify the gateway's signature with this
+    /// master key (hex, as in `[signing].key_file`).
+    pub async fn start_signed(
+        departments: usize,
+        citizens: usize,
+        signing_key_hex: Option<&str>,
+    ) -> Sim {
         let dir = tempfile::tempdir().expect("temp dir");
         let manifest_path = dir.path().join("fleet.json");
-        let mut proc = Proc::spawn(
-            &[
-                "--log-format",
-                "text",
-                "sim",
-                "--departments",
-                &departments.to_string(),
-                "--citizens",
-                &citizens.to_string(),
-                "--manifest-out",
-                manifest_path.to_str().expect("utf-8 path"),
-            ],
-            dir.path().join("sim.log"),
-        );
+        let key_file = dir.path().join("signing.key");
+        let departments = departments.to_string();
+        let citizens = citizens.to_string();
+        let mut args = vec![
+            "--log-format",
+            "text",
+            "sim",
+            "--departments",
+            &departments,
+            "--citizens",
+            &citizens,
+            "--manifest-out",
+            manifest_path.to_str().expect("utf-8 path"),
+        ];
+        if let Some(hex) = signing_key_hex {
+            std::fs::write(&key_file, hex).expect("signing key file");
+            args.push("--signing-key-file");
+            args.push(key_file.to_str().expect("utf-8 path"));
+        }
+        let mut proc = Proc::spawn(&args, dir.path().join("sim.log"));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(text) = std::fs::read_to_string(&manifest_path) {
@@ -616,5 +633,49 @@ impl Demo {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.public)
+    }
+
+    /// The demo's first channel's app key.
+    pub fn app_key(&self) -> String {
+        self.info["app_key"]
+            .as_str()
+            .expect("app_key in demo.json")
+            .to_string()
+    }
+
+    /// The token of the `i`-th citizen of demo.json (citizen 0 is the
+    /// fleet's example citizen, known to every department).
+    pub fn token(&self, i: usize) -> String {
+        self.info["citizens"][i]["token"]
+            .as_str()
+            .expect("citizen token in demo.json")
+            .to_string()
+    }
+
+    /// A client sending the app key and citizen `i`'s token on every request.
+    pub fn citizen_client(&self, i: usize) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-onestop-app-key",
+            self.app_key().parse().expect("app key"),
+        );
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", self.token(i)).parse().expect("token"),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .pool_max_idle_per_host(64)
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client")
+    }
+
+    /// gRPC metadata for citizen `i` (app key and token).
+    pub fn grpc_metadata(&self, i: usize) -> grpc::Metadata {
+        grpc::Metadata(vec![
+            ("x-onestop-app-key", self.app_key()),
+            ("authorization", format!("Bearer {}", self.token(i))),
+        ])
     }
 }

@@ -351,12 +351,38 @@ pub fn variants(canonical: &str) -> Vec<String> {
 
 /// Characters kept raw in a canonical path besides `/` and `%`.
 fn is_plain(b: u8) -> bool {
-    is_unreserved(b)
-        || matches!(
-            b,
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'
-        )
+    PLAIN[usize::from(b)]
 }
+
+/// [`is_plain`] as a table: unreserved characters and `!$&'()*+,=:@`.
+const PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b'='
+                    | b':'
+                    | b'@'
+            );
+        b += 1;
+    }
+    table
+};
 
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
@@ -377,16 +403,21 @@ fn push_escape(s: &mut String, b: u8, lower: bool) {
 }
 
 /// The common case: only plain characters and single slashes, no dot
-/// segment. Such a path is its own canonical form.
+/// segment. Such a path is its own canonical form. `raw` starts with `/`.
 fn is_plainly_canonical(raw: &str) -> bool {
-    let mut segments = raw[1..].split('/').peekable();
-    while let Some(seg) = segments.next() {
-        let last = segments.peek().is_none();
-        if (seg.is_empty() && !last) || seg == "." || seg == ".." {
-            return false;
-        }
-        if !seg.bytes().all(is_plain) {
-            return false;
+    let bytes = raw.as_bytes();
+    let mut start = 1;
+    for i in 1..=bytes.len() {
+        match bytes.get(i) {
+            Some(b'/') | None => {
+                let seg = &bytes[start..i];
+                if (seg.is_empty() && i < bytes.len()) || seg == b"." || seg == b".." {
+                    return false;
+                }
+                start = i + 1;
+            }
+            Some(&b) if !is_plain(b) => return false,
+            Some(_) => {}
         }
     }
     true

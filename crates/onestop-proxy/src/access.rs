@@ -202,8 +202,14 @@ pub fn compile_identity(
                 .issuers
                 .iter()
                 .find(|i| i.id.get_ref() == k.issuer.get_ref())
-                .ok_or_else(|| err(format!("dev key issuer `{}` is not configured", k.issuer.get_ref())))?;
-            let pem = std::str::from_utf8(pem).map_err(|_| err("the dev key file is not PEM text".into()))?;
+                .ok_or_else(|| {
+                    err(format!(
+                        "dev key issuer `{}` is not configured",
+                        k.issuer.get_ref()
+                    ))
+                })?;
+            let pem = std::str::from_utf8(pem)
+                .map_err(|_| err("the dev key file is not PEM text".into()))?;
             let audience = issuer.audiences.first().cloned().unwrap_or_default();
             Some(
                 DevSigner::from_pem(pem, &k.kid, &issuer.issuer, &audience)
@@ -357,7 +363,8 @@ pub fn signing_key(bytes: &[u8]) -> Result<Arc<[u8]>, String> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| "the signing key file must hold hex text".to_string())?
         .trim();
-    let key = hex::decode(text).map_err(|_| "the signing key file must hold hex text".to_string())?;
+    let key =
+        hex::decode(text).map_err(|_| "the signing key file must hold hex text".to_string())?;
     if key.len() < 32 {
         return Err(format!(
             "the signing key must be at least 32 bytes, got {}",
@@ -415,11 +422,16 @@ pub fn bearer(value: Option<&[u8]>) -> Option<&str> {
 }
 
 /// Identifies the channel from its app key (when channels are configured).
-pub fn channel<'a>(access: &'a Access, app_key: Option<&[u8]>) -> Result<Option<&'a ChannelRule>, Refusal> {
+pub fn channel<'a>(
+    access: &'a Access,
+    app_key: Option<&[u8]>,
+) -> Result<Option<&'a ChannelRule>, Refusal> {
     let Some(channels) = &access.channels else {
         return Ok(None);
     };
-    let key = app_key.and_then(|k| std::str::from_utf8(k).ok()).unwrap_or("");
+    let key = app_key
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .unwrap_or("");
     match channels.identify(key) {
         Some(rule) => Ok(Some(rule)),
         None => {

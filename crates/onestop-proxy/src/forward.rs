@@ -148,7 +148,10 @@ mod tests {
         assert!(r.headers.get("connection").is_none());
         let mut r = req(&[("authorization", "Basic x")]);
         sanitize(&mut r, false);
-        assert!(r.headers.get("authorization").is_some(), "kept for public routes");
+        assert!(
+            r.headers.get("authorization").is_some(),
+            "kept for public routes"
+        );
     }
 
     #[test]

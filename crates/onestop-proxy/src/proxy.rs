@@ -32,9 +32,9 @@ use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::access::{self, Caller, Refusal};
 use crate::catalog;
-use crate::forward;
 use crate::dept::Admission;
 use crate::events::{self, RequestDone};
+use crate::forward;
 use crate::hygiene::{self, BodyGate};
 use crate::request;
 use crate::router::RequestView;
@@ -595,8 +595,12 @@ impl ProxyHttp for Gateway {
             // The department does not know this citizen: answer exactly as
             // the gateway answers for somebody else's id.
             let body = citizen_not_found_body(&ctx.request_id);
-            *upstream_response =
-                error_header(ErrorCode::CitizenNotFound, body.len(), &ctx.request_id, None)?;
+            *upstream_response = error_header(
+                ErrorCode::CitizenNotFound,
+                body.len(),
+                &ctx.request_id,
+                None,
+            )?;
             return Ok(());
         }
         upstream_response.insert_header(request_id::HEADER, &ctx.request_id)?;

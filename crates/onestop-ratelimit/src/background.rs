@@ -33,6 +33,8 @@ pub(crate) fn spawn(
 }
 
 async fn run(inner: Weak<Inner>, mut stop: oneshot::Receiver<()>, tick: Duration) {
+    // A zero interval must not spin.
+    let tick = tick.max(Duration::from_millis(10));
     let mut timeouts = 0;
     let mut next_cleanup = Instant::now() + CLEANUP_INTERVAL;
     loop {

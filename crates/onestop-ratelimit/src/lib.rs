@@ -118,7 +118,7 @@ pub struct RedisOptions {
     /// decided locally and counting switches to local. Default 25 ms.
     pub timeout: Duration,
     /// How often the background thread pings Redis (and, while counting
-    /// locally, how soon it notices Redis is back). Default 1 s.
+    /// locally, how soon it notices Redis is back). Default 1 s; at least 10 ms.
     pub probe_interval: Duration,
     /// Longest wait to establish a connection (background only). Default 1 s.
     pub connect_timeout: Duration,

@@ -31,7 +31,8 @@ fn error_code(body: &Value) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_catalog_walk_reaches_every_department() {
     let demo = Demo::start(32, 1000).await;
-    let http = client();
+    // As the super-app calls it: its app key and the example citizen's token.
+    let http = demo.citizen_client(0);
     assert_eq!(demo.info["public"], demo.public.to_string());
     assert!(demo.info["citizens"].as_array().unwrap().len() >= 10);
     let ready = http
@@ -104,7 +105,13 @@ async fn demo_catalog_walk_reaches_every_department() {
         .iter()
         .filter(|d| d.grpc_service.is_some())
     {
-        let ok = onestop_tests::grpc::call_every_unary(demo.public, &demo.manifest, &d.id).await;
+        let ok = onestop_tests::grpc::call_every_unary_as(
+            demo.public,
+            &demo.manifest,
+            &d.id,
+            demo.grpc_metadata(0),
+        )
+        .await;
         *ok_by_dept.entry(d.id.clone()).or_default() += ok;
         calls += ok;
     }

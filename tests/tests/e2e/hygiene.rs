@@ -102,17 +102,26 @@ fn probes() -> Vec<Probe> {
             "control: POST Content-Length",
             post("Content-Length: 5\r\nConnection: close\r\n", "hello"),
             ok(true),
-        ),
+        )
+        .body(5),
         probe(
             "control: POST chunked",
             post(&format!("{te}Connection: close\r\n"), body5),
             ok(true),
-        ),
+        )
+        .body(5),
         probe(
             "control: POST chunked = max_body_bytes",
             post(&format!("{te}Connection: close\r\n"), &chunked(MAX_BODY)),
             ok(true),
-        ),
+        )
+        .body(1024),
+        probe(
+            "control: POST chunked, empty body",
+            post(&format!("{te}Connection: close\r\n"), "0\r\n\r\n"),
+            ok(true),
+        )
+        .body(0),
         // Content-Length and Transfer-Encoding together.
         probe(
             "CL: 4 then TE: chunked",
@@ -245,7 +254,8 @@ fn probes() -> Vec<Probe> {
                 &format!("5;{}\r\nhello\r\n0\r\n\r\n", "a".repeat(10_000)),
             ),
             ok(true),
-        ),
+        )
+        .body(5),
         probe(
             "chunk-ext of 100 KB",
             post(
@@ -261,7 +271,8 @@ fn probes() -> Vec<Probe> {
                 "5;a\nhello\r\nXXXXX\r\n0\r\n\r\n",
             ),
             ok(true),
-        ),
+        )
+        .body(5),
         // Transfer codings.
         probe(
             "TE: gzip, chunked",
@@ -322,6 +333,21 @@ fn probes() -> Vec<Probe> {
             post(
                 &format!("Content-Length: {}\r\n", MAX_BODY + 1),
                 &"a".repeat(MAX_BODY + 1),
+            ),
+            Expect {
+                status: 413,
+                closed: true,
+                backend: 0,
+            },
+        ),
+        probe(
+            "CL over the limit, Expect: 100-continue",
+            post(
+                &format!(
+                    "Content-Length: {}\r\nExpect: 100-continue\r\n",
+                    MAX_BODY + 1
+                ),
+                "",
             ),
             Expect {
                 status: 413,
@@ -463,7 +489,10 @@ async fn run_all(
         if let (Some(want), Some(got)) = (p.body_len, echoed)
             && want != got
         {
-            failures.push(format!("{}: the department got {got} body bytes, not {want}", p.name));
+            failures.push(format!(
+                "{}: the department got {got} body bytes, not {want}",
+                p.name
+            ));
         }
         let r = &o.response;
         if r.status != Some(p.expect.status)
@@ -492,7 +521,49 @@ async fn malformed_and_smuggling_requests_never_reach_a_backend() {
         "\n[limits]\nmax_header_bytes = {MAX_HEADER_BYTES}\nmax_headers = {MAX_HEADERS}\nmax_body_bytes = {MAX_BODY}\nhosts = [\"{HOST}\"]\nunknown_host = \"reject\"\n"
     );
     let gw = gateway(&sim, instance.addr, limits).await;
-    let (_, failures) = run_all(&sim, &instance.id, &gw, &probes()).await;
+    let (_, mut failures) = run_all(&sim, &instance.id, &gw, &probes()).await;
+
+    // The same checks over h2c, where there is no raw header block and the
+    // host comes from `:authority`.
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .resolve(HOST, gw.public)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let url = |host: &str| format!("http://{host}:{}{ECHO}", gw.public.port());
+    let cases = [
+        ("h2c: served host", h2.get(url(HOST)), 200, 1),
+        ("h2c: unknown host", h2.get(url("127.0.0.1")), 404, 0),
+        (
+            "h2c: header over max_header_bytes",
+            h2.get(url(HOST))
+                .header("x-big", "a".repeat(MAX_HEADER_BYTES)),
+            431,
+            0,
+        ),
+        (
+            "h2c: body over max_body_bytes",
+            h2.post(url(HOST)).body(vec![b'a'; MAX_BODY + 1]),
+            413,
+            0,
+        ),
+        (
+            "h2c: body = max_body_bytes",
+            h2.post(url(HOST)).body(vec![b'a'; MAX_BODY]),
+            200,
+            1,
+        ),
+    ];
+    for (name, request, want, backend) in cases {
+        let before = sim.requests(&instance.id).await;
+        let status = request.send().await.map(|r| r.status().as_u16());
+        let served = sim.requests(&instance.id).await - before;
+        println!("{name:<40} {status:?} backend {served}");
+        if status.as_ref().ok() != Some(&want) || served != backend {
+            failures.push(format!("{name}: got {status:?}, backend {served}"));
+        }
+    }
     assert!(
         failures.is_empty(),
         "{} probes failed:\n{}\ngateway log:\n{}",
@@ -531,7 +602,8 @@ async fn bodies_beyond_the_read_ahead() {
             "chunked 100 KB",
             post(te, &chunked(100_000)),
             status(200, 1),
-        ),
+        )
+        .body(100_000),
         probe(
             "chunked 100 KB, then chunk size zz",
             post(te, &bad_tail),
@@ -546,7 +618,8 @@ async fn bodies_beyond_the_read_ahead() {
             "Expect: 100-continue, chunked 1 KB",
             post(&format!("{te}Expect: 100-continue\r\n"), &chunked(1000)),
             status(200, 1),
-        ),
+        )
+        .body(1000),
         probe(
             "CL 150 KB",
             post(
@@ -554,7 +627,8 @@ async fn bodies_beyond_the_read_ahead() {
                 &"a".repeat(150_000),
             ),
             status(200, 1),
-        ),
+        )
+        .body(150_000),
         probe(
             "CL 1 MB over a 200 KB limit",
             post("Content-Length: 1000000\r\n", &"a".repeat(1_000_000)),

@@ -10,6 +10,7 @@ mod data_plane;
 mod grpc;
 mod health;
 mod hygiene;
+mod identity;
 mod lifecycle;
 mod registry;
 mod reload;

@@ -825,7 +825,9 @@ fn a_complete_access_section_is_valid() {
 
 #[test]
 fn issuers_need_keys_algorithms_and_unique_ids() {
-    let p = gateway("[[identity.issuers]]\nid = \"idp\"\nissuer = \"x\"\naudiences = [\"a\"]\nalgorithms = []\n");
+    let p = gateway(
+        "[[identity.issuers]]\nid = \"idp\"\nissuer = \"x\"\naudiences = [\"a\"]\nalgorithms = []\n",
+    );
     assert_eq!(p.len(), 2, "{p:#?}");
     at(&p[0], GW_PATH, 5, 14, "at least one algorithm");
     at(&p[1], GW_PATH, 2, 6, "needs its keys");
@@ -860,7 +862,9 @@ fn the_dev_key_names_an_eddsa_issuer() {
 #[test]
 fn channels_have_unique_ids_and_keys_and_known_departments() {
     let ch = |id: &str, key: &str, routes: &str| {
-        format!("[[channels]]\nid = \"{id}\"\nname = \"n\"\nkey_sha256 = \"{key}\"\nroutes = [{routes}]\n")
+        format!(
+            "[[channels]]\nid = \"{id}\"\nname = \"n\"\nkey_sha256 = \"{key}\"\nroutes = [{routes}]\n"
+        )
     };
     let p = gateway(&format!(
         "{}{}",
@@ -871,7 +875,13 @@ fn channels_have_unique_ids_and_keys_and_known_departments() {
     at(&p[0], GW_PATH, 7, 6, "duplicate channel `a`");
     at(&p[1], GW_PATH, 9, 14, "same key_sha256 as channel `a`");
     at(&p[2], GW_PATH, 10, 11, "unknown department `water`");
-    at(&p[3], GW_PATH, 10, 26, "must be `*`, `dept/*` or `dept/route`");
+    at(
+        &p[3],
+        GW_PATH,
+        10,
+        26,
+        "must be `*`, `dept/*` or `dept/route`",
+    );
     let p = gateway(&ch("b", "not-a-hash", "\"*\""));
     only(&p, GW_PATH, 4, 14, "64 lower-case hex");
 }
@@ -895,7 +905,13 @@ fn citizen_routes_need_an_issuer() {
         "service = \"accounts\"\nauth = \"citizen\"\ncitizen_param = \"citizen\"\n",
     );
     let p = dept(&text);
-    only(&p, HPF_PATH, 10, 6, "auth = \"citizen\" but no [[identity.issuers]]");
+    only(
+        &p,
+        HPF_PATH,
+        10,
+        6,
+        "auth = \"citizen\" but no [[identity.issuers]]",
+    );
     let p = check(Some(ISSUER), &[(HPF_PATH, &text)]);
     assert_eq!(p, vec![]);
 }
