@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use onestop_tests::raw::{self, RawResponse};
-use onestop_tests::{ConfigOptions, Gateway, GatewaySetup, Sim};
+use onestop_tests::{ConfigOptions, Gateway, GatewaySetup, Sim, wait_for};
 
 const ECHO: &str = "/api/v1/depts/hrss/echo";
 const HOST: &str = "gw.test";
@@ -469,6 +469,32 @@ async fn gateway(sim: &Sim, instance: SocketAddr, limits: String) -> Gateway {
     .await
 }
 
+/// Requests for which the gateway picked an upstream instance: access-log
+/// lines that name one. A request refused by hygiene never gets that far
+/// (pingora's own refusals leave no access-log line at all).
+fn upstream_attempts(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("\"target\":\"onestop::access\"") && l.contains("\"upstream\":\""))
+        .count()
+}
+
+/// Waits until the access log shows `want` upstream attempts (log lines are
+/// written after the response), then reports a mismatch.
+async fn check_attempts(gw: &Gateway, want: usize, failures: &mut Vec<String>) {
+    let seen = wait_for(Duration::from_secs(3), || async {
+        upstream_attempts(&gw.log()) >= want
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let got = upstream_attempts(&gw.log());
+    println!("upstream attempts in the access log: {got} (expected {want})");
+    if seen.is_none() || got != want {
+        failures.push(format!(
+            "the gateway contacted an upstream {got} times, not {want}"
+        ));
+    }
+}
+
 /// Runs every probe, prints the table, and lists the probes that missed.
 async fn run_all(
     sim: &Sim,
@@ -521,7 +547,9 @@ async fn malformed_and_smuggling_requests_never_reach_a_backend() {
         "\n[limits]\nmax_header_bytes = {MAX_HEADER_BYTES}\nmax_headers = {MAX_HEADERS}\nmax_body_bytes = {MAX_BODY}\nhosts = [\"{HOST}\"]\nunknown_host = \"reject\"\n"
     );
     let gw = gateway(&sim, instance.addr, limits).await;
-    let (_, mut failures) = run_all(&sim, &instance.id, &gw, &probes()).await;
+    let probes = probes();
+    let (_, mut failures) = run_all(&sim, &instance.id, &gw, &probes).await;
+    let mut reached = probes.iter().filter(|p| p.expect.backend > 0).count();
 
     // The same checks over h2c, where there is no raw header block and the
     // host comes from `:authority`.
@@ -563,7 +591,9 @@ async fn malformed_and_smuggling_requests_never_reach_a_backend() {
         if status.as_ref().ok() != Some(&want) || served != backend {
             failures.push(format!("{name}: got {status:?}, backend {served}"));
         }
+        reached += usize::from(backend > 0);
     }
+    check_attempts(&gw, reached, &mut failures).await;
     assert!(
         failures.is_empty(),
         "{} probes failed:\n{}\ngateway log:\n{}",
@@ -635,7 +665,9 @@ async fn bodies_beyond_the_read_ahead() {
             status(413, 0),
         ),
     ];
-    let (_, failures) = run_all(&sim, &instance.id, &gw, &probes).await;
+    let (_, mut failures) = run_all(&sim, &instance.id, &gw, &probes).await;
+    let reached = probes.iter().filter(|p| p.expect.backend > 0).count();
+    check_attempts(&gw, reached, &mut failures).await;
     assert!(
         failures.is_empty(),
         "{} probes failed:\n{}\ngateway log:\n{}",

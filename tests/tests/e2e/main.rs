@@ -12,6 +12,7 @@ mod health;
 mod hygiene;
 mod identity;
 mod lifecycle;
+mod ratelimit;
 mod registry;
 mod reload;
 mod routing;
