@@ -2,14 +2,19 @@
 //! and calls the small modules beside it; per-request state lives in [`Ctx`].
 //!
 //! ```text
-//! early_request_filter  request id
-//! request_filter        path check → built-ins (catalog) → route → split →
-//!                       department slot (shed) → retry budget deposit
+//! early_request_filter  request id; HTTP hygiene (framing, sizes, Host)
+//! request_filter        path normalisation → channel (app key) → built-ins
+//!                       (catalog) → route → channel grant → auth mode →
+//!                       BOLA → rate limits → body limit (read ahead) →
+//!                       split → department slot (shed) → retry budget deposit
 //! upstream_peer         deadline → instance selection (health, ejection, tried)
-//! upstream_request_filter  x-request-id, x-forwarded-*
+//! request_body_filter   body limit while streaming
+//! upstream_request_filter  strip client x-onestop-*; normalised path;
+//!                       identity headers + signature; x-request-id, x-forwarded-*
 //! fail_to_connect / error_while_proxy   passive health + retry decision
 //! upstream_response_filter  passive health on 5xx
-//! response_filter       x-request-id
+//! response_filter       x-request-id; a department 404 on a citizen route
+//!                       becomes the gateway's own "no such citizen"
 //! fail_to_proxy         JSON or gRPC error
 //! logging               access log + metrics; slot released
 //! ```
@@ -287,23 +292,18 @@ impl ProxyHttp for Gateway {
                 .get(http::header::CONTENT_TYPE)
                 .map(|v| v.as_bytes()),
         );
-        // HTTP hygiene: framing, sizes, Host, then the body (read ahead of
-        // the upstream when chunked). A refusal ends in `fail_to_proxy`,
-        // which answers with `respond_error` and closes the connection.
+        // HTTP hygiene: framing, sizes, Host. (The body is checked once the
+        // route, and so its limit, is known.) A refusal ends in
+        // `fail_to_proxy`, which answers with `respond_error` and closes
+        // the connection.
         let raw = match session.as_downstream() {
             ServerSession::H1(h1) => Some(h1.get_headers_raw_bytes()),
             _ => None,
         };
-        let checked = {
-            let limits = &self.snapshot.load().limits;
-            ctx.body = BodyGate::new(limits.max_body_bytes);
-            hygiene::check_request(session.req_header(), raw.as_deref(), limits)
-        };
-        let admitted = match checked {
-            Ok(()) => hygiene::admit_body(session, &mut ctx.body).await,
-            Err(refusal) => Err(refusal),
-        };
-        admitted.map_err(|refusal| refuse(session, ctx, refusal))
+        let limits = &self.snapshot.load().limits;
+        ctx.body = BodyGate::new(limits.max_body_bytes);
+        hygiene::check_request(session.req_header(), raw.as_deref(), limits)
+            .map_err(|refusal| refuse(session, ctx, refusal))
     }
 
     async fn request_body_filter(
@@ -446,6 +446,14 @@ impl ProxyHttp for Gateway {
         }
         ctx.caller = caller;
         ctx.citizen_not_found = route.citizen_scoped();
+        // The route's body limit: a declared length over it is refused at
+        // once; a chunked body is read ahead (up to pingora's 64 KiB retry
+        // buffer) before any department is contacted.
+        ctx.body.limit = route.max_body;
+        if let Err(refusal) = hygiene::admit_body(session, &mut ctx.body).await {
+            ctx.route = Some(route);
+            return Err(refuse(session, ctx, refusal));
+        }
         let upstream = if route.targets.len() == 1 {
             route.targets[0].0.clone()
         } else {
@@ -654,6 +662,12 @@ impl ProxyHttp for Gateway {
         _client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("peer: {peer}"));
+        if ctx.failure.is_some() {
+            // The gateway ended the exchange itself (e.g. a body over the
+            // limit): not the department's failure, and not to be retried.
+            e.set_retry(false);
+            return e;
+        }
         if let (Some(upstream), Some(addr)) = (&ctx.upstream, ctx.current) {
             upstream.record_failure(addr);
         }

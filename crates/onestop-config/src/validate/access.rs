@@ -25,22 +25,24 @@ impl Validator {
             self.gw_at(doc, key, "signing.key_file must name a file".into());
         }
         let l = &gw.limits;
-        if l.max_header_bytes < 1024 {
+        // Above pingora's own limits (1 MiB of headers, 256 fields) the
+        // parser answers a bare 400 before the gateway could answer 431.
+        if !(1024..=1_048_575).contains(&l.max_header_bytes) {
             self.gw(
                 doc,
                 &["limits.max_header_bytes"],
                 format!(
-                    "limits.max_header_bytes must be at least 1024, got {}",
+                    "limits.max_header_bytes must be between 1024 and 1048575, got {}",
                     l.max_header_bytes
                 ),
             );
         }
-        if l.max_headers < 8 {
+        if !(8..=256).contains(&l.max_headers) {
             self.gw(
                 doc,
                 &["limits.max_headers"],
                 format!(
-                    "limits.max_headers must be at least 8, got {}",
+                    "limits.max_headers must be between 8 and 256, got {}",
                     l.max_headers
                 ),
             );

@@ -890,7 +890,7 @@ fn channels_have_unique_ids_and_keys_and_known_departments() {
 fn limits_and_rate_limits_are_checked() {
     let p = gateway("[limits]\nmax_header_bytes = 10\nunknown_host = \"reject\"\n");
     assert_eq!(p.len(), 2, "{p:#?}");
-    at(&p[0], GW_PATH, 2, 20, "at least 1024");
+    at(&p[0], GW_PATH, 2, 20, "between 1024 and 1048575");
     at(&p[1], GW_PATH, 3, 16, "needs a list of limits.hosts");
     let p = gateway("[rate_limits]\nredis_url = \"http://x\"\nper_citizen = { per_second = 0 }\n");
     assert_eq!(p.len(), 2, "{p:#?}");
