@@ -559,6 +559,51 @@ pub async fn paced_load_timed(
     out
 }
 
+/// Like [`paced_load`], with a client that does what RFC 9112 §9.3.1
+/// expects of HTTP clients: an idempotent request whose kept-alive
+/// connection was closed under it (a transport error, no response) is
+/// sent once more. Returns `(final status, whether it was retried)`.
+pub async fn paced_load_retrying(
+    http: reqwest::Client,
+    base: String,
+    paths: std::sync::Arc<Vec<String>>,
+    rate: u32,
+    secs: u64,
+) -> Vec<(u16, bool)> {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate);
+    let total = u64::from(rate) * secs;
+    let mut tasks = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    for n in 0..total {
+        ticker.tick().await;
+        let http = http.clone();
+        let url = format!(
+            "{base}{}",
+            paths[usize::try_from(n).unwrap_or(0) % paths.len()]
+        );
+        tasks.push(tokio::spawn(async move {
+            let once = |http: reqwest::Client, url: String| async move {
+                match http.get(&url).send().await {
+                    Ok(r) => {
+                        let s = r.status().as_u16();
+                        let _ = r.bytes().await;
+                        s
+                    }
+                    Err(_) => 0,
+                }
+            };
+            match once(http.clone(), url.clone()).await {
+                0 => (once(http, url).await, true),
+                status => (status, false),
+            }
+        }));
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.expect("load task"));
+    }
+    out
+}
+
 /// Latency percentiles in milliseconds.
 pub fn percentile(samples: &[Duration], p: f64) -> f64 {
     let mut h = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
