@@ -245,7 +245,8 @@ async fn the_jwt_attack_matrix_is_refused_with_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_citizen_pairs_never_leak_and_not_mine_looks_like_not_found() {
-    let (sim, gw, secure) = secured(6, 200, &[]).await;
+    // The whole demo fleet: every citizen-scoped route of every department.
+    let (sim, gw, secure) = secured(32, 200, &[]).await;
     let mut ids: Vec<String> =
         onestop_sim::citizens::generate(onestop_sim::FleetOptions::default().seed, 200)
             .into_iter()
@@ -261,7 +262,7 @@ async fn random_citizen_pairs_never_leak_and_not_mine_looks_like_not_found() {
         .filter(|m| m.method == "GET" && m.path.contains("{citizen}"))
         .map(|m| m.path.clone())
         .collect();
-    assert!(routes.len() >= 6, "citizen routes: {routes:?}");
+    assert!(routes.len() >= 40, "citizen routes: {routes:?}");
     let key = secure.app_key().to_string();
     let tokens: BTreeMap<String, String> = ids
         .iter()
@@ -295,16 +296,17 @@ async fn random_citizen_pairs_never_leak_and_not_mine_looks_like_not_found() {
     let reference_body = strip(reference.json().await.unwrap());
 
     let mut rng = fastrand::Rng::with_seed(20261122);
-    let pairs = 2000;
+    let pairs = 3000;
     let mut tasks = Vec::new();
-    for _ in 0..pairs {
+    for n in 0..pairs {
         let a = ids[rng.usize(..ids.len())].clone();
         let b = if rng.u8(..4) == 0 {
             a.clone()
         } else {
             ids[rng.usize(..ids.len())].clone()
         };
-        let route = routes[rng.usize(..routes.len())].clone();
+        // Every route in turn, so each gets its share of pairs.
+        let route = routes[n % routes.len()].clone();
         let url = gw.url(&route.replace("{citizen}", &b));
         let (http, key, token) = (http.clone(), key.clone(), tokens[&a].clone());
         tasks.push(tokio::spawn(async move {
