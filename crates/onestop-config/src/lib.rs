@@ -9,6 +9,7 @@
 
 pub mod access;
 mod bundle;
+pub mod cache;
 mod diag;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -19,6 +20,7 @@ mod validate;
 
 pub use access::*;
 pub use bundle::Bundle;
+pub use cache::*;
 pub use diag::{Diagnostic, Diagnostics};
 pub use load::{Source, department_files, load_dir, load_path, parse_sources};
 pub use model::*;

@@ -74,6 +74,9 @@ pub struct GatewayFile {
     /// Rate-limit storage and the per-citizen default.
     #[serde(default)]
     pub rate_limits: crate::access::RateLimitSettings,
+    /// The response cache's memory budget.
+    #[serde(default)]
+    pub cache: crate::cache::CacheSettings,
 }
 
 /// Where durable state lives.
@@ -607,6 +610,9 @@ pub struct Route {
     /// The route's rate limit.
     #[serde(default)]
     pub rate_limit: Option<crate::access::RouteRateLimit>,
+    /// Cache the route's GET answers.
+    #[serde(default)]
+    pub cache: Option<crate::cache::RouteCache>,
 }
 
 fn yes() -> bool {

@@ -104,6 +104,7 @@ pub fn service_model(
                 },
                 max_body_bytes: None,
                 rate_limit: None,
+                cache: None,
             }
         })
         .collect();

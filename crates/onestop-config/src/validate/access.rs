@@ -73,6 +73,16 @@ impl Validator {
                 "limits.unknown_host = \"reject\" needs a list of limits.hosts".into(),
             );
         }
+        if gw.cache.max_bytes < 1024 * 1024 {
+            self.gw(
+                doc,
+                &["cache.max_bytes"],
+                format!(
+                    "cache.max_bytes must be at least 1 MiB (1048576), got {}",
+                    gw.cache.max_bytes
+                ),
+            );
+        }
         let r = &gw.rate_limits;
         if let Some(url) = &r.redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
@@ -290,6 +300,48 @@ impl Validator {
                 format!("route `{rid}`: max_body_bytes must be at least 1"),
             );
         }
+        if let Some(cache) = &route.cache {
+            if cache.ttl.is_zero() {
+                self.at(
+                    src,
+                    &route.id,
+                    format!("route `{rid}`: cache.ttl must be positive"),
+                );
+            }
+            if cache.scope == crate::cache::CacheScope::Citizen && route.auth != AuthMode::Citizen {
+                self.at(
+                    src,
+                    &route.id,
+                    format!("route `{rid}`: cache.scope = \"citizen\" needs auth = \"citizen\""),
+                );
+            }
+            if cache.scope == crate::cache::CacheScope::Public && route.auth == AuthMode::Citizen {
+                self.at(
+                    src,
+                    &route.id,
+                    format!(
+                        "route `{rid}`: a citizen route's answers are the citizen's: use cache.scope = \"citizen\""
+                    ),
+                );
+            }
+            for h in &cache.vary {
+                if h.is_empty() || http_header_name(h).is_none() {
+                    self.at(
+                        src,
+                        &route.id,
+                        format!("route `{rid}`: cache.vary `{h}` is not a header name"),
+                    );
+                }
+            }
+            if !route.methods.is_empty() && !route.methods.iter().any(|m| m == "GET" || m == "HEAD")
+            {
+                self.at(
+                    src,
+                    &route.id,
+                    format!("route `{rid}`: only GET and HEAD answers are cached"),
+                );
+            }
+        }
         if let Some(rl) = &route.rate_limit
             && (rl.per_second == 0 || rl.burst == Some(0))
         {
@@ -300,6 +352,13 @@ impl Validator {
             );
         }
     }
+}
+
+/// A valid header name (letters, digits, `-`, `_`), lower-cased.
+fn http_header_name(h: &str) -> Option<String> {
+    h.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        .then(|| h.to_ascii_lowercase())
 }
 
 /// `*`, `dept/*` or `dept/route` with a known department.

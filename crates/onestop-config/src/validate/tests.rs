@@ -915,3 +915,37 @@ fn citizen_routes_need_an_issuer() {
     let p = check(Some(ISSUER), &[(HPF_PATH, &text)]);
     assert_eq!(p, vec![]);
 }
+
+#[test]
+fn cache_policies_match_their_route() {
+    let with = |extra: &str| {
+        HPF.replace(
+            "service = \"accounts\"\n",
+            &format!("service = \"accounts\"\n{extra}"),
+        )
+    };
+    let ok = with(
+        "auth = \"citizen\"\ncache = { ttl = \"30s\", scope = \"citizen\", vary = [\"accept-language\"] }\n",
+    );
+    assert_eq!(check(Some(ISSUER), &[(HPF_PATH, &ok)]), vec![]);
+    let shared = with("auth = \"citizen\"\ncache = { ttl = \"30s\" }\n");
+    let p = check(Some(ISSUER), &[(HPF_PATH, &shared)]);
+    only(&p, HPF_PATH, 10, 6, "use cache.scope = \"citizen\"");
+    let anonymous = with("cache = { ttl = \"30s\", scope = \"citizen\" }\n");
+    only(
+        &dept(&anonymous),
+        HPF_PATH,
+        10,
+        6,
+        "needs auth = \"citizen\"",
+    );
+    let posted = with("cache = { ttl = \"0s\", vary = [\"bad header\"] }\n")
+        .replace("methods = [\"GET\"]", "methods = [\"POST\"]");
+    let p = dept(&posted);
+    assert_eq!(p.len(), 3, "{p:#?}");
+    assert!(p[0].message.contains("cache.ttl must be positive"));
+    assert!(p[1].message.contains("not a header name"));
+    assert!(p[2].message.contains("only GET and HEAD"));
+    let p = gateway("[cache]\nmax_bytes = 10\n");
+    only(&p, GW_PATH, 2, 13, "at least 1 MiB");
+}
