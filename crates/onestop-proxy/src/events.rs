@@ -249,6 +249,8 @@ pub struct RequestDone<'a> {
     pub duration: Duration,
     pub upstream_duration: Option<Duration>,
     pub error: Option<&'a str>,
+    /// What the response cache did (HIT, MISS, STALE, BYPASS).
+    pub cache: Option<&'a str>,
     pub histogram: Option<&'a Histogram>,
 }
 
@@ -268,6 +270,7 @@ pub fn request_done(r: RequestDone<'_>) {
         duration_ms,
         upstream_ms,
         error = r.error,
+        cache = r.cache,
     );
     let buf = itoa_status(r.status);
     let status = std::str::from_utf8(&buf[..]).unwrap_or("0");

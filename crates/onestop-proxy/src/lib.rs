@@ -9,6 +9,7 @@
 //! builds new ones off the request path.
 
 pub mod access;
+pub mod cache;
 pub mod catalog;
 pub mod dept;
 pub mod events;
@@ -23,6 +24,7 @@ pub mod snapshot;
 pub mod upstream;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +45,7 @@ pub struct DataPlane {
     compiler: Arc<Mutex<Compiler>>,
     limiter: Arc<onestop_ratelimit::Limiter>,
     departments: Arc<ArcSwap<HashMap<String, String>>>,
+    cache: onestop_cache::ResponseCache,
 }
 
 impl Default for DataPlane {
@@ -60,7 +63,21 @@ impl DataPlane {
             compiler: Arc::new(Mutex::new(Compiler::default())),
             limiter: Arc::new(limiter),
             departments: Arc::new(ArcSwap::from_pointee(HashMap::new())),
+            cache: onestop_cache::ResponseCache::new(
+                onestop_config::CacheSettings::default().max_bytes,
+            ),
         }
+    }
+
+    /// Replaces the response cache (before serving: `[cache] max_bytes`).
+    pub fn with_cache(mut self, cache: onestop_cache::ResponseCache) -> DataPlane {
+        self.cache = cache;
+        self
+    }
+
+    /// The response cache (purges and stats).
+    pub fn cache(&self) -> onestop_cache::ResponseCache {
+        self.cache.clone()
     }
 
     /// Department credentials (token SHA-256 → department) for routes with
@@ -107,13 +124,16 @@ impl DataPlane {
         out
     }
 
-    /// The proxy for the public listener.
-    pub fn gateway(&self, upstream_idle: Duration) -> Gateway {
+    /// The proxy for the public listener at `public` (its address is where
+    /// background cache refreshes are sent).
+    pub fn gateway(&self, upstream_idle: Duration, public: Option<SocketAddr>) -> Gateway {
         Gateway::new(
             self.snapshot.clone(),
             upstream_idle,
             self.limiter.clone(),
             self.departments.clone(),
+            self.cache.clone(),
+            public,
         )
     }
 

@@ -6,7 +6,8 @@
 //! request_filter        path normalisation → channel (app key) → built-ins
 //!                       (catalog) → route → channel grant → auth mode →
 //!                       BOLA → rate limits → body limit (read ahead) →
-//!                       split → department slot (shed) → retry budget deposit
+//!                       cache (hit, stale, coalesce) → split →
+//!                       department slot (shed) → retry budget deposit
 //! upstream_peer         deadline → instance selection (health, ejection, tried)
 //! request_body_filter   body limit while streaming
 //! upstream_request_filter  strip client x-onestop-*; normalised path;
@@ -14,8 +15,10 @@
 //! fail_to_connect / error_while_proxy   passive health + retry decision
 //! upstream_response_filter  passive health on 5xx
 //! response_filter       x-request-id; a department 404 on a citizen route
-//!                       becomes the gateway's own "no such citizen"
-//! fail_to_proxy         JSON or gRPC error
+//!                       becomes the gateway's own "no such citizen"; cache:
+//!                       store or answer stale instead of a 5xx
+//! response_body_filter  cache: capture the answer, store it at the end
+//! fail_to_proxy         stale answer (stale-if-error), else JSON or gRPC error
 //! logging               access log + metrics; slot released
 //! ```
 
@@ -36,6 +39,7 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::access::{self, Caller, Refusal};
+use crate::cache::{self as response_cache, Plan, Refresher};
 use crate::catalog;
 use crate::dept::Admission;
 use crate::events::{self, RequestDone};
@@ -56,6 +60,10 @@ pub struct Gateway {
     limiter: Arc<onestop_ratelimit::Limiter>,
     /// Department token SHA-256 → department (from the registry).
     departments: Arc<ArcSwap<HashMap<String, String>>>,
+    cache: onestop_cache::ResponseCache,
+    /// Background refreshes (stale-while-revalidate); none when the public
+    /// address is unknown.
+    refresher: Option<Arc<Refresher>>,
 }
 
 impl Gateway {
@@ -64,12 +72,16 @@ impl Gateway {
         upstream_idle: Duration,
         limiter: Arc<onestop_ratelimit::Limiter>,
         departments: Arc<ArcSwap<HashMap<String, String>>>,
+        cache: onestop_cache::ResponseCache,
+        public: Option<SocketAddr>,
     ) -> Self {
         Gateway {
             snapshot,
             upstream_idle,
             limiter,
             departments,
+            cache,
+            refresher: public.map(|addr| Arc::new(Refresher::new(addr))),
         }
     }
 }
@@ -106,6 +118,10 @@ pub struct Ctx {
     /// The request-body limit in force and bytes read ahead (`hygiene`).
     /// `request_filter` may lower or raise `body.limit` for the route.
     body: BodyGate,
+    /// The request's use of the response cache.
+    cache: Option<response_cache::Use>,
+    /// What the cache did (the `x-onestop-cache` header).
+    cache_status: Option<onestop_cache::Status>,
 }
 
 impl Ctx {
@@ -253,6 +269,144 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// The response cache, before any department is contacted. Returns
+    /// whether the request was answered (HIT, STALE, or a follower handed
+    /// its leader's answer); otherwise `ctx.cache` says what to do with the
+    /// department's answer.
+    async fn consult_cache(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        route: &Arc<RouteEntry>,
+        policy: Arc<onestop_cache::Policy>,
+        path: &str,
+        refresh: bool,
+    ) -> Result<bool> {
+        use onestop_cache::{Join, Key, KeyParts, Outcome, Status};
+        let counters = self.cache.route(&route.dept.id, &route.route);
+        let req = session.req_header();
+        let consumed = route.auth != onestop_config::AuthMode::Public;
+        if policy.bypass(&req.headers, consumed) {
+            counters.record(Status::Bypass);
+            ctx.cache_status = Some(Status::Bypass);
+            return Ok(false);
+        }
+        let key = match Key::build(
+            &policy,
+            KeyParts {
+                route: &route.id,
+                path,
+                query: req.uri.query(),
+                headers: &req.headers,
+                citizen: ctx.caller.citizen.as_ref().map(|c| c.id.as_str()),
+            },
+        ) {
+            Ok(key) => key,
+            Err(onestop_cache::KeyError::NoCitizen) => {
+                counters.record(Status::Bypass);
+                ctx.cache_status = Some(Status::Bypass);
+                return Ok(false);
+            }
+        };
+        let head = req.method == http::Method::HEAD;
+        let mut using = response_cache::Use {
+            key,
+            policy,
+            counters: counters.clone(),
+            origin: onestop_cache::Origin {
+                dept: route.dept.id.clone(),
+                route: route.route.clone(),
+                path: path.into(),
+            },
+            store: false,
+            fill: None,
+            stale: None,
+            capture: None,
+            replacing: None,
+        };
+        if refresh {
+            // The gateway's own refresh: ask the department and store.
+            using.store = true;
+            ctx.cache = Some(using);
+            ctx.cache_status = Some(Status::Miss);
+            return Ok(false);
+        }
+        let stale = match response_cache::plan(self.cache.lookup(&using.key, Instant::now())) {
+            Plan::Answer(entry, status) => {
+                counters.record(status);
+                return self.answer_from(session, ctx, &entry, status).await;
+            }
+            Plan::AnswerAndRefresh(entry) => {
+                counters.record(Status::Stale);
+                if let (Some(refresher), Some(fill)) =
+                    (&self.refresher, self.cache.try_refresh(&using.key))
+                {
+                    refresher.spawn(session.req_header(), fill, self.cache.clone());
+                }
+                return self.answer_from(session, ctx, &entry, Status::Stale).await;
+            }
+            Plan::Ask(stale) => stale,
+        };
+        using.stale = stale;
+        counters.record(Status::Miss);
+        ctx.cache_status = Some(Status::Miss);
+        if head {
+            // HEAD is answered from GET entries but never fills them.
+            ctx.cache = Some(using);
+            return Ok(false);
+        }
+        match self.cache.join(&using.key) {
+            Join::Leader(fill) => {
+                using.store = true;
+                using.fill = Some(fill);
+            }
+            Join::Follower(waiter) => {
+                counters.coalesced();
+                let limit = route.timeout.unwrap_or(Duration::from_secs(30));
+                match waiter.wait(limit).await {
+                    Outcome::Stored(entry) => {
+                        return self.answer_from(session, ctx, &entry, Status::Hit).await;
+                    }
+                    Outcome::Failed => {
+                        if let Some(stale) = using.on_failure(Instant::now()) {
+                            return self.answer_from(session, ctx, &stale, Status::Stale).await;
+                        }
+                    }
+                    Outcome::NotStored => {}
+                }
+                // Ask the department without filling: the leader's answer
+                // could not be shared, so this one likely cannot either.
+            }
+        }
+        ctx.cache = Some(using);
+        Ok(false)
+    }
+
+    /// Answers from a cache entry.
+    async fn answer_from(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        entry: &onestop_cache::Entry,
+        status: onestop_cache::Status,
+    ) -> Result<bool> {
+        let header = response_cache::header_from(entry, status, &ctx.request_id, Instant::now())?;
+        let head_only = session.req_header().method == http::Method::HEAD || entry.body.is_empty();
+        session
+            .write_response_header(Box::new(header), head_only)
+            .await?;
+        if !head_only {
+            session
+                .write_response_body(Some(entry.body.clone()), true)
+                .await?;
+        }
+        ctx.cache_status = Some(status);
+        ctx.responded = Some(entry.status);
+        Ok(true)
+    }
+}
+
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = Ctx;
@@ -279,6 +433,8 @@ impl ProxyHttp for Gateway {
             citizen_not_found: false,
             builtin: None,
             body: BodyGate::default(),
+            cache: None,
+            cache_status: None,
         }
     }
 
@@ -437,8 +593,15 @@ impl ProxyHttp for Gateway {
             .map_or(upstream_path.as_str(), |c| c.id.as_str())
             .as_bytes()
             .to_vec();
-        // Rate limits: per citizen, per channel, per route.
-        if let Err(refusal) = access::limit(&self.limiter, &snapshot.access, &route, &caller).await
+        // Rate limits: per citizen, per channel, per route. The gateway's
+        // own refreshes are not counted: the stale answer they replace was.
+        let refresh = self
+            .refresher
+            .as_ref()
+            .is_some_and(|r| r.is_refresh(session.req_header()));
+        if !refresh
+            && let Err(refusal) =
+                access::limit(&self.limiter, &snapshot.access, &route, &caller).await
         {
             ctx.caller = caller;
             ctx.route = Some(route);
@@ -453,6 +616,16 @@ impl ProxyHttp for Gateway {
         if let Err(refusal) = hygiene::admit_body(session, &mut ctx.body).await {
             ctx.route = Some(route);
             return Err(refuse(session, ctx, refusal));
+        }
+        if let Some(policy) = route.cache.clone()
+            && !ctx.grpc
+            && response_cache::eligible(session.req_header())
+            && self
+                .consult_cache(session, ctx, &route, policy, &upstream_path, refresh)
+                .await?
+        {
+            ctx.route = Some(route);
+            return Ok(true);
         }
         let upstream = if route.targets.len() == 1 {
             route.targets[0].0.clone()
@@ -609,7 +782,31 @@ impl ProxyHttp for Gateway {
                 &ctx.request_id,
                 None,
             )?;
+            // Not the department's answer to store (and never shared).
+            if let Some(using) = ctx.cache.as_mut() {
+                using.store = false;
+                using.fill = None;
+            }
             return Ok(());
+        }
+        if let Some(using) = ctx.cache.as_mut() {
+            let now = Instant::now();
+            if let Some(stale) = using.on_response(&self.cache, upstream_response, now) {
+                // The department failed; answer with what it said before.
+                using.counters.record(onestop_cache::Status::Stale);
+                ctx.cache_status = Some(onestop_cache::Status::Stale);
+                *upstream_response = response_cache::header_from(
+                    &stale,
+                    onestop_cache::Status::Stale,
+                    &ctx.request_id,
+                    now,
+                )?;
+                return Ok(());
+            }
+            upstream_response.remove_header(onestop_cache::TAG_HEADER);
+        }
+        if let Some(status) = ctx.cache_status {
+            upstream_response.insert_header(onestop_cache::STATUS_HEADER, status.as_str())?;
         }
         upstream_response.insert_header(request_id::HEADER, &ctx.request_id)?;
         Ok(())
@@ -624,6 +821,12 @@ impl ProxyHttp for Gateway {
     ) -> Result<Option<Duration>> {
         if ctx.citizen_not_found {
             *body = end_of_stream.then(|| citizen_not_found_body(&ctx.request_id));
+        } else if let Some(using) = ctx.cache.as_mut() {
+            if let Some(stale) = &using.replacing {
+                *body = end_of_stream.then(|| stale.body.clone());
+            } else {
+                using.on_body(&self.cache, body.as_ref(), end_of_stream);
+            }
         }
         Ok(None)
     }
@@ -705,6 +908,26 @@ impl ProxyHttp for Gateway {
             _ => code.default_message().to_string(),
         };
         let written = session.as_ref().response_written().is_some();
+        let stale = ctx
+            .cache
+            .as_mut()
+            .and_then(|using| using.on_failure(Instant::now()));
+        if !written && let Some(stale) = stale {
+            // stale-if-error: the department failed; answer with what it
+            // said before, within the route's window.
+            if let Some(using) = &ctx.cache {
+                using.counters.record(onestop_cache::Status::Stale);
+            }
+            let status = self
+                .answer_from(session, ctx, &stale, onestop_cache::Status::Stale)
+                .await
+                .map_or(0, |_| stale.status);
+            ctx.responded = Some(status);
+            return FailToProxy {
+                error_code: status,
+                can_reuse_downstream: false,
+            };
+        }
         let status = if written {
             0
         } else {
@@ -759,9 +982,12 @@ impl ProxyHttp for Gateway {
             duration: ctx.started.elapsed(),
             upstream_duration: ctx.upstream_elapsed,
             error,
+            cache: ctx.cache_status.map(onestop_cache::Status::as_str),
             histogram: ctx.route.as_ref().map(|r| &r.histogram),
         });
         ctx.admission = None;
+        // An unfinished fill tells its followers to ask for themselves.
+        ctx.cache = None;
     }
 }
 

@@ -76,6 +76,8 @@ pub struct RouteEntry {
     pub rate_limit: Option<(onestop_ratelimit::Rate, config::RateKey)>,
     /// The department's signing key (derived from the master key).
     pub signing_key: Option<[u8; 32]>,
+    /// The route's cache policy (GET and HEAD only).
+    pub cache: Option<Arc<onestop_cache::Policy>>,
 }
 
 impl RouteEntry {
@@ -245,6 +247,10 @@ impl Compiler {
                         .signing
                         .as_ref()
                         .map(|master| onestop_policy::signing::department_key(master, dept_id)),
+                    cache: route
+                        .cache
+                        .as_ref()
+                        .map(|c| Arc::new(onestop_cache::Policy::from_config(c))),
                 };
                 entries.push((matcher, Arc::new(entry)));
             }

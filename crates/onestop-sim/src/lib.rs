@@ -39,7 +39,9 @@
 //! - `/api/v1/depts/{dept}/echo[/{*rest}]` (any method) answers what the
 //!   instance received: `{"instance","method","path","query","headers",
 //!   "citizen","channel","signature_valid","body_len"}`, with `path` and
-//!   `query` byte for byte as on the request line.
+//!   `query` byte for byte as on the request line. Each request header
+//!   `x-sim-respond-<name>` is sent back as `<name>` (e.g. `cache-control`,
+//!   `cache-tag`, `set-cookie`), to exercise a cache.
 //! - `latency_ms` and `error_rate` spare health checks (`/healthz`,
 //!   `grpc.health.v1`), which count apart from requests: only `refuse` and
 //!   `down` make probes fail, as with a real dead process.

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod cache;
 mod cli;
 mod config_versions;
 mod data_plane;

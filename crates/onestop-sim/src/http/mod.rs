@@ -353,7 +353,17 @@ async fn echo(s: Shared, request: Request) -> Response {
             .or_insert_with(|| value.into_owned());
     }
     let header = |name: &str| header_map.get(name).cloned();
-    Json(json!({
+    // Answer headers a test asks for (to exercise a cache): each
+    // `x-sim-respond-<name>` request header becomes `<name>` on the answer.
+    let respond: Vec<(axum::http::HeaderName, axum::http::HeaderValue)> = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = name.as_str().strip_prefix("x-sim-respond-")?;
+            Some((axum::http::HeaderName::from_bytes(name.as_bytes()).ok()?, value.clone()))
+        })
+        .collect();
+    let mut response = Json(json!({
         "instance": s.instance.id,
         "method": parts.method.as_str(),
         "path": parts.uri.path(),
@@ -364,7 +374,11 @@ async fn echo(s: Shared, request: Request) -> Response {
         "signature_valid": parts.extensions.get::<Verified>().is_some(),
         "body_len": body_len,
     }))
-    .into_response()
+    .into_response();
+    for (name, value) in respond {
+        response.headers_mut().append(name, value);
+    }
+    response
 }
 
 /// The department's matters as the manifest lists them, with examples for
