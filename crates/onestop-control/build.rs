@@ -1,5 +1,6 @@
 //! Generates the registry service from `proto/onestop/registry/v1/registry.proto`
-//! with the vendored `protoc`, and a descriptor set for server reflection.
+//! and the cache service from `proto/onestop/cache/v1/cache.proto` with the
+//! vendored `protoc`, and one descriptor set of both for server reflection.
 
 use std::{env, path::PathBuf};
 
@@ -9,10 +10,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
-    let file = proto_root.join("onestop/registry/v1/registry.proto");
-    println!("cargo:rerun-if-changed={}", file.display());
+    let files = [
+        proto_root.join("onestop/registry/v1/registry.proto"),
+        proto_root.join("onestop/cache/v1/cache.proto"),
+    ];
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("control_descriptor.bin"))
-        .compile_with_config(config, &[file], &[proto_root])?;
+        .compile_with_config(config, &files, &[proto_root])?;
     Ok(())
 }

@@ -111,7 +111,8 @@ pub(crate) struct Ctx {
     /// The audit action (`None` for reads).
     pub action: Option<&'static str>,
     /// What the request acts on: the path parameters joined by `/`, or
-    /// `config` for a route without any (`hpf/balance`, `hpf/7`).
+    /// for a route without any the area of its action (`hpf/balance`,
+    /// `hpf/7`, `config`, `cache`).
     pub target: String,
     pub request_id: String,
 }
@@ -127,6 +128,32 @@ impl Ctx {
             map.insert("request_id".into(), json!(self.request_id));
         }
         audit::append(state, &self.caller.name, action, &self.target, detail).await;
+    }
+}
+
+impl Ctx {
+    /// Records a refusal decided by the handler rather than the guard
+    /// (e.g. a department named in the body, outside the operator's
+    /// departments), and hands the error back.
+    pub(crate) async fn refuse(&self, state: &AdminState, error: ApiError) -> ApiError {
+        let action = self.action.unwrap_or("read");
+        let status = error.status().as_u16();
+        let reason = error.to_string();
+        events::refused(
+            &self.caller.name,
+            self.action,
+            &self.target,
+            status,
+            &reason,
+        );
+        let detail = json!({
+            "outcome": "refused",
+            "status": status,
+            "reason": reason,
+            "request_id": self.request_id,
+        });
+        audit::append(state, &self.caller.name, action, &self.target, detail).await;
+        error
     }
 }
 
@@ -228,7 +255,12 @@ pub(crate) async fn guard(
         Err(_) => Vec::new(),
     };
     let target = if params.is_empty() {
-        "config".to_string()
+        // The area the action changes (`config`, `cache`); reads say `config`.
+        policy
+            .action
+            .and_then(|a| a.split_once('.'))
+            .map_or("config", |(area, _)| area)
+            .to_string()
     } else {
         params
             .iter()

@@ -2,13 +2,16 @@
 //! binary implements. The admin crate is the HTTP edge only: operators'
 //! authentication and roles, JSON shapes, the OpenAPI document; the work
 //! (validating, writing, applying and versioning configuration; reading
-//! traffic figures) happens behind these traits.
+//! traffic figures; purging the response cache) happens behind these
+//! traits.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use onestop_cache::Purge;
 use onestop_config::{Config, Diagnostic};
+use onestop_control::{PurgeApplier, PurgeError, Purged};
 use onestop_store::{ConfigVersion, ConfigVersionMeta};
 
 /// The running configuration.
@@ -149,4 +152,37 @@ pub trait TrafficStats: Send + Sync + 'static {
     fn upstreams(&self) -> Vec<UpstreamStats>;
     /// Epoch ms when this process started serving (for "no traffic since").
     fn started_ms(&self) -> i64;
+}
+
+/// The response cache: purges and figures.
+#[async_trait]
+pub trait CacheBackend: Send + Sync + 'static {
+    /// Checks, records (for every gateway sharing the store) and applies a
+    /// purge of `dept`'s entries; when it returns, this gateway's cache
+    /// holds none of them. `requested_by` is `operator:<name>`.
+    async fn purge(
+        &self,
+        dept: &str,
+        purge: &Purge,
+        requested_by: &str,
+    ) -> Result<Purged, PurgeError>;
+    /// The cache's size and per-route counters.
+    fn stats(&self) -> onestop_cache::Stats;
+}
+
+/// The gateway's purge applier is the backend: it holds the cache.
+#[async_trait]
+impl CacheBackend for PurgeApplier {
+    async fn purge(
+        &self,
+        dept: &str,
+        purge: &Purge,
+        requested_by: &str,
+    ) -> Result<Purged, PurgeError> {
+        PurgeApplier::purge(self, dept, purge, requested_by).await
+    }
+
+    fn stats(&self) -> onestop_cache::Stats {
+        self.cache().stats()
+    }
 }

@@ -12,7 +12,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use onestop_config::Diagnostic;
-use onestop_control::{Problem, RegistryError};
+use onestop_control::{Problem, PurgeError, RegistryError};
 use onestop_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -273,6 +273,20 @@ impl From<RegistryError> for ApiError {
             RegistryError::Conflict(_) => ApiError::Conflict(message),
             RegistryError::Unavailable(_) => ApiError::StoreUnavailable(message),
             RegistryError::Internal(_) => ApiError::Internal(message),
+        }
+    }
+}
+
+impl From<PurgeError> for ApiError {
+    fn from(e: PurgeError) -> Self {
+        let message = e.to_string();
+        match e {
+            PurgeError::Invalid(problems) => ApiError::BadRequest {
+                message,
+                details: problems.iter().map(ErrorDetail::from).collect(),
+            },
+            PurgeError::Unavailable(_) => ApiError::StoreUnavailable(message),
+            PurgeError::Internal(_) => ApiError::Internal(message),
         }
     }
 }

@@ -6,8 +6,8 @@
 //! This crate is the HTTP edge only — operators' authentication and roles
 //! ([`auth`]), JSON shapes, the OpenAPI document ([`openapi`]) and the
 //! audit trail ([`audit`]). The work happens behind [`backend`]'s traits
-//! (configuration versions and changes, traffic figures), the control
-//! plane's [`Registry`] and the [`Store`].
+//! (configuration versions and changes, traffic figures, the response
+//! cache), the control plane's [`Registry`] and the [`Store`].
 //!
 //! | route | role |
 //! |---|---|
@@ -17,6 +17,8 @@
 //! | `POST /admin/v1/config/rollback`, `POST /admin/v1/config/reload` | editor not limited to departments |
 //! | `POST /admin/v1/registry/services/{dept}/{service}/approve` and `/reject`, `POST /admin/v1/departments/{dept}/tokens`, `DELETE …/tokens/{id}` | approver, within the operator's departments |
 //! | `GET /admin/v1/departments/{dept}/tokens` | approver |
+//! | `GET /admin/v1/cache/stats` | any |
+//! | `POST /admin/v1/cache/purge` | editor, for a department within the operator's departments (named in the body) |
 //!
 //! Every route is registered in [`router`] through utoipa-axum's
 //! `OpenApiRouter` with the access policy it needs, so the OpenAPI
@@ -27,6 +29,7 @@
 pub mod audit;
 pub mod auth;
 pub mod backend;
+pub mod cache_api;
 pub mod config_api;
 mod edge;
 pub mod error;
@@ -54,7 +57,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::auth::{Guarded, Policy, Scope};
-pub use crate::backend::{ConfigBackend, TrafficStats};
+pub use crate::backend::{CacheBackend, ConfigBackend, TrafficStats};
 pub use crate::error::ApiError;
 
 /// Whether the gateway is ready for traffic; shared with whoever decides it.
@@ -87,6 +90,9 @@ pub struct AdminState {
     pub stats: Arc<dyn TrafficStats>,
     /// The audit trail.
     pub store: Arc<dyn Store>,
+    /// The response cache: purges (recorded for every gateway sharing the
+    /// store) and figures.
+    pub cache: Arc<dyn CacheBackend>,
 }
 
 /// The admin HTTP application: `/admin/v1/…`, `/metrics`, `/healthz`, `/readyz`.
@@ -101,11 +107,16 @@ pub fn router(state: AdminState) -> Router {
 /// Every route with its policy; the OpenAPI document is collected from the
 /// same calls.
 fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
-    use crate::{audit, auth, config_api as config, registry_api as reg, tokens_api as tokens};
+    use crate::{
+        audit, auth, cache_api as cache, config_api as config, registry_api as reg,
+        tokens_api as tokens,
+    };
     let read = Policy::read();
     let editor = |action| Policy::change(Role::Editor, action, Scope::Department);
     let whole = |action| Policy::change(Role::Editor, action, Scope::Whole);
     let approver = |action| Policy::change(Role::Approver, action, Scope::Department);
+    // The department is named in the body: the handler checks the scope.
+    let editor_any = |action| Policy::change(Role::Editor, action, Scope::None);
     // Listing credentials is a read, but of credentials: approvers only.
     let approver_read = Policy::read_with(Role::Approver, Scope::None);
     let g = |policy: Policy, routes: UtoipaMethodRouter<AdminState>| {
@@ -161,6 +172,8 @@ fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
             routes!(tokens::revoke_token),
         ))
         .merge(g(read, routes!(audit::list_audit)))
+        .merge(g(read, routes!(cache::stats)))
+        .merge(g(editor_any("cache.purge"), routes!(cache::purge)))
 }
 
 /// The admin listener as a pingora background service.

@@ -28,8 +28,8 @@ use crate::error::{ApiError, ErrorBody, ErrorDetail, ErrorInner};
         description = "Operators' API of the onestop gateway: configuration and its versions, \
 service registrations awaiting approval, department credentials, zombie services and the audit trail. \
 Authenticate with `Authorization: Bearer <operator token>`. Roles: `viewer` reads; `editor` changes \
-configuration (within the operator's `departments`, when set); `approver` decides registrations and manages \
-department credentials (within the operator's `departments`, when set). Every response carries \
+configuration and purges the response cache (within the operator's `departments`, when set); `approver` \
+decides registrations and manages department credentials (within the operator's `departments`, when set). Every response carries \
 `x-request-id`; errors are `{\"error\":{\"code\",\"message\",\"request_id\",\"details\"?}}`."
     ),
     modifiers(&BearerAuth),
@@ -42,6 +42,7 @@ department credentials (within the operator's `departments`, when set). Every re
         (name = "registry", description = "Registered department services and their approvals"),
         (name = "credentials", description = "Department credentials for the control plane"),
         (name = "audit", description = "Who did what through this API"),
+        (name = "cache", description = "The response cache: purges and figures"),
     )
 )]
 pub struct ApiDoc;

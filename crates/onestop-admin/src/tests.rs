@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod access;
+mod cache;
 mod config;
 mod ops;
 mod registry;

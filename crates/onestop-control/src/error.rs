@@ -48,7 +48,7 @@ pub enum RegistryError {
     Internal(String),
 }
 
-fn render(problems: &[Problem]) -> String {
+pub(crate) fn render(problems: &[Problem]) -> String {
     problems
         .iter()
         .map(ToString::to_string)

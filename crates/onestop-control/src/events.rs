@@ -55,6 +55,24 @@ static STORE_UP: LazyLock<IntGauge> = LazyLock::new(|| {
     .unwrap_or_else(|e| unreachable_metric(&e))
 });
 
+static PURGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "onestop_cache_purges_recorded_total",
+        "Purges of the response cache recorded through this gateway, by department and requester kind (dept, operator).",
+        &["dept", "by"]
+    )
+    .unwrap_or_else(|e| unreachable_metric(&e))
+});
+
+static PURGED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "onestop_cache_purged_entries_total",
+        "Cache entries removed by purges applied on this gateway (its own and other gateways'), by department.",
+        &["dept"]
+    )
+    .unwrap_or_else(|e| unreachable_metric(&e))
+});
+
 static SERVED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     register_int_gauge_vec!(
         "onestop_registry_live_instances",
@@ -128,4 +146,41 @@ pub fn view_published(view: &crate::view::RegistryView) {
             .set(i64::try_from(s.instances.len()).unwrap_or(i64::MAX));
     }
     tracing::debug!(services = view.services.len(), "registry view published");
+}
+
+pub fn purge_recorded(record: &onestop_store::PurgeRecord) {
+    let by = record
+        .requested_by
+        .split_once(':')
+        .map_or("unknown", |(kind, _)| kind);
+    PURGES.with_label_values(&[&record.dept, by]).inc();
+    tracing::info!(
+        id = record.id,
+        dept = %record.dept,
+        kind = record.kind.as_str(),
+        value = %record.value,
+        requested_by = %record.requested_by,
+        "cache purge recorded"
+    );
+}
+
+pub fn purge_applied(record: &onestop_store::PurgeRecord, removed: u64) {
+    PURGED.with_label_values(&[&record.dept]).inc_by(removed);
+    tracing::debug!(
+        id = record.id,
+        dept = %record.dept,
+        kind = record.kind.as_str(),
+        value = %record.value,
+        removed,
+        "cache purge applied"
+    );
+}
+
+pub fn purges_pruned(pruned: u64) {
+    tracing::debug!(pruned, "old cache purges deleted from the store");
+}
+
+pub fn purge_store_error(op: &str, error: &StoreError) {
+    STORE_ERRORS.with_label_values(&[op]).inc();
+    tracing::warn!(op, %error, "cache purge store operation failed; purges apply when the store answers");
 }

@@ -10,18 +10,23 @@
 //! - [`check`]: pure rules a registration must meet against the
 //!   configuration; [`merge`]: approved registrations into the
 //!   configuration model the data plane compiles.
-//! - [`routes`]: everything the control listener serves (registry,
-//!   `grpc.health.v1`, server reflection).
+//! - [`purge::PurgeApplier`]: purges of the response cache, recorded in the
+//!   store and applied by every gateway sharing it; [`cache::CacheService`]
+//!   the tonic `Cache` service through which departments purge their own.
+//! - [`routes`]: everything the control listener serves (registry, cache
+//!   purges, `grpc.health.v1`, server reflection).
 
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod cache;
 pub mod check;
 pub mod convert;
 pub mod error;
 mod events;
 pub mod merge;
 pub mod pb;
+pub mod purge;
 pub mod registry;
 pub mod service;
 pub mod view;
@@ -29,23 +34,31 @@ pub mod view;
 use std::sync::Arc;
 
 pub use error::{Problem, RegistryError};
+pub use purge::{PurgeApplier, PurgeError, Purged};
 pub use registry::{Registry, RegistrySettings};
 pub use view::{RegistryView, ServedService};
 
-/// The gRPC services of the control listener: the registry, health
-/// (`grpc.health.v1`, reporting the registry as SERVING) and reflection.
+/// The gRPC services of the control listener: the registry, cache purges,
+/// health (`grpc.health.v1`, reporting both as SERVING) and reflection.
 pub async fn routes(
     registry: Arc<Registry>,
+    purges: Arc<PurgeApplier>,
     auth: Arc<dyn auth::Authenticate>,
 ) -> tonic::service::Routes {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_serving::<pb::registry::registry_server::RegistryServer<service::RegistryService>>()
         .await;
+    reporter
+        .set_serving::<pb::cache::cache_server::CacheServer<cache::CacheService>>()
+        .await;
     let mut builder = tonic::service::Routes::builder();
     builder
         .add_service(pb::registry::registry_server::RegistryServer::new(
-            service::RegistryService::new(registry, auth),
+            service::RegistryService::new(registry, auth.clone()),
+        ))
+        .add_service(pb::cache::cache_server::CacheServer::new(
+            cache::CacheService::new(purges, auth),
         ))
         .add_service(health);
     match tonic_reflection::server::Builder::configure()

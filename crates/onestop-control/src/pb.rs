@@ -1,10 +1,15 @@
-//! Generated protobuf types of `proto/onestop/registry/v1/registry.proto`.
-//! Only [`crate::convert`] and the tonic service touch them.
+//! Generated protobuf types of `proto/onestop/registry/v1/registry.proto`
+//! and `proto/onestop/cache/v1/cache.proto`. Only [`crate::convert`] and
+//! the tonic services touch them.
 
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
 pub mod registry {
     tonic::include_proto!("onestop.registry.v1");
+}
+
+pub mod cache {
+    tonic::include_proto!("onestop.cache.v1");
 }
 
 /// The encoded descriptor set, for server reflection.

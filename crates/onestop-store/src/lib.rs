@@ -53,8 +53,8 @@
 //! a database that is down or unreachable never makes a caller hang. The
 //! pool checks a connection before handing it out and replaces dead ones,
 //! so the store recovers by itself when the database comes back. The
-//! PostgreSQL listener reconnects with backoff and then announces both
-//! kinds of [`Change`], since notifications sent meanwhile are lost.
+//! PostgreSQL listener reconnects with backoff and then announces every
+//! kind of [`Change`], since notifications sent meanwhile are lost.
 //! A write that changes nothing (deleting what does not exist, a renewal
 //! that extends no lease) announces nothing.
 
@@ -116,13 +116,20 @@ pub enum Change {
     Registry,
     /// A configuration version was appended.
     ConfigVersion,
+    /// A purge of the response cache was recorded: apply what
+    /// [`Store::purges_since`] returns after the last one applied.
+    Purge,
 }
 
 impl Change {
+    /// Every kind, e.g. to announce after notifications may have been lost.
+    pub const ALL: [Change; 3] = [Change::Registry, Change::ConfigVersion, Change::Purge];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Change::Registry => "registry",
             Change::ConfigVersion => "config_version",
+            Change::Purge => "purge",
         }
     }
 
@@ -130,6 +137,7 @@ impl Change {
         match s {
             "registry" => Some(Change::Registry),
             "config_version" => Some(Change::ConfigVersion),
+            "purge" => Some(Change::Purge),
             _ => None,
         }
     }
@@ -231,4 +239,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Newest first; `before` (an id) pages back.
     async fn admin_audit(&self, limit: u32, before: Option<i64>) -> Result<Vec<AdminAuditRecord>>;
+
+    // ----- response cache purges -----------------------------------------
+
+    /// Records a purge and announces [`Change::Purge`], so that every
+    /// gateway sharing the store applies it. Returns it with its id, which
+    /// is larger than every id recorded (and visible) before it.
+    async fn append_purge(&self, purge: &NewPurge) -> Result<PurgeRecord>;
+
+    /// Purges with an id greater than `after_id`, oldest first, at most
+    /// `limit`. A gateway remembers the last id it applied and asks for
+    /// what came after it.
+    async fn purges_since(&self, after_id: i64, limit: u32) -> Result<Vec<PurgeRecord>>;
+
+    /// The newest purge's id, 0 when none is stored (a gateway that starts
+    /// empty need not apply older purges).
+    async fn last_purge_id(&self) -> Result<i64>;
+
+    /// Deletes purges recorded before `before`; returns how many. Announces
+    /// nothing: no gateway has anything to apply. Ids are never reused, so
+    /// [`Store::last_purge_id`] may go down, but new purges still get
+    /// larger ids.
+    async fn prune_purges(&self, before: Millis) -> Result<u64>;
 }

@@ -193,3 +193,58 @@ pub struct AdminAuditRecord {
     pub detail: String,
     pub at: Millis,
 }
+
+/// What a purge of the response cache removes (of one department's entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurgeKind {
+    /// Entries whose path is the value or lies under it.
+    Prefix,
+    /// Entries tagged with the value.
+    Tag,
+    /// Every entry of the department (the value is empty).
+    All,
+}
+
+impl PurgeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PurgeKind::Prefix => "prefix",
+            PurgeKind::Tag => "tag",
+            PurgeKind::All => "all",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PurgeKind> {
+        match s {
+            "prefix" => Some(PurgeKind::Prefix),
+            "tag" => Some(PurgeKind::Tag),
+            "all" => Some(PurgeKind::All),
+            _ => None,
+        }
+    }
+}
+
+/// A purge of the response cache to record (see `Store::append_purge`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPurge {
+    pub dept: String,
+    pub kind: PurgeKind,
+    /// The path prefix or the tag; empty for [`PurgeKind::All`].
+    pub value: String,
+    /// Who asked: `dept:<id>` (control plane) or `operator:<name>` (admin API).
+    pub requested_by: String,
+    pub at: Millis,
+}
+
+/// A recorded purge. Ids increase in the order purges were recorded (and
+/// became visible), and are never reused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeRecord {
+    pub id: i64,
+    pub dept: String,
+    pub kind: PurgeKind,
+    pub value: String,
+    pub requested_by: String,
+    pub at: Millis,
+}

@@ -5,7 +5,10 @@
 //! with `BEGIN IMMEDIATE`, so it holds the write lock from its first
 //! statement and concurrent writers queue on the busy timeout instead of
 //! failing on a stale snapshot. On PostgreSQL compare-and-set guards are
-//! part of the `UPDATE`'s `WHERE`, so they hold under `READ COMMITTED`.
+//! part of the `UPDATE`'s `WHERE`, so they hold under `READ COMMITTED`, and
+//! a purge is appended under `LOCK TABLE purges IN EXCLUSIVE MODE` (the one
+//! statement only PostgreSQL runs) so that purge ids become visible in
+//! increasing order.
 
 mod error;
 mod listener;
@@ -32,7 +35,7 @@ use self::target::{Target, channel_for, redact};
 use crate::{
     AdminAuditRecord, Backend, Change, ConfigVersion, ConfigVersionMeta, DecisionRecord,
     InstanceRecord, LeaseRenewal, Millis, NewAdminAudit, NewConfigVersion, NewDecision,
-    NewDeptToken, RegistryRows, Result, ServiceRecord, Store, StoreError,
+    NewDeptToken, NewPurge, PurgeRecord, RegistryRows, Result, ServiceRecord, Store, StoreError,
 };
 
 /// How many changes a slow subscriber may fall behind before it lags.
@@ -732,6 +735,77 @@ impl SqlStore {
         .await;
         found.map_err(db)?.iter().map(rows::audit).collect()
     }
+
+    async fn do_append_purge(&self, purge: &NewPurge) -> Result<PurgeRecord> {
+        let mut tx = self.begin_write().await?;
+        if self.inner.backend == Backend::Postgres {
+            // Sequence numbers are handed out at INSERT but become visible
+            // at COMMIT, so two concurrent writers could make id 7 visible
+            // before id 6, and a gateway that already read 7 would skip 6.
+            // Appending one at a time makes ids visible in order. EXCLUSIVE
+            // does not block readers. (SQLite's BEGIN IMMEDIATE already
+            // serialises writers.)
+            sqlx::query("LOCK TABLE purges IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        let row = sqlx::query(
+            "INSERT INTO purges (dept, kind, value, requested_by, at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(purge.dept.as_str())
+        .bind(purge.kind.as_str())
+        .bind(purge.value.as_str())
+        .bind(purge.requested_by.as_str())
+        .bind(purge.at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let id: i64 = get(&row, "id")?;
+        self.commit(tx, Some(Change::Purge)).await?;
+        Ok(PurgeRecord {
+            id,
+            dept: purge.dept.clone(),
+            kind: purge.kind,
+            value: purge.value.clone(),
+            requested_by: purge.requested_by.clone(),
+            at: purge.at,
+        })
+    }
+
+    async fn do_purges_since(&self, after_id: i64, limit: u32) -> Result<Vec<PurgeRecord>> {
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            purge_columns!(),
+            " FROM purges WHERE id > $1 ORDER BY id ASC LIMIT $2"
+        ))
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.inner.pool)
+        .await;
+        found.map_err(db)?.iter().map(rows::purge).collect()
+    }
+
+    async fn do_last_purge_id(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM purges")
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(db)?;
+        get(&row, "id")
+    }
+
+    async fn do_prune_purges(&self, before: Millis) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let pruned = sqlx::query("DELETE FROM purges WHERE at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        self.commit(tx, None).await?;
+        Ok(pruned)
+    }
 }
 
 #[async_trait]
@@ -852,6 +926,25 @@ impl Store for SqlStore {
 
     async fn admin_audit(&self, limit: u32, before: Option<i64>) -> Result<Vec<AdminAuditRecord>> {
         self.bounded("admin_audit", self.do_admin_audit(limit, before))
+            .await
+    }
+
+    async fn append_purge(&self, purge: &NewPurge) -> Result<PurgeRecord> {
+        self.bounded("append_purge", self.do_append_purge(purge))
+            .await
+    }
+
+    async fn purges_since(&self, after_id: i64, limit: u32) -> Result<Vec<PurgeRecord>> {
+        self.bounded("purges_since", self.do_purges_since(after_id, limit))
+            .await
+    }
+
+    async fn last_purge_id(&self) -> Result<i64> {
+        self.bounded("last_purge_id", self.do_last_purge_id()).await
+    }
+
+    async fn prune_purges(&self, before: Millis) -> Result<u64> {
+        self.bounded("prune_purges", self.do_prune_purges(before))
             .await
     }
 }

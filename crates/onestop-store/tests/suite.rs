@@ -13,7 +13,8 @@ use common::{
 };
 use onestop_core::registry::{ApprovalStatus, Verdict};
 use onestop_store::{
-    Backend, Change, DeptTokenRecord, LeaseRenewal, SqlStore, Store, StoreError, StoreOptions,
+    Backend, Change, DeptTokenRecord, LeaseRenewal, NewPurge, PurgeKind, PurgeRecord, SqlStore,
+    Store, StoreError, StoreOptions,
 };
 
 /// `name::sqlite` and `name::postgres` for each test function `name`.
@@ -64,6 +65,9 @@ on_both!(
     changes_announce_local_writes,
     corrupt_rows_are_errors_not_panics,
     reopening_keeps_the_data,
+    purges_append_in_order_and_page,
+    purges_prune_by_time_and_never_reuse_ids,
+    purges_announce_a_change,
 );
 
 on_postgres!(
@@ -71,6 +75,8 @@ on_postgres!(
     stores_on_other_schemas_neither_see_nor_hear,
     listener_and_pool_recover_from_killed_connections,
     dropping_the_store_stops_its_connections,
+    concurrent_purges_become_visible_in_id_order,
+    another_store_hears_a_purge,
 );
 
 /// The mutable part of an instance, for comparisons.
@@ -764,6 +770,128 @@ async fn reopening_keeps_the_data(fx: Fixture) {
     );
 }
 
+/// A purge of `dept` recorded at `at`.
+fn purge(dept: &str, kind: PurgeKind, value: &str, at: i64) -> NewPurge {
+    NewPurge {
+        dept: dept.into(),
+        kind,
+        value: value.into(),
+        requested_by: format!("dept:{dept}"),
+        at,
+    }
+}
+
+fn ids(records: &[PurgeRecord]) -> Vec<i64> {
+    records.iter().map(|r| r.id).collect()
+}
+
+async fn purges_append_in_order_and_page(fx: Fixture) {
+    let store = &fx.store;
+    assert_eq!(store.last_purge_id().await.unwrap(), 0);
+    assert_eq!(store.purges_since(0, 10).await.unwrap(), vec![]);
+
+    let wanted = [
+        purge("hpf", PurgeKind::Prefix, "/api/v1/depts/hpf/forms", 1_000),
+        purge("tax", PurgeKind::Tag, "returns-2025", 1_001),
+        purge("hpf", PurgeKind::All, "", 1_002),
+        purge("hpf", PurgeKind::Tag, "标签", 1_003),
+        purge("water", PurgeKind::Prefix, "/api/v1/depts/water", 1_004),
+    ];
+    let mut appended = Vec::new();
+    for p in &wanted {
+        let record = store.append_purge(p).await.unwrap();
+        assert_eq!(
+            (
+                &record.dept,
+                record.kind,
+                &record.value,
+                &record.requested_by,
+                record.at
+            ),
+            (&p.dept, p.kind, &p.value, &p.requested_by, p.at)
+        );
+        appended.push(record);
+    }
+    // Ids strictly increase in the order of appending.
+    assert!(
+        appended.windows(2).all(|w| w[0].id < w[1].id),
+        "{appended:?}"
+    );
+    let last = appended[4].id;
+    assert_eq!(store.last_purge_id().await.unwrap(), last);
+
+    // Every field reads back as written, oldest first.
+    assert_eq!(store.purges_since(0, 100).await.unwrap(), appended);
+    // `after_id` is exclusive.
+    assert_eq!(
+        store.purges_since(appended[1].id, 100).await.unwrap(),
+        appended[2..].to_vec()
+    );
+    assert_eq!(store.purges_since(last, 100).await.unwrap(), vec![]);
+
+    // Paging by `limit` visits each once, in order.
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.purges_since(after, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(tail) = page.last() else { break };
+        after = tail.id;
+        seen.extend(page);
+    }
+    assert_eq!(seen, appended);
+}
+
+async fn purges_prune_by_time_and_never_reuse_ids(fx: Fixture) {
+    let store = &fx.store;
+    let mut ids_before = Vec::new();
+    for at in [1_000, 2_000, 3_000] {
+        ids_before.push(
+            store
+                .append_purge(&purge("hpf", PurgeKind::All, "", at))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    // Strictly before: the purge at 2 000 stays.
+    assert_eq!(store.prune_purges(2_000).await.unwrap(), 1);
+    assert_eq!(
+        ids(&store.purges_since(0, 10).await.unwrap()),
+        ids_before[1..].to_vec()
+    );
+    assert_eq!(store.prune_purges(2_000).await.unwrap(), 0);
+
+    // Pruning the newest does not hand its id out again.
+    assert_eq!(store.prune_purges(10_000).await.unwrap(), 2);
+    assert_eq!(store.purges_since(0, 10).await.unwrap(), vec![]);
+    let next = store
+        .append_purge(&purge("hpf", PurgeKind::Tag, "t", 4_000))
+        .await
+        .unwrap();
+    assert!(next.id > ids_before[2], "{} reused", next.id);
+    assert_eq!(store.last_purge_id().await.unwrap(), next.id);
+    assert_eq!(
+        ids(&store.purges_since(ids_before[2], 10).await.unwrap()),
+        vec![next.id]
+    );
+}
+
+async fn purges_announce_a_change(fx: Fixture) {
+    let store = &fx.store;
+    let mut rx = store.changes();
+    let within = Duration::from_secs(1);
+    store
+        .append_purge(&purge("hpf", PurgeKind::Prefix, "/a", 1_000))
+        .await
+        .unwrap();
+    assert_eq!(next_change(&mut rx, within).await, Change::Purge);
+    // Pruning leaves nothing for any gateway to apply.
+    assert_eq!(store.prune_purges(5_000).await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_quiet(&mut rx, "a prune (and the purge's own notification)");
+}
+
 // ----- PostgreSQL only -------------------------------------------------------
 
 async fn another_store_hears_changes_within_a_second(fx: Fixture) {
@@ -829,12 +957,15 @@ async fn listener_and_pool_recover_from_killed_connections(fx: Fixture) {
     assert!(killed >= 4, "killed {killed}");
 
     // The listener reconnects and says that anything may have changed.
-    let mut after = vec![
-        next_change(&mut rx, Duration::from_secs(10)).await,
-        next_change(&mut rx, Duration::from_secs(1)).await,
-    ];
+    let mut after = vec![next_change(&mut rx, Duration::from_secs(10)).await];
+    for _ in 1..Change::ALL.len() {
+        after.push(next_change(&mut rx, Duration::from_secs(1)).await);
+    }
     after.sort_by_key(|c| c.as_str());
-    assert_eq!(after, vec![Change::ConfigVersion, Change::Registry]);
+    assert_eq!(
+        after,
+        vec![Change::ConfigVersion, Change::Purge, Change::Registry]
+    );
 
     // The pools replace their dead connections without a restart.
     fx.store.ping().await.unwrap();
@@ -874,6 +1005,72 @@ async fn dropping_the_store_stops_its_connections(fx: Fixture) {
 }
 
 // ----- unreachable databases --------------------------------------------------
+
+async fn concurrent_purges_become_visible_in_id_order(fx: Fixture) {
+    // Writers on two stores (two gateways) append concurrently while a
+    // reader pages with `purges_since` as a gateway does. A reader that saw
+    // id N+1 before N would skip N for good; so every page must continue
+    // exactly where the ids left off, and the reader ends with all of them.
+    let other = std::sync::Arc::new(fx.open_again().await);
+    let store = std::sync::Arc::new(fx.store.clone());
+    const WRITERS: usize = 8;
+    const EACH: usize = 25;
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let s: std::sync::Arc<SqlStore> = if w % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        writers.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for n in 0..EACH {
+                let p = purge("hpf", PurgeKind::Tag, &format!("w{w}-{n}"), 1_000);
+                got.push(s.append_purge(&p).await.unwrap().id);
+            }
+            got
+        }));
+    }
+    let reader = {
+        let reader_store = fx.open_again().await;
+        tokio::spawn(async move {
+            let mut seen: Vec<i64> = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while seen.len() < WRITERS * EACH {
+                assert!(Instant::now() < deadline, "reader saw only {}", seen.len());
+                let after = seen.last().copied().unwrap_or(0);
+                seen.extend(ids(&reader_store.purges_since(after, 7).await.unwrap()));
+            }
+            seen
+        })
+    };
+    let mut written = Vec::new();
+    for w in writers {
+        written.extend(w.await.unwrap());
+    }
+    written.sort_unstable();
+    let seen = reader.await.unwrap();
+    // Same set, so the incremental reader skipped nothing, and ascending.
+    assert_eq!(seen, written);
+    assert!(written.windows(2).all(|w| w[0] < w[1]));
+}
+
+async fn another_store_hears_a_purge(fx: Fixture) {
+    let other = fx.open_again().await;
+    let mut heard = other.changes();
+    let started = Instant::now();
+    let record = fx
+        .store
+        .append_purge(&purge("hpf", PurgeKind::Prefix, "/api/v1/depts/hpf", 1_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_change(&mut heard, Duration::from_secs(1)).await,
+        Change::Purge
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(other.purges_since(0, 10).await.unwrap(), vec![record]);
+}
 
 #[tokio::test]
 async fn postgres_on_a_closed_port_is_unavailable_within_the_timeout() {

@@ -18,7 +18,7 @@ use onestop_admin::backend::{TrafficStats, UpstreamStats};
 use onestop_admin::{AdminState, Readiness};
 use onestop_config::{Bundle, Config};
 use onestop_control::auth::TokenAuth;
-use onestop_control::{Registry, RegistrySettings};
+use onestop_control::{PurgeApplier, Registry, RegistrySettings};
 use onestop_proxy::{DataPlane, HealthLoop};
 use onestop_store::{SqlStore, Store, StoreOptions, now_ms};
 use pingora_core::apps::HttpServerOptions;
@@ -126,7 +126,11 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
             None => onestop_ratelimit::Limiter::local(),
         }
     };
-    let dataplane = DataPlane::new(limiter);
+    let cache = onestop_cache::ResponseCache::new(config.gateway.cache.max_bytes);
+    if let Err(error) = cache.register(prometheus::default_registry()) {
+        tracing::warn!(%error, "cache metrics not registered");
+    }
+    let dataplane = DataPlane::new(limiter).with_cache(cache);
     let (files_tx, files_rx) = tokio::sync::watch::channel(Arc::new(config.clone()));
     let registry = Registry::new(
         store.clone(),
@@ -152,15 +156,20 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         version = applied.version,
         "initial configuration applied"
     );
+    // Purges of the response cache: this gateway's and, through the store,
+    // every other's. Starts after the newest stored purge (the cache is empty).
+    let purges = control_rt.block_on(PurgeApplier::new(dataplane.cache(), store.clone()));
+    let purges = Arc::new(purges);
     let control_routes = control_rt.block_on(onestop_control::routes(
         registry.clone(),
+        purges.clone(),
         Arc::new(TokenAuth::new(registry.clone())),
     ));
 
     let listeners = &config.gateway.listeners;
     let mut public = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
-        dataplane.gateway(proxy.upstream_idle_timeout),
+        dataplane.gateway(proxy.upstream_idle_timeout, Some(listeners.public)),
         "onestop public",
     );
     public.add_tcp(&listeners.public.to_string());
@@ -186,6 +195,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
             started_ms: now_ms(),
         }),
         store: store.clone(),
+        cache: purges.clone(),
     };
     let mut admin = RouterApp::service(
         "onestop admin",
@@ -203,6 +213,12 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         "onestop registry",
         RegistryLoop {
             registry: registry.clone(),
+        },
+    );
+    let purge_loop = background_service(
+        "onestop purges",
+        PurgeLoop {
+            purges: purges.clone(),
         },
     );
     let watcher = background_service(
@@ -224,6 +240,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     server.add_service(health);
     server.add_service(jwks);
     server.add_service(registry_loop);
+    server.add_service(purge_loop);
     server.add_service(watcher);
     server.add_service(startup);
     tracing::info!(public = %listeners.public, control = %listeners.control, admin = %listeners.admin, store = %redact(&url), threads, "onestop serving");
@@ -258,6 +275,21 @@ impl BackgroundService for RegistryLoop {
             let _ = shutdown.changed().await;
         };
         self.registry.clone().run(stop).await;
+    }
+}
+
+/// Applies cache purges recorded through any gateway sharing the store.
+struct PurgeLoop {
+    purges: Arc<PurgeApplier>,
+}
+
+#[async_trait]
+impl BackgroundService for PurgeLoop {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        self.purges.clone().run(stop).await;
     }
 }
 

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use onestop_control::pb::cache as pb;
+use onestop_tests::registry::issue_token;
 use onestop_tests::secure::Secure;
 use onestop_tests::{ConfigOptions, Gateway, GatewaySetup, Sim, percentile, wait_for};
 use serde_json::{Value, json};
@@ -55,6 +57,15 @@ prefix = "/api/v1/depts/hpf/echo/plain"
 service = "main"
 "#;
 
+/// A cached route of `hrss`, whose entries `hpf` must not be able to purge.
+const HRSS_ROUTE: &str = r#"
+[[routes]]
+id = "catalog"
+prefix = "/api/v1/depts/hrss/echo/pub"
+service = "main"
+cache = { ttl = "60s" }
+"#;
+
 struct Setup {
     sim: Sim,
     gw: Gateway,
@@ -81,6 +92,10 @@ async fn setup(citizens: usize, gateway_extra: &str) -> Setup {
             let mut text = std::fs::read_to_string(&hpf).unwrap();
             text.push_str(CACHED_ROUTES);
             std::fs::write(hpf, text).unwrap();
+            let hrss = config.join("departments/hrss.toml");
+            let mut text = std::fs::read_to_string(&hrss).unwrap();
+            text.push_str(HRSS_ROUTE);
+            std::fs::write(hrss, text).unwrap();
         },
         GatewaySetup {
             threads: 2,
@@ -429,7 +444,7 @@ async fn the_memory_cap_holds_under_ten_times_the_key_space() {
     for t in tasks {
         stored += t.await.unwrap();
     }
-    let stats = s.gw.admin_get("/admin/v1/cache/stats").await;
+    let stats = s.gw.admin_get("/cache/stats").await;
     let used = stats["bytes"].as_u64().unwrap();
     let entries = stats["entries"].as_u64().unwrap();
     let evictions: u64 = stats["routes"]
@@ -452,4 +467,129 @@ async fn the_memory_cap_holds_under_ten_times_the_key_space() {
         .await
         .unwrap();
     assert!(gauge as u64 <= cap, "gauge {gauge}");
+}
+
+/// Wraps purge requests in a department's credentials (or none).
+fn purger(token: Option<&str>) -> impl Fn(pb::PurgeRequest) -> tonic::Request<pb::PurgeRequest> {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    move |msg| {
+        let mut r = tonic::Request::new(msg);
+        if let Some(a) = &auth {
+            r.metadata_mut().insert("authorization", a.parse().unwrap());
+        }
+        r
+    }
+}
+
+fn purge(target: pb::purge_request::Target) -> pb::PurgeRequest {
+    pb::PurgeRequest {
+        department: String::new(),
+        target: Some(target),
+    }
+}
+
+/// Purges by prefix and by tag remove exactly the matching entries; a
+/// department cannot purge another's; operators purge through the admin
+/// API; every purge is in the admin stats' evictions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purges_remove_exactly_their_matches_and_only_the_callers() {
+    use pb::purge_request::Target;
+    let s = setup(20, "").await;
+    let http = s.secure.client(None);
+    // (path, tags the department sends)
+    let entries: [(&str, &str); 5] = [
+        ("/api/v1/depts/hpf/echo/pub/bills/1", "bills"),
+        ("/api/v1/depts/hpf/echo/pub/bills/1/items", "c1"),
+        ("/api/v1/depts/hpf/echo/pub/bills/10", "bills"),
+        ("/api/v1/depts/hpf/echo/pub/meters/1", "c1, meters"),
+        ("/api/v1/depts/hrss/echo/pub/bills/1", "bills, c1"),
+    ];
+    let fill = || async {
+        for (path, tags) in entries {
+            get(&http, &s.gw.url(path), &[("x-sim-respond-cache-tag", tags)]).await;
+        }
+    };
+    // Which entries are still cached (a MISS refills it, so check once).
+    let cached = || async {
+        let mut out = Vec::new();
+        for (path, tags) in entries {
+            let a = get(&http, &s.gw.url(path), &[("x-sim-respond-cache-tag", tags)]).await;
+            assert_eq!(a.status, 200);
+            out.push(a.cache == "HIT");
+        }
+        out
+    };
+    fill().await;
+    assert_eq!(cached().await, [true; 5]);
+
+    let control = tonic::transport::Channel::from_shared(format!("http://{}", s.gw.control))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = pb::cache_client::CacheClient::new(control);
+    let hpf_token = issue_token(&s.gw, "hpf").await;
+    let hrss_token = issue_token(&s.gw, "hrss").await;
+    let hpf = purger(Some(&hpf_token));
+    let hrss = purger(Some(&hrss_token));
+    let anonymous = purger(None);
+
+    // By prefix: whole segments, the caller's entries only.
+    let r = client
+        .purge(hpf(purge(Target::Prefix("/api/v1/depts/hpf/echo/pub/bills/1".into()))))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.removed, 2);
+    assert_eq!(cached().await, [false, false, true, true, true]);
+
+    // By tag.
+    let r = client
+        .purge(hpf(purge(Target::Tag("c1".into()))))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.removed, 2, "bills/1/items and meters/1 carry c1 (hrss's c1 is not hpf's)");
+    assert_eq!(cached().await, [true, false, true, false, true]);
+
+    // Another department's: refused when named, and a prefix under the
+    // other department's paths removes nothing of theirs.
+    let mut named = purge(Target::All(true));
+    named.department = "hpf".into();
+    let denied = client.purge(hrss(named)).await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
+    let r = client
+        .purge(hrss(purge(Target::Prefix("/api/v1/depts/hpf".into()))))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.removed, 0);
+    let r = client
+        .purge(hrss(purge(Target::Tag("bills".into()))))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.removed, 1, "hrss's own bills entry only");
+    assert_eq!(cached().await, [true, true, true, true, false]);
+    let unauthenticated = client
+        .purge(anonymous(purge(Target::All(true))))
+        .await
+        .unwrap_err();
+    assert_eq!(unauthenticated.code(), tonic::Code::Unauthenticated);
+    let invalid = client
+        .purge(hpf(purge(Target::Prefix("no-slash".into()))))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), tonic::Code::InvalidArgument);
+
+    // Operators: everything of one department.
+    let (status, body) = s
+        .gw
+        .admin_post("/cache/purge", json!({"department": "hpf", "all": true}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["removed"], 4);
+    assert_eq!(cached().await, [false, false, false, false, true]);
+    let stats = s.gw.admin_get("/cache/stats").await;
+    println!("after purges: {stats}");
 }

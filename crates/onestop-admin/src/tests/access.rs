@@ -3,13 +3,14 @@
 
 use std::collections::BTreeSet;
 
+use onestop_store::Store as _;
 use serde_json::Value;
 
 use super::support::*;
 use crate::ConfigBackend;
 
 /// Every operation the router serves.
-const SERVED: [(&str, &str); 26] = [
+const SERVED: [(&str, &str); 28] = [
     ("DELETE", "/admin/v1/config/departments/{dept}"),
     (
         "DELETE",
@@ -17,6 +18,7 @@ const SERVED: [(&str, &str); 26] = [
     ),
     ("DELETE", "/admin/v1/departments/{dept}/tokens/{id}"),
     ("GET", "/admin/v1/audit"),
+    ("GET", "/admin/v1/cache/stats"),
     ("GET", "/admin/v1/config"),
     ("GET", "/admin/v1/config/status"),
     ("GET", "/admin/v1/config/versions"),
@@ -32,6 +34,7 @@ const SERVED: [(&str, &str); 26] = [
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/readyz"),
+    ("POST", "/admin/v1/cache/purge"),
     ("POST", "/admin/v1/config/reload"),
     ("POST", "/admin/v1/config/rollback"),
     ("POST", "/admin/v1/departments/{dept}/tokens"),
@@ -60,6 +63,7 @@ fn action(method: &str, path: &str) -> &'static str {
         ("POST", "/admin/v1/registry/services/{dept}/{service}/reject") => "registry.reject",
         ("POST", "/admin/v1/departments/{dept}/tokens") => "dept_token.issue",
         ("DELETE", "/admin/v1/departments/{dept}/tokens/{id}") => "dept_token.revoke",
+        ("POST", "/admin/v1/cache/purge") => "cache.purge",
         other => panic!("no action for {other:?}"),
     }
 }
@@ -134,6 +138,9 @@ async fn openapi_documents_exactly_the_served_routes() {
         "ZombieReport",
         "AuditPage",
         "Whoami",
+        "PurgeRequest",
+        "PurgeAnswer",
+        "CacheStatsView",
     ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),
@@ -176,7 +183,7 @@ async fn every_admin_route_needs_a_valid_token() {
     let h = Harness::start().await;
     let doc = document(&h).await;
     let ops = admin_operations(&doc);
-    assert_eq!(ops.len(), 22);
+    assert_eq!(ops.len(), 24);
     let bad: [Option<&str>; 6] = [
         None,
         Some("Bearer not-a-known-token"),
@@ -209,10 +216,10 @@ async fn every_admin_route_needs_a_valid_token() {
             }
         }
     }
-    assert_eq!(refused_changes, 10 * 6);
+    assert_eq!(refused_changes, 11 * 6);
     // Refused attempts to change are audited, as nobody (`-`).
     let audit = h.audit(1000).await;
-    assert_eq!(audit.len(), 60);
+    assert_eq!(audit.len(), 66);
     for r in &audit {
         assert_eq!(r.operator, "-");
         let detail: Value = serde_json::from_str(&r.detail).unwrap();
@@ -264,7 +271,7 @@ async fn a_viewer_can_change_nothing() {
         .into_iter()
         .filter(|(m, _)| m != "GET")
         .collect();
-    assert_eq!(changes.len(), 10);
+    assert_eq!(changes.len(), 11);
     for (method, path) in &changes {
         let mut rb = h.req(method, &fill(path), Some(VIEWER));
         if let Some((ct, body)) = body_for(method, path) {
@@ -296,6 +303,11 @@ async fn a_viewer_can_change_nothing() {
     assert_eq!(status, 403);
 
     assert_eq!(snapshot(&h), before);
+    assert_eq!(
+        h.store.last_purge_id().await.unwrap(),
+        0,
+        "no purge recorded"
+    );
     assert_eq!(
         h.registry.authenticate(&issued.token),
         Some("hpf".to_string())
@@ -330,6 +342,7 @@ async fn a_viewer_can_change_nothing() {
     assert_eq!(
         summary,
         vec![
+            ("viewer", "cache.purge", "cache", 403),
             ("viewer", "config.department.delete", "hpf", 403),
             ("viewer", "config.department.put", "hpf", 403),
             ("viewer", "config.reload", "config", 403),

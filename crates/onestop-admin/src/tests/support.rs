@@ -1,14 +1,16 @@
 //! Test harness: the admin router on a loopback port over a real SQLite
-//! `SqlStore` and a real `Registry`, with an in-memory `ConfigBackend` and
-//! scripted `TrafficStats`.
+//! `SqlStore`, a real `Registry` and a real response cache with its
+//! `PurgeApplier`, with an in-memory `ConfigBackend` and scripted
+//! `TrafficStats`.
 
 use std::collections::BTreeMap;
 use std::path::Path as FsPath;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use onestop_cache::ResponseCache;
 use onestop_config::{Bundle, Config};
-use onestop_control::{Registry, RegistrySettings};
+use onestop_control::{PurgeApplier, Registry, RegistrySettings};
 use onestop_core::digest::sha256_hex;
 use onestop_core::registry::{
     InstanceSpec, LbPolicy, PathMatchKind, RouteSpec, ServiceProtocol, ServiceSpec,
@@ -487,6 +489,25 @@ impl Store for AuditFails {
     ) -> onestop_store::Result<Vec<AdminAuditRecord>> {
         self.0.admin_audit(limit, before).await
     }
+    async fn append_purge(
+        &self,
+        purge: &onestop_store::NewPurge,
+    ) -> onestop_store::Result<onestop_store::PurgeRecord> {
+        self.0.append_purge(purge).await
+    }
+    async fn purges_since(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> onestop_store::Result<Vec<onestop_store::PurgeRecord>> {
+        self.0.purges_since(after_id, limit).await
+    }
+    async fn last_purge_id(&self) -> onestop_store::Result<i64> {
+        self.0.last_purge_id().await
+    }
+    async fn prune_purges(&self, before: i64) -> onestop_store::Result<u64> {
+        self.0.prune_purges(before).await
+    }
 }
 
 /// What a test talks to.
@@ -498,6 +519,8 @@ pub struct Harness {
     pub store: SqlStore,
     pub stats: Arc<FakeStats>,
     pub readiness: Readiness,
+    /// The response cache purges apply to.
+    pub cache: ResponseCache,
     _dir: tempfile::TempDir,
 }
 
@@ -537,12 +560,15 @@ impl Harness {
         } else {
             Arc::new(store.clone())
         };
+        let cache = ResponseCache::new(16 << 20);
+        let purges = PurgeApplier::new(cache.clone(), Arc::new(store.clone())).await;
         let state = AdminState {
             readiness: readiness.clone(),
             config: config.clone(),
             registry: (!opts.without_registry).then(|| registry.clone()),
             stats: stats.clone(),
             store: audit_store,
+            cache: Arc::new(purges),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -556,6 +582,7 @@ impl Harness {
             store,
             stats,
             readiness,
+            cache,
             _dir: dir,
         }
     }
@@ -662,6 +689,10 @@ pub fn body_for(method: &str, path: &str) -> Option<(&'static str, String)> {
             Some(("application/json", r#"{"label":"x"}"#.into()))
         }
         ("POST", "/admin/v1/config/rollback") => Some(("application/json", r#"{"to":1}"#.into())),
+        ("POST", "/admin/v1/cache/purge") => Some((
+            "application/json",
+            r#"{"department":"hpf","all":true}"#.into(),
+        )),
         _ => None,
     }
 }

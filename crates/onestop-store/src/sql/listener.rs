@@ -143,8 +143,9 @@ impl Task {
             up_since = Instant::now();
             tracing::info!(channel = %self.channel, "store listener reconnected");
             // Whatever was notified while we were away is lost.
-            let _ = self.changes.send(Change::Registry);
-            let _ = self.changes.send(Change::ConfigVersion);
+            for change in Change::ALL {
+                let _ = self.changes.send(change);
+            }
         }
     }
 
@@ -156,8 +157,9 @@ impl Task {
             }
             Heard::Unknown => {
                 tracing::warn!(%payload, "store listener heard an unknown change");
-                let _ = self.changes.send(Change::Registry);
-                let _ = self.changes.send(Change::ConfigVersion);
+                for change in Change::ALL {
+                    let _ = self.changes.send(change);
+                }
             }
         }
     }
@@ -173,7 +175,7 @@ mod tests {
         let me = Origin::random();
         let other = Origin::random();
         assert_ne!(me, other);
-        for change in [Change::Registry, Change::ConfigVersion] {
+        for change in Change::ALL {
             assert_eq!(me.hear(&me.payload(change)), Heard::Own);
             assert_eq!(me.hear(&other.payload(change)), Heard::Remote(change));
         }
@@ -181,12 +183,17 @@ mod tests {
             me.payload(Change::Registry).split_once(' ').map(|p| p.0),
             Some("registry")
         );
+        assert_eq!(
+            me.payload(Change::Purge).split_once(' ').map(|p| p.0),
+            Some("purge")
+        );
     }
 
     #[test]
     fn odd_payloads_are_handled() {
         let me = Origin::random();
         assert_eq!(me.hear("registry"), Heard::Remote(Change::Registry));
+        assert_eq!(me.hear("purge"), Heard::Remote(Change::Purge));
         assert_eq!(me.hear(""), Heard::Unknown);
         assert_eq!(me.hear("tokens abc"), Heard::Unknown);
     }

@@ -107,17 +107,31 @@ pub(super) async fn create_schema(pool: &AnyPool, schema: &str) -> Result<()> {
 /// `(version, description, SQL)` of each migration, embedded in the binary.
 type Embedded = &'static [(i64, &'static str, &'static str)];
 
-const SQLITE_MIGRATIONS: Embedded = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-)];
+const SQLITE_MIGRATIONS: Embedded = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "purges",
+        include_str!("../../migrations/sqlite/0002_purges.sql"),
+    ),
+];
 
-const POSTGRES_MIGRATIONS: Embedded = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-)];
+const POSTGRES_MIGRATIONS: Embedded = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "purges",
+        include_str!("../../migrations/postgres/0002_purges.sql"),
+    ),
+];
 
 /// A backend's embedded migrations as a sqlx migration source (what
 /// `sqlx::migrate!` generates, without sqlx's compile-time macros). The

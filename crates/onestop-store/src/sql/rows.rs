@@ -15,7 +15,7 @@ use sqlx::{Any, Decode, Row, Type};
 use super::error::{corrupt_json, db};
 use crate::{
     AdminAuditRecord, ConfigVersion, ConfigVersionMeta, DecisionRecord, DeptTokenRecord,
-    InstanceRecord, Result, ServiceRecord, StoreError, VersionSource,
+    InstanceRecord, PurgeKind, PurgeRecord, Result, ServiceRecord, StoreError, VersionSource,
 };
 
 /// Columns of `services`, as [`service`] reads them (a macro, so that
@@ -60,6 +60,13 @@ macro_rules! version_meta_columns {
 macro_rules! audit_columns {
     () => {
         "id, operator, action, target, detail, at"
+    };
+}
+
+/// Columns of `purges`, as [`purge`] reads them.
+macro_rules! purge_columns {
+    () => {
+        "id, dept, kind, value, requested_by, at"
     };
 }
 
@@ -195,6 +202,21 @@ pub(crate) fn audit(row: &AnyRow) -> Result<AdminAuditRecord> {
         action: get(row, "action")?,
         target: get(row, "target")?,
         detail: get(row, "detail")?,
+        at: get(row, "at")?,
+    })
+}
+
+pub(crate) fn purge(row: &AnyRow) -> Result<PurgeRecord> {
+    let id: i64 = get(row, "id")?;
+    let kind: String = get(row, "kind")?;
+    let kind = PurgeKind::parse(&kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("purges.kind of {id}: unknown {kind:?}")))?;
+    Ok(PurgeRecord {
+        id,
+        dept: get(row, "dept")?,
+        kind,
+        value: get(row, "value")?,
+        requested_by: get(row, "requested_by")?,
         at: get(row, "at")?,
     })
 }
