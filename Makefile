@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export OPENSSL_NO_VENDOR := 1
 
-.PHONY: all deps build release demo test lint fmt bench clean
+.PHONY: all deps build release demo test lint fmt bench bench-cache clean
 
 all: build
 
@@ -54,6 +54,11 @@ fmt:
 
 bench: deps
 	$(CARGO) bench -p onestop-proxy --bench route_match --bench compile
+
+# Cache-hit against passthrough throughput through real gateway and fleet
+# processes (the bench starts target/release/onestop); prints the ratio.
+bench-cache: deps
+	$(CARGO) build --release -p onestop && $(CARGO) bench -p onestop-tests --bench cache
 
 clean:
 	$(CARGO) clean
