@@ -99,4 +99,42 @@ impl Secure {
             .build()
             .expect("client")
     }
+
+    /// A gateway with this identity, channels (`channel_extra` appended to
+    /// each `[[channels]]`) and signing key in front of `sim` (which should
+    /// verify signatures with `signing_key_hex`), citizen auth on the
+    /// fleet's citizen matters; each `(dept, toml)` of `routes` is appended
+    /// to that department's file and `gateway_extra` to the gateway file.
+    pub async fn gateway(
+        &self,
+        sim: &crate::Sim,
+        channel_extra: &[&str],
+        routes: &[(&str, &str)],
+        gateway_extra: &str,
+    ) -> crate::Gateway {
+        let mut extra = self.gateway_toml(channel_extra);
+        extra.push_str(gateway_extra);
+        crate::Gateway::start_setup(
+            &sim.manifest,
+            &crate::ConfigOptions {
+                citizen_auth: true,
+                ..crate::ConfigOptions::default()
+            },
+            |config| {
+                self.write_keys(config);
+                for (dept, text) in routes {
+                    let file = config.join(format!("departments/{dept}.toml"));
+                    let mut current = std::fs::read_to_string(&file).expect("department file");
+                    current.push_str(text);
+                    std::fs::write(file, current).expect("department file");
+                }
+            },
+            crate::GatewaySetup {
+                threads: 2,
+                extra,
+                ..crate::GatewaySetup::default()
+            },
+        )
+        .await
+    }
 }

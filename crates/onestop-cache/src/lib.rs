@@ -22,6 +22,7 @@ mod entry;
 mod key;
 mod metrics;
 mod policy;
+pub mod testing;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -242,9 +243,11 @@ impl ResponseCache {
     /// request).
     pub fn insert(&self, key: Key, entry: Entry) -> Arc<Entry> {
         let entry = Arc::new(entry);
-        self.shared
-            .metrics
-            .stored(&entry.origin.dept, &entry.origin.route, u64::from(weight(&key, &entry)));
+        self.shared.metrics.stored(
+            &entry.origin.dept,
+            &entry.origin.route,
+            u64::from(weight(&key, &entry)),
+        );
         self.shared.entries.insert(key, entry.clone());
         entry
     }
@@ -352,7 +355,10 @@ impl Fill {
         self.done = true;
         {
             let mut slots = lock(&self.cache.shared.inflight);
-            if slots.get(&self.key).is_some_and(|rx| rx.same_channel(&self.tx.subscribe())) {
+            if slots
+                .get(&self.key)
+                .is_some_and(|rx| rx.same_channel(&self.tx.subscribe()))
+            {
                 slots.remove(&self.key);
             }
         }

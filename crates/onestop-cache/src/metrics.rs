@@ -175,9 +175,15 @@ impl Metrics {
         let (d, r) = (&**dept, &**route);
         let counters = Arc::new(RouteCounters {
             hit: self.lookups.with_label_values(&[d, r, Status::Hit.label()]),
-            miss: self.lookups.with_label_values(&[d, r, Status::Miss.label()]),
-            stale: self.lookups.with_label_values(&[d, r, Status::Stale.label()]),
-            bypass: self.lookups.with_label_values(&[d, r, Status::Bypass.label()]),
+            miss: self
+                .lookups
+                .with_label_values(&[d, r, Status::Miss.label()]),
+            stale: self
+                .lookups
+                .with_label_values(&[d, r, Status::Stale.label()]),
+            bypass: self
+                .lookups
+                .with_label_values(&[d, r, Status::Bypass.label()]),
             coalesced: self.coalesced.with_label_values(&[d, r]),
             bytes: self.bytes.with_label_values(&[d, r]),
             entries: self.entries.with_label_values(&[d, r]),
@@ -204,7 +210,9 @@ impl Metrics {
     }
 
     pub(crate) fn not_stored(&self, dept: &str, route: &str, reason: &str) {
-        self.not_stored.with_label_values(&[dept, route, reason]).inc();
+        self.not_stored
+            .with_label_values(&[dept, route, reason])
+            .inc();
     }
 
     pub(crate) fn stats(&self) -> Vec<RouteStats> {

@@ -100,7 +100,12 @@ pub fn decide(policy: &Policy, status: u16, headers: &HeaderMap) -> Decision {
             return Decision::Skip("vary");
         };
         for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            if name == "*" || !policy.vary.iter().any(|v| v.as_str().eq_ignore_ascii_case(name)) {
+            if name == "*"
+                || !policy
+                    .vary
+                    .iter()
+                    .any(|v| v.as_str().eq_ignore_ascii_case(name))
+            {
                 return Decision::Skip("vary");
             }
         }
@@ -162,7 +167,9 @@ impl CacheControl {
                     // fields; onestop does not store such answers at all.
                     "no-cache" => cc.no_cache = true,
                     "private" => cc.private = true,
-                    "max-age" => cc.max_age = Some(cc.max_age.map_or(seconds(), |m| m.min(seconds()))),
+                    "max-age" => {
+                        cc.max_age = Some(cc.max_age.map_or(seconds(), |m| m.min(seconds())))
+                    }
                     "s-maxage" => {
                         cc.s_maxage = Some(cc.s_maxage.map_or(seconds(), |m| m.min(seconds())))
                     }

@@ -9,17 +9,7 @@ use onestop_config::{CacheScope, RouteCache};
 use super::*;
 
 fn config(ttl: u64) -> RouteCache {
-    RouteCache {
-        ttl: Duration::from_secs(ttl),
-        scope: CacheScope::Public,
-        query: vec![],
-        vary: vec![],
-        max_body_bytes: 1 << 20,
-        stale_while_revalidate: None,
-        stale_if_error: None,
-        override_upstream: false,
-        negative_ttl: None,
-    }
+    RouteCache::with_ttl(Duration::from_secs(ttl))
 }
 
 fn policy(ttl: u64) -> Policy {
@@ -164,26 +154,53 @@ fn vary_headers_are_part_of_the_key() {
 fn upstream_cache_control_is_honoured() {
     let p = policy(60);
     let d = |pairs: &[(&str, &str)]| decide(&p, 200, &headers(pairs));
-    assert_eq!(d(&[]), Decision::Store { fresh: Duration::from_secs(60) });
-    assert_eq!(d(&[("cache-control", "no-store")]), Decision::Skip("cache_control"));
-    assert_eq!(d(&[("cache-control", "Private")]), Decision::Skip("cache_control"));
-    assert_eq!(d(&[("cache-control", "no-cache")]), Decision::Skip("cache_control"));
-    assert_eq!(d(&[("cache-control", "max-age=0")]), Decision::Skip("cache_control"));
+    assert_eq!(
+        d(&[]),
+        Decision::Store {
+            fresh: Duration::from_secs(60)
+        }
+    );
+    assert_eq!(
+        d(&[("cache-control", "no-store")]),
+        Decision::Skip("cache_control")
+    );
+    assert_eq!(
+        d(&[("cache-control", "Private")]),
+        Decision::Skip("cache_control")
+    );
+    assert_eq!(
+        d(&[("cache-control", "no-cache")]),
+        Decision::Skip("cache_control")
+    );
+    assert_eq!(
+        d(&[("cache-control", "max-age=0")]),
+        Decision::Skip("cache_control")
+    );
     assert_eq!(
         d(&[("cache-control", "public, max-age=5")]),
-        Decision::Store { fresh: Duration::from_secs(5) }
+        Decision::Store {
+            fresh: Duration::from_secs(5)
+        }
     );
     assert_eq!(
         d(&[("cache-control", "max-age=5, s-maxage=7")]),
-        Decision::Store { fresh: Duration::from_secs(7) }
+        Decision::Store {
+            fresh: Duration::from_secs(7)
+        }
     );
     let forced = Policy {
         override_upstream: true,
         ..p.clone()
     };
     assert_eq!(
-        decide(&forced, 200, &headers(&[("cache-control", "no-store, max-age=1")])),
-        Decision::Store { fresh: Duration::from_secs(60) }
+        decide(
+            &forced,
+            200,
+            &headers(&[("cache-control", "no-store, max-age=1")])
+        ),
+        Decision::Store {
+            fresh: Duration::from_secs(60)
+        }
     );
 }
 
@@ -203,7 +220,11 @@ fn never_cached_whatever_the_route_says() {
         (200, vec![("vary", "accept-encoding")], "vary"),
         (200, vec![("content-length", "2000000")], "too_large"),
     ] {
-        assert_eq!(decide(&forced, status, &headers(&pairs)), Decision::Skip(why), "{status} {pairs:?}");
+        assert_eq!(
+            decide(&forced, status, &headers(&pairs)),
+            Decision::Skip(why),
+            "{status} {pairs:?}"
+        );
     }
 }
 
@@ -213,8 +234,18 @@ fn negative_caching_is_opt_in_and_short() {
         negative_ttl: Some(Duration::from_secs(3)),
         ..policy(60)
     };
-    assert_eq!(decide(&p, 404, &HeaderMap::new()), Decision::Store { fresh: Duration::from_secs(3) });
-    assert_eq!(decide(&p, 410, &HeaderMap::new()), Decision::Store { fresh: Duration::from_secs(3) });
+    assert_eq!(
+        decide(&p, 404, &HeaderMap::new()),
+        Decision::Store {
+            fresh: Duration::from_secs(3)
+        }
+    );
+    assert_eq!(
+        decide(&p, 410, &HeaderMap::new()),
+        Decision::Store {
+            fresh: Duration::from_secs(3)
+        }
+    );
     assert_eq!(decide(&p, 500, &HeaderMap::new()), Decision::Skip("status"));
 }
 
@@ -238,9 +269,18 @@ fn freshness_windows_follow_the_policy() {
     let e = entry("water", "/p", "", "x", &p);
     let t0 = Instant::now();
     assert_eq!(e.freshness(t0), Freshness::Fresh);
-    assert_eq!(e.freshness(t0 + Duration::from_secs(6)), Freshness::Revalidate);
-    assert_eq!(e.freshness(t0 + Duration::from_secs(20)), Freshness::IfError);
-    assert_eq!(e.freshness(t0 + Duration::from_secs(40)), Freshness::Expired);
+    assert_eq!(
+        e.freshness(t0 + Duration::from_secs(6)),
+        Freshness::Revalidate
+    );
+    assert_eq!(
+        e.freshness(t0 + Duration::from_secs(20)),
+        Freshness::IfError
+    );
+    assert_eq!(
+        e.freshness(t0 + Duration::from_secs(40)),
+        Freshness::Expired
+    );
     assert!(e.usable_on_error(t0 + Duration::from_secs(34)));
     assert!(!e.usable_on_error(t0 + Duration::from_secs(36)));
     assert_eq!(e.keep_for(), Duration::from_secs(35));
@@ -290,9 +330,18 @@ fn lookup_reports_each_window() {
     assert!(matches!(cache.lookup(&k, now), Lookup::Miss));
     cache.insert(k.clone(), entry("water", "/p", "", "x", &p));
     assert!(matches!(cache.lookup(&k, now), Lookup::Fresh(_)));
-    assert!(matches!(cache.lookup(&k, now + Duration::from_secs(6)), Lookup::Revalidate(_)));
-    assert!(matches!(cache.lookup(&k, now + Duration::from_secs(20)), Lookup::IfError(_)));
-    assert!(matches!(cache.lookup(&k, now + Duration::from_secs(40)), Lookup::Miss));
+    assert!(matches!(
+        cache.lookup(&k, now + Duration::from_secs(6)),
+        Lookup::Revalidate(_)
+    ));
+    assert!(matches!(
+        cache.lookup(&k, now + Duration::from_secs(20)),
+        Lookup::IfError(_)
+    ));
+    assert!(matches!(
+        cache.lookup(&k, now + Duration::from_secs(40)),
+        Lookup::Miss
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,7 +359,10 @@ async fn concurrent_misses_share_one_leader() {
         };
         followers.push(tokio::spawn(w.wait(Duration::from_secs(10))));
     }
-    assert!(cache.try_refresh(&k).is_none(), "no refresh while a fill is in flight");
+    assert!(
+        cache.try_refresh(&k).is_none(),
+        "no refresh while a fill is in flight"
+    );
     fill.store(entry("water", "/p", "", "answer", &p));
     for f in followers {
         match f.await.unwrap() {
@@ -333,7 +385,10 @@ async fn an_abandoned_fill_releases_its_followers() {
         panic!("follows");
     };
     drop(fill);
-    assert!(matches!(w.wait(Duration::from_secs(5)).await, Outcome::NotStored));
+    assert!(matches!(
+        w.wait(Duration::from_secs(5)).await,
+        Outcome::NotStored
+    ));
     let Join::Leader(fill) = cache.join(&k) else {
         panic!("leads again");
     };
@@ -341,7 +396,10 @@ async fn an_abandoned_fill_releases_its_followers() {
         panic!("follows");
     };
     fill.fail();
-    assert!(matches!(w.wait(Duration::from_secs(5)).await, Outcome::Failed));
+    assert!(matches!(
+        w.wait(Duration::from_secs(5)).await,
+        Outcome::Failed
+    ));
 }
 
 #[tokio::test]
@@ -353,7 +411,10 @@ async fn a_slow_leader_does_not_hold_followers_forever() {
         panic!("follows");
     };
     let t = Instant::now();
-    assert!(matches!(w.wait(Duration::from_millis(50)).await, Outcome::NotStored));
+    assert!(matches!(
+        w.wait(Duration::from_millis(50)).await,
+        Outcome::NotStored
+    ));
     assert!(t.elapsed() >= Duration::from_millis(50));
 }
 
@@ -396,18 +457,30 @@ fn purges_remove_exactly_the_matching_entries_of_one_department() {
         v
     };
     fill(&cache);
-    assert_eq!(cache.purge("water", &Purge::Prefix("/api/v1/depts/water/bills/1".into())), 1);
+    assert_eq!(
+        cache.purge(
+            "water",
+            &Purge::Prefix("/api/v1/depts/water/bills/1".into())
+        ),
+        1
+    );
     assert_eq!(left(&cache).len(), 4);
     assert!(left(&cache).contains(&("water".into(), "/api/v1/depts/water/bills/10".into())));
     assert!(left(&cache).contains(&("power".into(), "/api/v1/depts/water/bills/1".into())));
     fill(&cache);
-    assert_eq!(cache.purge("water", &Purge::Prefix("/api/v1/depts/water/bills/".into())), 3);
+    assert_eq!(
+        cache.purge("water", &Purge::Prefix("/api/v1/depts/water/bills/".into())),
+        3
+    );
     fill(&cache);
     assert_eq!(cache.purge("water", &Purge::Tag("c1".into())), 2);
     assert_eq!(
         left(&cache),
         [
-            ("power".to_string(), "/api/v1/depts/water/bills/1".to_string()),
+            (
+                "power".to_string(),
+                "/api/v1/depts/water/bills/1".to_string()
+            ),
             ("water".into(), "/api/v1/depts/water/bills".into()),
             ("water".into(), "/api/v1/depts/water/bills/10".into()),
         ]
@@ -426,14 +499,24 @@ fn the_byte_budget_holds_under_ten_times_the_key_space() {
     // Each entry weighs a little over 1 KB: 10,000 of them are ~10× the cap.
     for i in 0..10_000 {
         let path = format!("/p/{i}");
-        cache.insert(key(&p, &path, None, None), entry("water", &path, "", &body, &p));
+        cache.insert(
+            key(&p, &path, None, None),
+            entry("water", &path, "", &body, &p),
+        );
     }
     let stats = cache.stats();
     assert!(stats.bytes <= max, "{} bytes over a {max} cap", stats.bytes);
-    assert!(stats.bytes > max / 2, "the cache should be near its cap, is {}", stats.bytes);
+    assert!(
+        stats.bytes > max / 2,
+        "the cache should be near its cap, is {}",
+        stats.bytes
+    );
     assert!(stats.entries < 1000, "{} entries kept", stats.entries);
     let route = &stats.routes[0];
     assert!(route.evictions > 9000, "{route:?}");
-    assert_eq!(route.bytes as u64, stats.bytes, "per-route bytes track the total");
+    assert_eq!(
+        route.bytes as u64, stats.bytes,
+        "per-route bytes track the total"
+    );
     assert_eq!(route.entries as u64, stats.entries);
 }

@@ -83,6 +83,23 @@ pub struct RouteCache {
     pub negative_ttl: Option<Duration>,
 }
 
+impl RouteCache {
+    /// A policy caching answers for `ttl`, every other setting at its default.
+    pub fn with_ttl(ttl: Duration) -> RouteCache {
+        RouteCache {
+            ttl,
+            scope: CacheScope::Public,
+            query: Vec::new(),
+            vary: Vec::new(),
+            max_body_bytes: default_max_body(),
+            stale_while_revalidate: None,
+            stale_if_error: None,
+            override_upstream: false,
+            negative_ttl: None,
+        }
+    }
+}
+
 fn default_max_body() -> u64 {
     1024 * 1024
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use onestop_control::pb::cache as pb;
 use onestop_tests::registry::issue_token;
 use onestop_tests::secure::Secure;
-use onestop_tests::{ConfigOptions, Gateway, GatewaySetup, Sim, percentile, wait_for};
+use onestop_tests::{Gateway, Sim, percentile, wait_for};
 use serde_json::{Value, json};
 
 /// Routes added to `hpf` (all on the fleet's echo, which answers what the
@@ -78,32 +78,14 @@ struct Setup {
 async fn setup(citizens: usize, gateway_extra: &str) -> Setup {
     let secure = Secure::new();
     let sim = Sim::start_signed(2, citizens, Some(&secure.signing_key_hex)).await;
-    let mut extra = secure.gateway_toml(&[]);
-    extra.push_str(gateway_extra);
-    let gw = Gateway::start_setup(
-        &sim.manifest,
-        &ConfigOptions {
-            citizen_auth: true,
-            ..ConfigOptions::default()
-        },
-        |config| {
-            secure.write_keys(config);
-            let hpf = config.join("departments/hpf.toml");
-            let mut text = std::fs::read_to_string(&hpf).unwrap();
-            text.push_str(CACHED_ROUTES);
-            std::fs::write(hpf, text).unwrap();
-            let hrss = config.join("departments/hrss.toml");
-            let mut text = std::fs::read_to_string(&hrss).unwrap();
-            text.push_str(HRSS_ROUTE);
-            std::fs::write(hrss, text).unwrap();
-        },
-        GatewaySetup {
-            threads: 2,
-            extra,
-            ..GatewaySetup::default()
-        },
-    )
-    .await;
+    let gw = secure
+        .gateway(
+            &sim,
+            &[],
+            &[("hpf", CACHED_ROUTES), ("hrss", HRSS_ROUTE)],
+            gateway_extra,
+        )
+        .await;
     Setup { sim, gw, secure }
 }
 

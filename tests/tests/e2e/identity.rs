@@ -52,27 +52,9 @@ async fn secured(
 ) -> (Sim, Gateway, Secure) {
     let secure = Secure::new();
     let sim = Sim::start_signed(departments, citizens, Some(&secure.signing_key_hex)).await;
-    let extra = secure.gateway_toml(channel_extra);
-    let gw = Gateway::start_setup(
-        &sim.manifest,
-        &ConfigOptions {
-            citizen_auth: true,
-            ..ConfigOptions::default()
-        },
-        |config| {
-            secure.write_keys(config);
-            let hpf = config.join("departments/hpf.toml");
-            let mut text = std::fs::read_to_string(&hpf).unwrap();
-            text.push_str(EXTRA_ROUTES);
-            std::fs::write(hpf, text).unwrap();
-        },
-        GatewaySetup {
-            threads: 2,
-            extra,
-            ..GatewaySetup::default()
-        },
-    )
-    .await;
+    let gw = secure
+        .gateway(&sim, channel_extra, &[("hpf", EXTRA_ROUTES)], "")
+        .await;
     (sim, gw, secure)
 }
 

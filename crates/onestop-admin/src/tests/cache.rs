@@ -1,67 +1,11 @@
 //! `POST /admin/v1/cache/purge` and `GET /admin/v1/cache/stats` over a
 //! real response cache and its purge applier.
 
-use std::time::{Duration, Instant};
-
-use bytes::Bytes;
-use http::HeaderMap;
-use onestop_cache::{Entry, Key, KeyParts, Lookup, Origin, Policy, ResponseCache};
-use onestop_config::{CacheScope, RouteCache};
+use onestop_cache::testing::{cached, put};
 use onestop_store::{PurgeKind, Store as _};
 use serde_json::{Value, json};
 
 use super::support::*;
-
-/// Stores an answer of `dept`'s route `route` for `path`, tagged `tags`.
-fn put(cache: &ResponseCache, dept: &str, route: &str, path: &str, tags: &str) -> Key {
-    let policy = Policy::from_config(&RouteCache {
-        ttl: Duration::from_secs(300),
-        scope: CacheScope::Public,
-        query: vec![],
-        vary: vec![],
-        max_body_bytes: 1 << 20,
-        stale_while_revalidate: None,
-        stale_if_error: None,
-        override_upstream: false,
-        negative_ttl: None,
-    });
-    let none = HeaderMap::new();
-    let key = Key::build(
-        &policy,
-        KeyParts {
-            route: &format!("{dept}/{route}"),
-            path,
-            query: None,
-            headers: &none,
-            citizen: None,
-        },
-    )
-    .unwrap();
-    let mut answer = HeaderMap::new();
-    if !tags.is_empty() {
-        answer.insert(onestop_cache::TAG_HEADER, tags.parse().unwrap());
-    }
-    let origin = Origin {
-        dept: dept.into(),
-        route: route.into(),
-        path: path.into(),
-    };
-    let entry = Entry::new(
-        origin,
-        200,
-        &answer,
-        Bytes::from_static(b"{}"),
-        &policy,
-        Duration::from_secs(300),
-        Instant::now(),
-    );
-    cache.insert(key.clone(), entry);
-    key
-}
-
-fn cached(cache: &ResponseCache, key: &Key) -> bool {
-    matches!(cache.lookup(key, Instant::now()), Lookup::Fresh(_))
-}
 
 async fn purge(h: &Harness, token: &str, body: Value) -> (u16, Value) {
     answer(

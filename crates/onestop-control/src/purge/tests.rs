@@ -2,10 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::HeaderMap;
-use onestop_cache::{Entry, Key, KeyParts, Lookup, Origin, Policy};
-use onestop_config::{CacheScope, RouteCache};
+use onestop_cache::Key;
+use onestop_cache::testing::{cached, put};
 use onestop_store::{SqlStore, StoreOptions};
 use tokio::sync::watch;
 use tonic::Code;
@@ -18,61 +16,6 @@ use crate::pb::cache::{PurgeRequest, purge_request::Target};
 use crate::registry::{Registry, RegistrySettings};
 
 // ----- fixtures ---------------------------------------------------------------
-
-fn policy() -> Policy {
-    Policy::from_config(&RouteCache {
-        ttl: Duration::from_secs(300),
-        scope: CacheScope::Public,
-        query: vec![],
-        vary: vec![],
-        max_body_bytes: 1 << 20,
-        stale_while_revalidate: None,
-        stale_if_error: None,
-        override_upstream: false,
-        negative_ttl: None,
-    })
-}
-
-/// Stores an answer of `dept`'s route `route` for `path`, tagged `tags`.
-fn put(cache: &ResponseCache, dept: &str, route: &str, path: &str, tags: &str) -> Key {
-    let policy = policy();
-    let headers = HeaderMap::new();
-    let key = Key::build(
-        &policy,
-        KeyParts {
-            route: &format!("{dept}/{route}"),
-            path,
-            query: None,
-            headers: &headers,
-            citizen: None,
-        },
-    )
-    .unwrap();
-    let mut answer = HeaderMap::new();
-    answer.insert("content-type", "application/json".parse().unwrap());
-    if !tags.is_empty() {
-        answer.insert(onestop_cache::TAG_HEADER, tags.parse().unwrap());
-    }
-    let entry = Entry::new(
-        Origin {
-            dept: dept.into(),
-            route: route.into(),
-            path: path.into(),
-        },
-        200,
-        &answer,
-        Bytes::from_static(b"{\"ok\":true}"),
-        &policy,
-        Duration::from_secs(300),
-        Instant::now(),
-    );
-    cache.insert(key.clone(), entry);
-    key
-}
-
-fn cached(cache: &ResponseCache, key: &Key) -> bool {
-    matches!(cache.lookup(key, Instant::now()), Lookup::Fresh(_))
-}
 
 fn files() -> Arc<onestop_config::Config> {
     let dept = |id: &str| {
