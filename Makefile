@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export OPENSSL_NO_VENDOR := 1
 
-.PHONY: all deps build release demo test lint fmt bench bench-cache clean
+.PHONY: all deps build release demo test lint fmt bench bench-deps bench-micro bench-cache bench-overview clean
 
 all: build
 
@@ -52,13 +52,46 @@ lint: deps
 fmt:
 	$(CARGO) fmt --all
 
-bench: deps
+# Side by side with nginx and HAProxy (bench/run.sh, about 5 minutes): installs
+# nginx, HAProxy, wrk and h2load from Debian when missing, builds onestop in
+# release, runs every scenario against direct / onestop / nginx / HAProxy,
+# prints the table and writes bench/results/<time>.json. BENCH_PROFILE=1 adds
+# a perf profile of onestop; see docs/PERFORMANCE.md for the knobs.
+bench: deps bench-deps release
+	bench/run.sh
+
+bench-deps:
+	@missing=""; \
+	command -v nginx >/dev/null 2>&1 || missing="$$missing nginx-light"; \
+	dpkg -s libnginx-mod-http-echo >/dev/null 2>&1 || missing="$$missing libnginx-mod-http-echo"; \
+	command -v haproxy >/dev/null 2>&1 || missing="$$missing haproxy"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	command -v h2load >/dev/null 2>&1 || missing="$$missing nghttp2-client"; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# The criterion micro-benchmarks of the hot pure functions (full runs).
+bench-micro: deps
 	$(CARGO) bench -p onestop-proxy --bench route_match --bench compile
+	$(CARGO) bench -p onestop-policy --bench policy
+	$(CARGO) bench -p onestop-cache --bench cache
 
 # Cache-hit against passthrough throughput through real gateway and fleet
 # processes (the bench starts target/release/onestop); prints the ratio.
 bench-cache: deps
 	$(CARGO) build --release -p onestop && $(CARGO) bench -p onestop-tests --bench cache
+
+# The citizen overview over 30 departments whose slowest answers in T = 50 ms:
+# real fleet and gateway processes; prints p50/p99 and p50 - T (goal <= 2 ms).
+bench-overview: deps
+	$(CARGO) build --release -p onestop && $(CARGO) bench -p onestop-tests --bench overview
 
 clean:
 	$(CARGO) clean

@@ -385,6 +385,34 @@ pub struct Department {
     /// Requests in flight to this department before new ones are shed with 503.
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: usize,
+    /// The department's item in the citizen overview (`GET /api/v1/me/overview`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<OverviewItem>")]
+    pub overview: Option<Spanned<OverviewItem>>,
+}
+
+/// A department's item in the citizen overview: a `GET` of one of its own
+/// citizen routes, sent through the gateway with the citizen's credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverviewItem {
+    /// Path under `/api/v1/depts/<this department>/`; `me` stands for the
+    /// citizen, e.g. `/api/v1/depts/hpf/overview/me`.
+    pub path: String,
+    /// How long the overview waits for this item (more than 0, at most 10s).
+    #[serde(default = "default_overview_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub timeout: Duration,
+}
+
+/// An overview item's default deadline.
+pub const DEFAULT_OVERVIEW_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// The longest an overview item may take.
+pub const MAX_OVERVIEW_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn default_overview_timeout() -> Duration {
+    DEFAULT_OVERVIEW_TIMEOUT
 }
 
 fn default_max_concurrency() -> usize {

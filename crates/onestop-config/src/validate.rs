@@ -17,7 +17,10 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::diag::{Diagnostic, line_col};
-use crate::model::{Config, DepartmentSource, PathKind, ProbeKind, Role, Route, header_regex};
+use crate::model::{
+    Config, DepartmentSource, MAX_OVERVIEW_TIMEOUT, OverviewItem, PathKind, ProbeKind, Role, Route,
+    header_regex,
+};
 
 const METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
@@ -60,6 +63,9 @@ pub fn validate(config: &Config) -> Vec<Diagnostic> {
                 &src.file.department.id,
                 "max_concurrency must be at least 1".into(),
             );
+        }
+        if let Some(item) = &src.file.department.overview {
+            v.overview(src, id, item);
         }
         v.department(src, &mut matches);
         for route in &src.file.routes {
@@ -368,6 +374,38 @@ impl Validator {
                     );
                 }
             }
+        }
+    }
+
+    /// A department's overview item: one of its own paths, a sane deadline.
+    fn overview(&mut self, src: &DepartmentSource, dept: &str, item: &Spanned<OverviewItem>) {
+        let path = &item.get_ref().path;
+        let prefix = format!("/api/v1/depts/{dept}/");
+        if !path.starts_with(&prefix) || path.len() == prefix.len() {
+            self.at(
+                src,
+                item,
+                format!("overview path `{path}` must be below `{prefix}`"),
+            );
+        } else if !is_plain_path(path) {
+            self.at(
+                src,
+                item,
+                format!(
+                    "overview path `{path}` must be a plain path (no query, `..`, `//` or `%`)"
+                ),
+            );
+        }
+        let timeout = item.get_ref().timeout;
+        if timeout.is_zero() || timeout > MAX_OVERVIEW_TIMEOUT {
+            self.at(
+                src,
+                item,
+                format!(
+                    "overview timeout must be more than 0 and at most {}",
+                    humantime::format_duration(MAX_OVERVIEW_TIMEOUT)
+                ),
+            );
         }
     }
 
@@ -760,6 +798,18 @@ fn normalise_template(pattern: &str) -> String {
 }
 
 /// 64 lower-case hex characters: a SHA-256 written as configuration expects it.
+/// A path the gateway would route as written: printable ASCII without a
+/// query, fragment, percent-encoding or backslash, and no empty, `.` or
+/// `..` segment.
+fn is_plain_path(path: &str) -> bool {
+    path.bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'%' | b'\\'))
+        && path
+            .split('/')
+            .skip(1)
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+}
+
 fn is_hex_sha256(s: &str) -> bool {
     s.len() == 64
         && s.bytes()

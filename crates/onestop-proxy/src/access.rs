@@ -444,6 +444,42 @@ pub fn channel<'a>(
     }
 }
 
+/// The citizen a bearer token names, verified (and bound to the calling
+/// channel when the token says so), or why not.
+pub fn citizen(
+    access: &Access,
+    channel: Option<&str>,
+    token: Option<&str>,
+) -> Result<Arc<Citizen>, Refusal> {
+    let Some(identity) = &access.identity else {
+        return Err(Refusal::new(
+            ErrorCode::Unauthenticated,
+            "citizen identity is not configured",
+        ));
+    };
+    let Some(token) = token else {
+        events::auth_refused("missing_token");
+        return Err(Refusal::new(
+            ErrorCode::Unauthenticated,
+            "a citizen bearer token is required",
+        ));
+    };
+    let citizen = identity.verify(token).map_err(|e| {
+        events::auth_refused(e.code());
+        Refusal::new(ErrorCode::Unauthenticated, e.to_string())
+    })?;
+    if let (Some(bound), Some(ch)) = (&citizen.channel, channel)
+        && bound != ch
+    {
+        events::auth_refused("token_channel");
+        return Err(Refusal::new(
+            ErrorCode::Unauthenticated,
+            "the token was issued to another channel",
+        ));
+    }
+    Ok(citizen)
+}
+
 /// Applies a route's auth mode: who the caller is, or why not.
 pub fn authenticate(
     access: &Access,
@@ -469,33 +505,7 @@ pub fn authenticate(
     match route.auth {
         config::AuthMode::Public => {}
         config::AuthMode::Citizen => {
-            let Some(identity) = &access.identity else {
-                return Err(Refusal::new(
-                    ErrorCode::Unauthenticated,
-                    "citizen identity is not configured",
-                ));
-            };
-            let Some(token) = token else {
-                events::auth_refused("missing_token");
-                return Err(Refusal::new(
-                    ErrorCode::Unauthenticated,
-                    "a citizen bearer token is required",
-                ));
-            };
-            let citizen = identity.verify(token).map_err(|e| {
-                events::auth_refused(e.code());
-                Refusal::new(ErrorCode::Unauthenticated, e.to_string())
-            })?;
-            if let (Some(bound), Some(ch)) = (&citizen.channel, &caller.channel)
-                && bound != ch
-            {
-                events::auth_refused("token_channel");
-                return Err(Refusal::new(
-                    ErrorCode::Unauthenticated,
-                    "the token was issued to another channel",
-                ));
-            }
-            caller.citizen = Some(citizen);
+            caller.citizen = Some(citizen(access, caller.channel.as_deref(), token)?);
         }
         config::AuthMode::Department => {
             let dept = token
@@ -531,12 +541,13 @@ pub fn authenticate(
     Ok(caller)
 }
 
-/// Counts the request against every limit that applies; the first one
+/// Counts the request against every limit that applies (the route's only
+/// when there is one: the gateway's built-ins have none); the first one
 /// exceeded refuses it.
 pub async fn limit(
     limiter: &Limiter,
     access: &Access,
-    route: &RouteEntry,
+    route: Option<&RouteEntry>,
     caller: &Caller,
 ) -> Result<(), Refusal> {
     let citizen = caller.citizen.as_ref().map(|c| c.id.as_str());
@@ -549,7 +560,9 @@ pub async fn limit(
     {
         checks.push(("channel", format!("channel:{ch}"), *rate));
     }
-    if let Some((rate, key)) = route.rate_limit {
+    if let Some(route) = route
+        && let Some((rate, key)) = route.rate_limit
+    {
         let who = match key {
             config::RateKey::Route => String::new(),
             config::RateKey::Citizen => citizen

@@ -5,21 +5,20 @@
 //! The decisions live in `onestop-cache`; this module adapts them to
 //! pingora's headers and the gateway's own requests.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
-use onestop_cache::{Entry, Fill, Key, Lookup, Origin, Policy, ResponseCache, RouteCounters, Status};
+use onestop_cache::{
+    Entry, Fill, Key, Lookup, Origin, Policy, ResponseCache, RouteCounters, Status,
+};
 use onestop_core::request_id;
 use pingora_error::Result;
 use pingora_http::{RequestHeader, ResponseHeader};
 
-/// Marks the gateway's own refresh requests; its value is a per-process
-/// secret, so a client cannot force refreshes. Stripped before the
-/// department (every client `x-onestop-*` header is).
-pub const REFRESH_HEADER: &str = "x-onestop-cache-refresh";
+pub use crate::internal::REFRESH_HEADER;
+use crate::internal::{Internal, Kind};
 
 /// A request's use of the cache, from lookup to storing the answer.
 pub struct Use {
@@ -148,6 +147,20 @@ pub fn eligible(req: &RequestHeader) -> bool {
         && !req.headers.contains_key(http::header::RANGE)
 }
 
+/// Removes the request's validators (`If-None-Match`, `If-Modified-Since`,
+/// `If-Match`, `If-Unmodified-Since`, `If-Range`).
+pub fn unconditional(req: &mut RequestHeader) {
+    for name in [
+        http::header::IF_NONE_MATCH,
+        http::header::IF_MODIFIED_SINCE,
+        http::header::IF_MATCH,
+        http::header::IF_UNMODIFIED_SINCE,
+        http::header::IF_RANGE,
+    ] {
+        req.remove_header(&name);
+    }
+}
+
 /// The response header of an answer from `entry`.
 pub fn header_from(
     entry: &Entry,
@@ -186,16 +199,14 @@ pub fn plan(lookup: Lookup) -> Plan {
 }
 
 /// Sends background refreshes as the gateway's own requests, through its
-/// public listener, so they take the same route, identity checks,
-/// signature and retries as the citizen's.
+/// public listener ([`Internal`]), so they take the same route, identity
+/// checks, signature and retries as the citizen's.
 pub struct Refresher {
-    client: reqwest::Client,
-    target: SocketAddr,
-    secret: String,
+    internal: Arc<Internal>,
 }
 
 /// Request fields not copied into a refresh.
-const NOT_COPIED: [&str; 9] = [
+const NOT_COPIED: [&str; 10] = [
     "connection",
     "keep-alive",
     "te",
@@ -205,40 +216,12 @@ const NOT_COPIED: [&str; 9] = [
     "x-request-id",
     "range",
     REFRESH_HEADER,
+    crate::internal::INTERNAL_HEADER,
 ];
 
 impl Refresher {
-    /// Refreshes through `public` (the public listener; an unspecified
-    /// address means loopback).
-    pub fn new(public: SocketAddr) -> Refresher {
-        let mut target = public;
-        if target.ip().is_unspecified() {
-            target.set_ip(match target {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
-        let mut secret = [0u8; 32];
-        for b in &mut secret {
-            *b = fastrand::u8(..);
-        }
-        Refresher {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap_or_default(),
-            target,
-            secret: hex::encode(secret),
-        }
-    }
-
-    /// Whether a request is one of this gateway's refreshes (constant time).
-    pub fn is_refresh(&self, req: &RequestHeader) -> bool {
-        let Some(value) = req.headers.get(REFRESH_HEADER) else {
-            return false;
-        };
-        let (a, b) = (value.as_bytes(), self.secret.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    pub fn new(internal: Arc<Internal>) -> Refresher {
+        Refresher { internal }
     }
 
     /// Repeats `req` in the background; `fill` keeps other refreshes of the
@@ -248,7 +231,6 @@ impl Refresher {
             .uri
             .path_and_query()
             .map_or("/", http::uri::PathAndQuery::as_str);
-        let url = format!("http://{}{path}", self.target);
         let mut headers = reqwest::header::HeaderMap::new();
         for (name, value) in &req.headers {
             if !NOT_COPIED.contains(&name.as_str()) {
@@ -260,10 +242,7 @@ impl Refresher {
         {
             headers.insert(http::header::HOST, v);
         }
-        if let Ok(v) = http::HeaderValue::from_str(&self.secret) {
-            headers.insert(REFRESH_HEADER, v);
-        }
-        let request = self.client.get(url).headers(headers);
+        let request = self.internal.get(Kind::Refresh, path, headers);
         tokio::spawn(async move {
             let outcome = match request.send().await {
                 Ok(response) => response.bytes().await.map(|_| ()),
@@ -278,5 +257,207 @@ impl Refresher {
                 _ => fill.skip(),
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::{Duration, Instant};
+
+    use onestop_cache::{Join, KeyParts, Outcome};
+    use onestop_config::{CacheScope, RouteCache};
+
+    use super::*;
+
+    fn policy(stale_if_error: u64) -> Arc<Policy> {
+        Arc::new(Policy::from_config(&RouteCache {
+            ttl: Duration::from_secs(60),
+            scope: CacheScope::Public,
+            query: vec![],
+            vary: vec![],
+            max_body_bytes: 16,
+            stale_while_revalidate: None,
+            stale_if_error: Some(Duration::from_secs(stale_if_error)),
+            override_upstream: false,
+            negative_ttl: None,
+        }))
+    }
+
+    fn using(cache: &ResponseCache, policy: Arc<Policy>, path: &str) -> Use {
+        let key = Key::build(
+            &policy,
+            KeyParts {
+                route: "hpf/r",
+                path,
+                query: None,
+                headers: &HeaderMap::new(),
+                citizen: None,
+            },
+        )
+        .unwrap();
+        let (dept, route): (Arc<str>, Arc<str>) = ("hpf".into(), "r".into());
+        Use {
+            key,
+            policy,
+            counters: cache.route(&dept, &route),
+            origin: Origin {
+                dept,
+                route,
+                path: path.into(),
+            },
+            store: false,
+            fill: None,
+            stale: None,
+            capture: None,
+            replacing: None,
+        }
+    }
+
+    fn response(status: u16, pairs: &[(&str, &str)]) -> ResponseHeader {
+        let mut h = ResponseHeader::build(status, None).unwrap();
+        for (n, v) in pairs {
+            h.append_header(n.to_string(), *v).unwrap();
+        }
+        h
+    }
+
+    #[tokio::test]
+    async fn a_leader_stores_the_whole_answer_and_hands_it_to_followers() {
+        let cache = ResponseCache::new(1 << 20);
+        let mut u = using(&cache, policy(0), "/p");
+        let Join::Leader(fill) = cache.join(&u.key) else {
+            panic!("leads")
+        };
+        let Join::Follower(waiter) = cache.join(&u.key) else {
+            panic!("follows")
+        };
+        u.fill = Some(fill);
+        u.store = true;
+        let stale = u.on_response(
+            &cache,
+            &response(200, &[("content-type", "text/plain")]),
+            Instant::now(),
+        );
+        assert!(stale.is_none());
+        u.on_body(&cache, Some(&Bytes::from_static(b"hello ")), false);
+        u.on_body(&cache, Some(&Bytes::from_static(b"world")), false);
+        u.on_body(&cache, None, true);
+        match waiter.wait(Duration::from_secs(1)).await {
+            Outcome::Stored(e) => assert_eq!(&e.body[..], b"hello world"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            cache.lookup(&u.key, Instant::now()),
+            Lookup::Fresh(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_size_limit_is_passed_on_not_stored() {
+        let cache = ResponseCache::new(1 << 20);
+        let mut u = using(&cache, policy(0), "/big");
+        let Join::Leader(fill) = cache.join(&u.key) else {
+            panic!("leads")
+        };
+        let Join::Follower(waiter) = cache.join(&u.key) else {
+            panic!("follows")
+        };
+        u.fill = Some(fill);
+        u.store = true;
+        u.on_response(&cache, &response(200, &[]), Instant::now());
+        u.on_body(&cache, Some(&Bytes::from(vec![b'x'; 10])), false);
+        u.on_body(&cache, Some(&Bytes::from(vec![b'x'; 10])), true);
+        assert!(matches!(
+            waiter.wait(Duration::from_secs(1)).await,
+            Outcome::NotStored
+        ));
+        assert!(matches!(cache.lookup(&u.key, Instant::now()), Lookup::Miss));
+    }
+
+    #[tokio::test]
+    async fn a_department_error_is_replaced_by_a_stale_answer_within_the_window() {
+        let cache = ResponseCache::new(1 << 20);
+        let p = policy(30);
+        let mut first = using(&cache, p.clone(), "/s");
+        first.store = true;
+        first.on_response(&cache, &response(200, &[]), Instant::now());
+        first.on_body(&cache, Some(&Bytes::from_static(b"before")), true);
+        let stored = match cache.lookup(&first.key, Instant::now()) {
+            Lookup::Fresh(e) => e,
+            _ => panic!("stored"),
+        };
+        // Later, past the TTL: the department fails.
+        let later = Instant::now() + Duration::from_secs(70);
+        let mut u = using(&cache, p.clone(), "/s");
+        u.stale = Some(stored.clone());
+        u.store = true;
+        let Join::Leader(fill) = cache.join(&u.key) else {
+            panic!("leads")
+        };
+        let Join::Follower(waiter) = cache.join(&u.key) else {
+            panic!("follows")
+        };
+        u.fill = Some(fill);
+        let stale = u.on_response(&cache, &response(503, &[]), later).unwrap();
+        assert_eq!(&stale.body[..], b"before");
+        assert!(matches!(
+            waiter.wait(Duration::from_secs(1)).await,
+            Outcome::Failed
+        ));
+        // Past TTL + stale-if-error: the error stands.
+        let mut u = using(&cache, p, "/s");
+        u.stale = Some(stored);
+        assert!(
+            u.on_failure(Instant::now() + Duration::from_secs(100))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn answers_from_entries_carry_the_cache_headers() {
+        let p = policy(0);
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().unwrap());
+        headers.insert("x-request-id", "filler".parse().unwrap());
+        let e = Entry::new(
+            Origin {
+                dept: "hpf".into(),
+                route: "r".into(),
+                path: "/p".into(),
+            },
+            200,
+            &headers,
+            Bytes::from_static(b"{}"),
+            &p,
+            p.ttl,
+            Instant::now(),
+        );
+        let h = header_from(&e, Status::Hit, "mine", Instant::now()).unwrap();
+        assert_eq!(h.status, 200);
+        assert_eq!(h.headers["content-length"], "2");
+        assert_eq!(h.headers["x-onestop-cache"], "HIT");
+        assert_eq!(h.headers["x-request-id"], "mine");
+        assert_eq!(h.headers["age"], "0");
+        assert_eq!(h.headers["content-type"], "application/json");
+    }
+
+    #[test]
+    fn fills_are_unconditional_and_ranges_pass_by() {
+        let mut req = RequestHeader::build("GET", b"/p", None).unwrap();
+        req.insert_header("if-none-match", "\"v1\"").unwrap();
+        req.insert_header("if-modified-since", "Sun, 22 Nov 2026 00:00:00 GMT")
+            .unwrap();
+        req.insert_header("accept", "*/*").unwrap();
+        assert!(eligible(&req));
+        unconditional(&mut req);
+        assert!(req.headers.get("if-none-match").is_none());
+        assert!(req.headers.get("if-modified-since").is_none());
+        assert!(req.headers.get("accept").is_some());
+        req.insert_header("range", "bytes=0-1").unwrap();
+        assert!(!eligible(&req));
+        let post = RequestHeader::build("POST", b"/p", None).unwrap();
+        assert!(!eligible(&post));
     }
 }

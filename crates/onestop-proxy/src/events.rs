@@ -11,7 +11,7 @@ use std::time::Duration;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::upstream::UpstreamSpec;
 
@@ -28,6 +28,8 @@ pub struct Metrics {
     pub routes: IntGauge,
     pub config_rejected: IntCounter,
     pub auth_refused: IntCounterVec,
+    pub overview_items: IntCounterVec,
+    pub overview_item_duration: HistogramVec,
 }
 
 /// Latency buckets from 0.5 ms to 30 s.
@@ -44,7 +46,8 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
     c
 }
 
-pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    Metrics {
     requests: register(
         IntCounterVec::new(
             Opts::new(
@@ -143,6 +146,28 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
         )
         .expect("valid metric"),
     ),
+    overview_items: register(
+        IntCounterVec::new(
+            Opts::new(
+                "onestop_overview_items_total",
+                "Citizen overview items, by department and outcome (ok, timeout, error, stale, no_data).",
+            ),
+            &["dept", "status"],
+        )
+        .expect("valid metric"),
+    ),
+    overview_item_duration: register(
+        HistogramVec::new(
+            HistogramOpts::new(
+                "onestop_overview_item_duration_seconds",
+                "Time until a citizen overview item answered or hit its deadline.",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["dept"],
+        )
+        .expect("valid metric"),
+    ),
+}
 });
 
 /// The histogram of one route, resolved once when the route is compiled.
@@ -226,6 +251,40 @@ pub fn config_applied(generation: u64, routes: usize, upstreams: usize) {
 /// request; this counts the reason).
 pub fn auth_refused(reason: &str) {
     METRICS.auth_refused.with_label_values(&[reason]).inc();
+}
+
+/// One item of a citizen overview came out `status` after `elapsed`.
+pub fn overview_item(
+    dept: &str,
+    status: crate::overview::Status,
+    elapsed: Duration,
+    error: Option<&str>,
+) {
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+    match status {
+        crate::overview::Status::Ok
+        | crate::overview::Status::Stale
+        | crate::overview::Status::NoData => {
+            debug!(dept, status = status.as_str(), elapsed_ms, "overview item");
+        }
+        crate::overview::Status::Timeout | crate::overview::Status::Error => {
+            warn!(
+                dept,
+                status = status.as_str(),
+                elapsed_ms,
+                error,
+                "overview item incomplete"
+            );
+        }
+    }
+    METRICS
+        .overview_items
+        .with_label_values(&[dept, status.as_str()])
+        .inc();
+    METRICS
+        .overview_item_duration
+        .with_label_values(&[dept])
+        .observe(elapsed.as_secs_f64());
 }
 
 pub fn config_rejected(problems: usize, first: &str) {

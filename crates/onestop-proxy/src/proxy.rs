@@ -4,7 +4,9 @@
 //! ```text
 //! early_request_filter  request id; HTTP hygiene (framing, sizes, Host)
 //! request_filter        path normalisation → channel (app key) → built-ins
-//!                       (catalog) → route → channel grant → auth mode →
+//!                       (catalog; the citizen overview, whose items come
+//!                       back through this listener as internal requests)
+//!                       → route → channel grant → auth mode →
 //!                       BOLA → rate limits → body limit (read ahead) →
 //!                       cache (hit, stale, coalesce) → split →
 //!                       department slot (shed) → retry budget deposit
@@ -45,6 +47,8 @@ use crate::dept::Admission;
 use crate::events::{self, RequestDone};
 use crate::forward;
 use crate::hygiene::{self, BodyGate};
+use crate::internal::{Internal, Kind};
+use crate::overview;
 use crate::request;
 use crate::router::RequestView;
 use crate::snapshot::{RouteEntry, Snapshot};
@@ -61,8 +65,11 @@ pub struct Gateway {
     /// Department token SHA-256 → department (from the registry).
     departments: Arc<ArcSwap<HashMap<String, String>>>,
     cache: onestop_cache::ResponseCache,
-    /// Background refreshes (stale-while-revalidate); none when the public
-    /// address is unknown.
+    /// The gateway's own requests through its public listener (the
+    /// overview's items, cache refreshes); none when the public address
+    /// is unknown.
+    internal: Option<Arc<Internal>>,
+    /// Background refreshes (stale-while-revalidate), over `internal`.
     refresher: Option<Arc<Refresher>>,
 }
 
@@ -75,13 +82,15 @@ impl Gateway {
         cache: onestop_cache::ResponseCache,
         public: Option<SocketAddr>,
     ) -> Self {
+        let internal = public.map(|addr| Arc::new(Internal::new(addr)));
         Gateway {
             snapshot,
             upstream_idle,
             limiter,
             departments,
             cache,
-            refresher: public.map(|addr| Arc::new(Refresher::new(addr))),
+            refresher: internal.clone().map(|i| Arc::new(Refresher::new(i))),
+            internal,
         }
     }
 }
@@ -220,12 +229,17 @@ fn citizen_not_found_body(request_id: &str) -> Bytes {
     ))
 }
 
-async fn respond_json(session: &mut Session, body: Vec<u8>, request_id: &str) -> Result<u16> {
+async fn respond_json(
+    session: &mut Session,
+    body: Vec<u8>,
+    request_id: &str,
+    cache_control: &str,
+) -> Result<u16> {
     let mut h = ResponseHeader::build(200, Some(4))?;
     h.insert_header("content-type", "application/json")?;
     h.insert_header("content-length", body.len().to_string())?;
     h.insert_header(request_id::HEADER, request_id)?;
-    h.insert_header("cache-control", "no-cache")?;
+    h.insert_header("cache-control", cache_control)?;
     session.write_response_header(Box::new(h), false).await?;
     session
         .write_response_body(Some(Bytes::from(body)), true)
@@ -270,6 +284,52 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// `GET /api/v1/me/overview`: a verified citizen (counted once against
+    /// the citizen's and channel's limits), then every department's item at
+    /// once through this listener, answered when all are in or past their
+    /// deadlines.
+    async fn overview(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        snapshot: &Snapshot,
+        channel: Option<&onestop_policy::channel::ChannelRule>,
+    ) -> Result<bool> {
+        let req = session.req_header();
+        let token = access::bearer(
+            req.headers
+                .get(http::header::AUTHORIZATION)
+                .map(http::HeaderValue::as_bytes),
+        );
+        let citizen = match access::citizen(&snapshot.access, channel.map(|c| c.id.as_str()), token)
+        {
+            Ok(c) => c,
+            Err(refusal) => return self.refuse_access(session, ctx, refusal).await,
+        };
+        ctx.caller.citizen = Some(citizen.clone());
+        if let Err(refusal) =
+            access::limit(&self.limiter, &snapshot.access, None, &ctx.caller).await
+        {
+            return self.refuse_access(session, ctx, refusal).await;
+        }
+        let Some(internal) = &self.internal else {
+            return self
+                .reject(
+                    session,
+                    ctx,
+                    ErrorCode::Internal,
+                    "the overview needs the public listener's address",
+                )
+                .await;
+        };
+        let headers = overview::item_headers(&session.req_header().headers, &ctx.request_id);
+        let parts = overview::fan_out(internal, &snapshot.overview, &headers).await;
+        let body = overview::document(&citizen.id, parts);
+        ctx.responded =
+            Some(respond_json(session, body, &ctx.request_id, "private, no-store").await?);
+        Ok(true)
+    }
+
     /// The response cache, before any department is contacted. Returns
     /// whether the request was answered (HIT, STALE, or a follower handed
     /// its leader's answer); otherwise `ctx.cache` says what to do with the
@@ -503,8 +563,16 @@ impl ProxyHttp for Gateway {
         {
             let body = catalog::render(&snapshot.catalog, req.uri.query());
             ctx.builtin = Some("catalog");
-            ctx.responded = Some(respond_json(session, body, &ctx.request_id).await?);
+            ctx.responded = Some(respond_json(session, body, &ctx.request_id, "no-cache").await?);
             return Ok(true);
+        }
+        if path == overview::PATH
+            && (req.method == http::Method::GET || req.method == http::Method::HEAD)
+        {
+            ctx.builtin = Some("overview");
+            return self
+                .overview(session, ctx, &snapshot, channel.as_ref())
+                .await;
         }
         let host = req
             .uri
@@ -594,14 +662,16 @@ impl ProxyHttp for Gateway {
             .as_bytes()
             .to_vec();
         // Rate limits: per citizen, per channel, per route. The gateway's
-        // own refreshes are not counted: the stale answer they replace was.
-        let refresh = self
-            .refresher
+        // own requests are not counted: the request that caused them was
+        // (the overview; the stale answer a refresh replaces).
+        let internal = self
+            .internal
             .as_ref()
-            .is_some_and(|r| r.is_refresh(session.req_header()));
-        if !refresh
+            .and_then(|i| i.kind(session.req_header()));
+        let refresh = internal == Some(Kind::Refresh);
+        if internal.is_none()
             && let Err(refusal) =
-                access::limit(&self.limiter, &snapshot.access, &route, &caller).await
+                access::limit(&self.limiter, &snapshot.access, Some(&route), &caller).await
         {
             ctx.caller = caller;
             ctx.route = Some(route);
@@ -644,7 +714,12 @@ impl ProxyHttp for Gateway {
                 .await;
         };
         route.dept.deposit();
-        ctx.deadline = route.timeout.map(|t| ctx.started + t);
+        // An overview item also stops when the overview stops waiting.
+        let item_deadline = internal
+            .filter(|k| *k == Kind::Overview)
+            .and_then(|_| crate::internal::deadline(session.req_header()));
+        ctx.deadline =
+            crate::internal::earliest(route.timeout, item_deadline).map(|t| ctx.started + t);
         if route.retries > 0 && session.req_header().method.is_idempotent() {
             session.enable_retry_buffering();
         }
@@ -713,6 +788,11 @@ impl ProxyHttp for Gateway {
             .as_ref()
             .is_some_and(|r| r.auth != onestop_config::AuthMode::Public);
         forward::sanitize(upstream_request, consumed_credentials);
+        if ctx.cache.as_ref().is_some_and(|using| using.store) {
+            // An answer to share must be whole: a 304 or 412 for this
+            // client's validators could serve nobody else.
+            response_cache::unconditional(upstream_request);
+        }
         if let Some(target) = &ctx.upstream_target
             && let Ok(uri) = target.parse::<http::Uri>()
         {
@@ -865,6 +945,12 @@ impl ProxyHttp for Gateway {
         _client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("peer: {peer}"));
+        if client_went_away(&e) {
+            // The client hung up (or broke the exchange) mid-way: not the
+            // department's failure, so no ejection, and nobody to retry for.
+            e.set_retry(false);
+            return e;
+        }
         if ctx.failure.is_some() {
             // The gateway ended the exchange itself (e.g. a body over the
             // limit): not the department's failure, and not to be retried.
@@ -898,6 +984,14 @@ impl ProxyHttp for Gateway {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        if ctx.failure.is_none() && client_went_away(e) {
+            // Nobody to answer; the access log records the error type.
+            ctx.responded = Some(0);
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         let code = ctx.failure.unwrap_or_else(|| classify(e));
         ctx.failure = Some(code);
         let message = match code {
@@ -1031,6 +1125,21 @@ pub fn may_retry(a: &Attempt) -> bool {
     }
 }
 
+/// Whether an error is the client's connection failing (closed, reset,
+/// timed out) rather than anything about the department.
+pub fn client_went_away(e: &Error) -> bool {
+    e.esource() == &ErrorSource::Downstream
+        && matches!(
+            e.etype(),
+            ErrorType::ConnectionClosed
+                | ErrorType::ReadError
+                | ErrorType::WriteError
+                | ErrorType::ReadTimedout
+                | ErrorType::WriteTimedout
+                | ErrorType::H2Error
+        )
+}
+
 fn deadline_passed(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
 }
@@ -1119,6 +1228,28 @@ mod tests {
                 ..attempt(f)
             }));
         }
+    }
+
+    #[test]
+    fn a_client_hanging_up_is_not_the_departments_failure() {
+        for etype in [
+            ErrorType::ConnectionClosed,
+            ErrorType::ReadError,
+            ErrorType::WriteError,
+        ] {
+            let mut e = Error::new(etype.clone());
+            e.as_down();
+            assert!(client_went_away(&e), "{etype:?}");
+            let mut up = Error::new(etype);
+            up.as_up();
+            assert!(!client_went_away(&up));
+        }
+        let mut bad = Error::new(ErrorType::InvalidHTTPHeader);
+        bad.as_down();
+        assert!(
+            !client_went_away(&bad),
+            "a malformed request is answered 400"
+        );
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Snapshot {
     pub limits: config::Limits,
     /// Channel keys, citizen identity, signing, operators, rate limits.
     pub access: crate::access::Access,
+    /// Every department's citizen-overview item, by department id.
+    pub overview: Vec<crate::overview::Item>,
 }
 
 impl Snapshot {
@@ -44,6 +46,7 @@ impl Snapshot {
             catalog: Vec::new(),
             limits: config::Limits::default(),
             access: crate::access::Access::default(),
+            overview: Vec::new(),
         }
     }
 }
@@ -135,6 +138,7 @@ impl Compiler {
         let mut depts = HashMap::new();
         let mut entries = Vec::new();
         let mut catalog = Vec::new();
+        let mut overview = Vec::new();
 
         for src in &cfg.departments {
             let file = &src.file;
@@ -150,6 +154,14 @@ impl Compiler {
                 _ => Arc::new(DeptRuntime::new(dept_id, limits)),
             };
             depts.insert(dept_id.to_string(), dept.clone());
+            if let Some(item) = &file.department.overview {
+                overview.push(crate::overview::Item {
+                    dept: dept_id.into(),
+                    name: file.department.name.as_str().into(),
+                    path: item.get_ref().path.as_str().into(),
+                    timeout: item.get_ref().timeout,
+                });
+            }
 
             let mut services = HashMap::new();
             for svc in &file.services {
@@ -267,6 +279,10 @@ impl Compiler {
             catalog,
             limits: cfg.gateway.limits.clone(),
             access,
+            overview: {
+                overview.sort_by(|a, b| a.dept.cmp(&b.dept));
+                overview
+            },
         };
         events::config_applied(
             snapshot.generation,

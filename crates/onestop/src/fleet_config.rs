@@ -24,6 +24,8 @@ pub struct Options {
     /// or a gRPC method) get `auth = "citizen"`; the configuration then
     /// needs an identity issuer.
     pub citizen_auth: bool,
+    /// Each department's deadline in the citizen overview.
+    pub overview_timeout: Duration,
 }
 
 impl Default for Options {
@@ -37,6 +39,7 @@ impl Default for Options {
             retries: 2,
             passive_health: true,
             citizen_auth: false,
+            overview_timeout: Duration::from_millis(800),
         }
     }
 }
@@ -53,9 +56,11 @@ fn s(v: &str) -> Value {
     Value::String(v.to_string())
 }
 
-/// The `[department]` table of a department.
+/// The `[department]` table of a department. A department serving an
+/// `overview` matter (`…/overview/{citizen}`) declares it as its item in
+/// the citizen overview, with `me` for the citizen.
 fn department_table(dept: &DeptManifest, opts: &Options) -> Table {
-    table([
+    let mut t = table([
         ("id", s(&dept.id)),
         ("name", s(&dept.name)),
         ("name_en", s(&dept.name_en)),
@@ -63,7 +68,32 @@ fn department_table(dept: &DeptManifest, opts: &Options) -> Table {
             "max_concurrency",
             Value::Integer(i64::try_from(opts.max_concurrency).unwrap_or(256)),
         ),
-    ])
+    ]);
+    if let Some(path) = overview_path(dept) {
+        t.insert(
+            "overview".into(),
+            Value::Table(table([
+                ("path", s(&path)),
+                ("timeout", dur(opts.overview_timeout)),
+            ])),
+        );
+    }
+    t
+}
+
+/// The path of a department's overview item: its `overview` matter with
+/// `me` in place of the citizen parameter.
+fn overview_path(dept: &DeptManifest) -> Option<String> {
+    let matter = dept
+        .matters
+        .iter()
+        .find(|m| m.id == "overview" && m.method == "GET")?;
+    let param = matter.citizen_param.as_ref()?;
+    let placeholder = format!("{{{param}}}");
+    matter
+        .path
+        .contains(&placeholder)
+        .then(|| matter.path.replace(&placeholder, "me"))
 }
 
 /// The TOML text of one department's file.
@@ -274,5 +304,58 @@ mod tests {
         );
         assert_eq!(file.routes[0].citizen_param.as_deref(), Some("citizen"));
         assert_eq!(file.routes[0].timeout, Some(Duration::from_secs(5)));
+        assert!(file.department.overview.is_none());
+    }
+
+    #[test]
+    fn a_department_with_an_overview_matter_declares_its_item() {
+        let dept = DeptManifest {
+            id: "water".into(),
+            name: "供水公司".into(),
+            name_en: "Water".into(),
+            protocol: Protocol::Http,
+            grpc_service: None,
+            health: HealthProbe::Http {
+                path: "/healthz".into(),
+            },
+            instances: vec![InstanceManifest {
+                id: "water-0".into(),
+                addr: "127.0.0.1:9100".parse().expect("addr"),
+            }],
+            matters: vec![MatterManifest {
+                id: "overview".into(),
+                name: "概览".into(),
+                description: "摘要".into(),
+                method: "GET".into(),
+                path: "/api/v1/depts/water/overview/{citizen}".into(),
+                citizen_param: Some("citizen".into()),
+                streaming: false,
+                example: MatterExample {
+                    path: "/api/v1/depts/water/overview/x".into(),
+                    body: None,
+                },
+            }],
+        };
+        let opts = Options {
+            overview_timeout: Duration::from_millis(300),
+            ..Options::default()
+        };
+        for text in [
+            department_toml(&dept, &opts),
+            department_header_toml(&dept, &opts),
+        ] {
+            let config = onestop_config::parse_sources(
+                None,
+                vec![onestop_config::Source::new("water.toml", text.clone())],
+            );
+            let config = match config {
+                Ok(c) => c,
+                Err(e) => panic!("{e}\n{text}"),
+            };
+            let item = config.departments[0].file.department.overview.clone();
+            let item = item.expect("an overview item");
+            assert_eq!(item.get_ref().path, "/api/v1/depts/water/overview/me");
+            assert_eq!(item.get_ref().timeout, Duration::from_millis(300));
+        }
     }
 }

@@ -160,7 +160,8 @@ async fn a_thousand_concurrent_cold_requests_reach_the_department_once() {
     // Slow enough that the requests pile up behind the first.
     s.hpf_faults(json!({"latency_ms": 300})).await;
     let before = s.department_requests().await;
-    let url = s.gw.url("/api/v1/depts/hpf/echo/pub/rates?year=2026&utm=ad");
+    let url =
+        s.gw.url("/api/v1/depts/hpf/echo/pub/rates?year=2026&utm=ad");
     let tasks: Vec<_> = (0..1000)
         .map(|_| {
             let http = http.clone();
@@ -176,11 +177,10 @@ async fn a_thousand_concurrent_cold_requests_reach_the_department_once() {
     let misses = answers.iter().filter(|a| a.cache == "MISS").count();
     let hits = answers.iter().filter(|a| a.cache == "HIT").count();
     let filler = answers[0].filled_by().to_string();
-    let coalesced = s
-        .gw
-        .metric("onestop_cache_coalesced_total{dept=\"hpf\",route=\"catalog\"}")
-        .await
-        .unwrap_or(0.0);
+    let coalesced =
+        s.gw.metric("onestop_cache_coalesced_total{dept=\"hpf\",route=\"catalog\"}")
+            .await
+            .unwrap_or(0.0);
     println!(
         "1000 concurrent cold requests: {upstream} department request(s), {misses} MISS, {hits} HIT, {coalesced} coalesced waits"
     );
@@ -196,10 +196,23 @@ async fn a_thousand_concurrent_cold_requests_reach_the_department_once() {
 
     // The key: chosen query parameters in any order, the others ignored.
     s.hpf_faults(json!({"latency_ms": 0})).await;
-    let same = get(&http, &s.gw.url("/api/v1/depts/hpf/echo/pub/rates?utm=x&year=2026"), &[]).await;
-    assert_eq!((same.cache.as_str(), same.filled_by()), ("HIT", filler.as_str()));
+    let same = get(
+        &http,
+        &s.gw.url("/api/v1/depts/hpf/echo/pub/rates?utm=x&year=2026"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (same.cache.as_str(), same.filled_by()),
+        ("HIT", filler.as_str())
+    );
     assert!(same.age.is_some());
-    let other = get(&http, &s.gw.url("/api/v1/depts/hpf/echo/pub/rates?year=2025"), &[]).await;
+    let other = get(
+        &http,
+        &s.gw.url("/api/v1/depts/hpf/echo/pub/rates?year=2025"),
+        &[],
+    )
+    .await;
     assert_eq!(other.cache, "MISS");
     // HEAD is answered from the GET entry.
     let head = http.head(&url).send().await.unwrap();
@@ -214,7 +227,11 @@ async fn a_thousand_concurrent_cold_requests_reach_the_department_once() {
         let path = format!("/api/v1/depts/hpf/echo/pub/never/{}", value.len());
         let first = get(&http, &s.gw.url(&path), &[(name, value)]).await;
         let second = get(&http, &s.gw.url(&path), &[(name, value)]).await;
-        assert_eq!((first.cache.as_str(), second.cache.as_str()), ("MISS", "MISS"), "{name}: {value}");
+        assert_eq!(
+            (first.cache.as_str(), second.cache.as_str()),
+            ("MISS", "MISS"),
+            "{name}: {value}"
+        );
         assert_ne!(first.filled_by(), second.filled_by());
     }
     let with_credentials = get(&http, &url, &[("cookie", "sid=1")]).await;
@@ -232,7 +249,13 @@ async fn a_thousand_concurrent_cold_requests_reach_the_department_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn citizens_never_see_each_others_cached_answers() {
     let s = setup(300, "").await;
-    let citizens: Vec<String> = s.sim.manifest.citizens.iter().map(|c| c.id.clone()).collect();
+    let citizens: Vec<String> = s
+        .sim
+        .manifest
+        .citizens
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
     let clients: Arc<Vec<reqwest::Client>> =
         Arc::new(citizens.iter().map(|c| s.secure.client(Some(c))).collect());
     let citizens = Arc::new(citizens);
@@ -286,7 +309,12 @@ async fn citizens_never_see_each_others_cached_answers() {
         "privacy: {pairs} random citizen pairs, {checked} answers on 2 citizen-scoped routes, {hits} HIT, {} served to the wrong citizen",
         leaks.len()
     );
-    assert!(leaks.is_empty(), "{} leaks, e.g. {:?}", leaks.len(), &leaks[..leaks.len().min(5)]);
+    assert!(
+        leaks.is_empty(),
+        "{} leaks, e.g. {:?}",
+        leaks.len(),
+        &leaks[..leaks.len().min(5)]
+    );
     assert!(
         hits > checked / 2,
         "the cache should answer most repeats ({hits} of {checked})"
@@ -299,7 +327,11 @@ async fn citizens_never_see_each_others_cached_answers() {
 async fn a_dead_department_is_answered_stale_then_errs() {
     let s = setup(20, "").await;
     let http = s.secure.client(None);
-    let paths = ["/api/v1/depts/hpf/echo/short/a", "/api/v1/depts/hpf/echo/short/b", "/api/v1/depts/hpf/echo/short/c"];
+    let paths = [
+        "/api/v1/depts/hpf/echo/short/a",
+        "/api/v1/depts/hpf/echo/short/b",
+        "/api/v1/depts/hpf/echo/short/c",
+    ];
     let mut fillers = Vec::new();
     for p in paths {
         let a = get(&http, &s.gw.url(p), &[]).await;
@@ -318,17 +350,30 @@ async fn a_dead_department_is_answered_stale_then_errs() {
     // 3. The department is gone.
     s.hpf_faults(json!({"down": true})).await;
     let gone = get(&http, &s.gw.url(paths[2]), &[]).await;
-    for (what, a, filler) in [("500", &errs, &fillers[0]), ("timeout", &slow, &fillers[1]), ("down", &gone, &fillers[2])] {
-        println!("department {what}: {} {} age={:?} after {:?}", a.status, a.cache, a.age, a.took);
+    for (what, a, filler) in [
+        ("500", &errs, &fillers[0]),
+        ("timeout", &slow, &fillers[1]),
+        ("down", &gone, &fillers[2]),
+    ] {
+        println!(
+            "department {what}: {} {} age={:?} after {:?}",
+            a.status, a.cache, a.age, a.took
+        );
         assert_eq!((a.status, a.cache.as_str()), (200, "STALE"), "{what}");
         assert_eq!(a.filled_by(), filler, "{what}: the answer stored before");
-        assert!(a.age.unwrap() >= 1, "{what}: Age counts from the department's answer");
+        assert!(
+            a.age.unwrap() >= 1,
+            "{what}: Age counts from the department's answer"
+        );
     }
     // Past TTL + stale-if-error (1 s + 3 s): the error itself.
     let until = filled + Duration::from_millis(4300);
     tokio::time::sleep(until.saturating_duration_since(Instant::now())).await;
     let after = get(&http, &s.gw.url(paths[0]), &[]).await;
-    println!("after max-stale: {} {:?}", after.status, after.body["error"]["code"]);
+    println!(
+        "after max-stale: {} {:?}",
+        after.status, after.body["error"]["code"]
+    );
     assert!(after.status >= 500, "{after:?}");
     assert!(after.cache != "STALE" && after.cache != "HIT");
 }
@@ -385,7 +430,10 @@ async fn stale_while_revalidate_answers_at_hit_speed_with_one_refresh() {
     println!(
         "stale-while-revalidate: hit p50 {hit_p50:.2} ms, stale p50 {stale_p50:.2} ms (max {stale_max:.2} ms) with the department at 1 s; 70 stale answers, {refreshes} refresh, fresh again after {refreshed:?}"
     );
-    assert!(refreshed.is_some(), "the background refresh replaced the entry");
+    assert!(
+        refreshed.is_some(),
+        "the background refresh replaced the entry"
+    );
     assert_eq!(refreshes, 1, "exactly one background refresh");
     assert!(
         stale_max < 500.0,
@@ -443,11 +491,10 @@ async fn the_memory_cap_holds_under_ten_times_the_key_space() {
     assert!(used <= cap, "{used} B used over a {cap} B cap");
     assert!(entries > 0 && evictions > 0);
     // The gateway's per-route gauge agrees.
-    let gauge = s
-        .gw
-        .metric("onestop_cache_bytes{dept=\"hpf\",route=\"catalog\"}")
-        .await
-        .unwrap();
+    let gauge =
+        s.gw.metric("onestop_cache_bytes{dept=\"hpf\",route=\"catalog\"}")
+            .await
+            .unwrap();
     assert!(gauge as u64 <= cap, "gauge {gauge}");
 }
 
@@ -518,7 +565,9 @@ async fn purges_remove_exactly_their_matches_and_only_the_callers() {
 
     // By prefix: whole segments, the caller's entries only.
     let r = client
-        .purge(hpf(purge(Target::Prefix("/api/v1/depts/hpf/echo/pub/bills/1".into()))))
+        .purge(hpf(purge(Target::Prefix(
+            "/api/v1/depts/hpf/echo/pub/bills/1".into(),
+        ))))
         .await
         .unwrap()
         .into_inner();
@@ -531,7 +580,10 @@ async fn purges_remove_exactly_their_matches_and_only_the_callers() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(r.removed, 2, "bills/1/items and meters/1 carry c1 (hrss's c1 is not hpf's)");
+    assert_eq!(
+        r.removed, 2,
+        "bills/1/items and meters/1 carry c1 (hrss's c1 is not hpf's)"
+    );
     assert_eq!(cached().await, [true, false, true, false, true]);
 
     // Another department's: refused when named, and a prefix under the
@@ -565,10 +617,9 @@ async fn purges_remove_exactly_their_matches_and_only_the_callers() {
     assert_eq!(invalid.code(), tonic::Code::InvalidArgument);
 
     // Operators: everything of one department.
-    let (status, body) = s
-        .gw
-        .admin_post("/cache/purge", json!({"department": "hpf", "all": true}))
-        .await;
+    let (status, body) =
+        s.gw.admin_post("/cache/purge", json!({"department": "hpf", "all": true}))
+            .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["removed"], 4);
     assert_eq!(cached().await, [false, false, false, false, true]);

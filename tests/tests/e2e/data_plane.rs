@@ -610,3 +610,71 @@ async fn measure_beside_slow(
         p99_beside: percentile(&beside, 0.99),
     }
 }
+
+/// Clients that hang up while their department is still answering (as a
+/// load generator does when it stops, or an impatient app) are not the
+/// department's failures: the instance is not ejected and keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_hanging_up_do_not_eject_a_department() {
+    use tokio::io::AsyncWriteExt;
+    let sim = Sim::start(2, 20).await;
+    let gw = Gateway::start_with(&sim.manifest, &ConfigOptions::default(), |dir| {
+        let file = dir.join("departments/hpf.toml");
+        let mut text = std::fs::read_to_string(&file).unwrap();
+        text.push_str("\n[[routes]]\nid = \"hang-up\"\nprefix = \"/api/v1/depts/hpf/echo/hang-up\"\nservice = \"main\"\n");
+        std::fs::write(file, text).unwrap();
+    })
+    .await;
+    let hpf = sim.dept("hpf").clone();
+    let path = "/api/v1/depts/hpf/echo/hang-up".to_string();
+    for i in &hpf.instances {
+        sim.set_faults(&i.id, json!({"latency_ms": 400})).await;
+    }
+    // Ten clients send a request and hang up 100 ms later, mid-wait —
+    // more than the 3 consecutive failures that eject an instance.
+    for _ in 0..10 {
+        let mut s = tokio::net::TcpStream::connect(gw.public).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: gov\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(s);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ejections: f64 = gw
+        .metrics()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("onestop_upstream_ejections_total{dept=\"hpf\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .fold(0.0, |a, b| a + b);
+    for i in &hpf.instances {
+        sim.set_faults(&i.id, json!({"latency_ms": 0})).await;
+    }
+    let http = client();
+    let mut ok = 0;
+    for _ in 0..30 {
+        let r = http.get(gw.url(&path)).send().await.unwrap();
+        ok += usize::from(r.status() == 200);
+    }
+    let access: Vec<String> = gw
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"target\":\"onestop::access\"") && l.contains("hang-up"))
+        .map(str::to_string)
+        .collect();
+    let hung_up = access.iter().filter(|l| l.contains("\"status\":0")).count();
+    println!(
+        "10 clients hung up mid-request: {ejections} ejections, then {ok}/30 answered 200; {hung_up} access-log lines with status 0"
+    );
+    assert_eq!(ok, 30, "every instance kept serving");
+    assert_eq!(ejections, 0.0, "no instance ejected for clients hanging up");
+    assert!(
+        access.iter().all(|l| !l.contains("MALFORMED_REQUEST")),
+        "a client hanging up is not a malformed request: {access:?}"
+    );
+    assert_eq!(
+        hung_up, 10,
+        "each hang-up is logged with status 0: {access:?}"
+    );
+}

@@ -13,6 +13,7 @@ mod health;
 mod hygiene;
 mod identity;
 mod lifecycle;
+mod overview;
 mod ratelimit;
 mod registry;
 mod reload;

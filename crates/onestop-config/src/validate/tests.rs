@@ -949,3 +949,42 @@ fn cache_policies_match_their_route() {
     let p = gateway("[cache]\nmax_bytes = 10\n");
     only(&p, GW_PATH, 2, 13, "at least 1 MiB");
 }
+
+// ---- the citizen overview ---------------------------------------------------
+
+#[test]
+fn an_overview_item_is_below_its_department_with_a_sane_deadline() {
+    let with = |item: &str| {
+        HPF.replace(
+            "name = \"住房公积金管理中心\"",
+            &format!("name = \"x\"\noverview = {item}"),
+        )
+    };
+    let ok = with(r#"{ path = "/api/v1/depts/hpf/overview/me" }"#);
+    assert_eq!(dept(&ok), vec![]);
+    let parsed = parse_sources(None, vec![Source::new(HPF_PATH, ok)]).unwrap();
+    let item = parsed.departments[0]
+        .file
+        .department
+        .overview
+        .clone()
+        .unwrap();
+    assert_eq!(item.get_ref().timeout, Duration::from_millis(800));
+
+    let other = with(r#"{ path = "/api/v1/depts/water/overview/me" }"#);
+    only(
+        &dept(&other),
+        HPF_PATH,
+        4,
+        12,
+        "must be below `/api/v1/depts/hpf/`",
+    );
+    let dots = with(r#"{ path = "/api/v1/depts/hpf/../water/me" }"#);
+    only(&dept(&dots), HPF_PATH, 4, 12, "plain path");
+    let zero = with(r#"{ path = "/api/v1/depts/hpf/overview/me", timeout = "0s" }"#);
+    only(&dept(&zero), HPF_PATH, 4, 12, "more than 0 and at most 10s");
+    let long = with(r#"{ path = "/api/v1/depts/hpf/overview/me", timeout = "11s" }"#);
+    only(&dept(&long), HPF_PATH, 4, 12, "at most 10s");
+    let typo = with(r#"{ path = "/api/v1/depts/hpf/overview/me", timout = "1s" }"#);
+    only(&dept(&typo), HPF_PATH, 4, 54, "unknown field `timout`");
+}

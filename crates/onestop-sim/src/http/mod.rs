@@ -360,7 +360,10 @@ async fn echo(s: Shared, request: Request) -> Response {
         .iter()
         .filter_map(|(name, value)| {
             let name = name.as_str().strip_prefix("x-sim-respond-")?;
-            Some((axum::http::HeaderName::from_bytes(name.as_bytes()).ok()?, value.clone()))
+            Some((
+                axum::http::HeaderName::from_bytes(name.as_bytes()).ok()?,
+                value.clone(),
+            ))
         })
         .collect();
     let mut response = Json(json!({

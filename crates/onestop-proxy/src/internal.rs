@@ -1,0 +1,190 @@
+//! The gateway's own requests, sent through its public listener so that they
+//! take exactly the path a client's request takes: routing, identity, BOLA
+//! (`me` resolved), the department's signature, the response cache,
+//! retries and health. Used by the cache's background refreshes and the
+//! citizen overview's fan-out.
+//!
+//! An internal request carries a per-process secret in a marker header, so
+//! a client cannot pass for one; marker headers are `x-onestop-*` and so
+//! never reach a department. Internal requests are not counted against
+//! rate limits: the client request that caused them was.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pingora_http::RequestHeader;
+
+/// Marks a background cache refresh (stale-while-revalidate): the request
+/// asks the department and stores its answer.
+pub const REFRESH_HEADER: &str = "x-onestop-cache-refresh";
+
+/// Marks any other internal request (the overview's items): an ordinary
+/// request in every respect but rate limits.
+pub const INTERNAL_HEADER: &str = "x-onestop-internal";
+
+/// On an overview item: the item's deadline in milliseconds, which bounds
+/// the item's exchange with the department inside the gateway too (so a
+/// department slot is not held after the overview stopped waiting).
+/// Honoured only on requests that carry the secret.
+pub const DEADLINE_HEADER: &str = "x-onestop-internal-deadline-ms";
+
+/// Which of the gateway's own requests a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A background cache refresh.
+    Refresh,
+    /// An overview item.
+    Overview,
+}
+
+impl Kind {
+    fn header(self) -> &'static str {
+        match self {
+            Kind::Refresh => REFRESH_HEADER,
+            Kind::Overview => INTERNAL_HEADER,
+        }
+    }
+}
+
+/// Idle keep-alive connections kept to the public listener: enough for an
+/// overview over every department without a new connection per item.
+const IDLE_PER_HOST: usize = 64;
+
+/// One per gateway: the client, the public listener's address and the secret.
+pub struct Internal {
+    client: reqwest::Client,
+    target: SocketAddr,
+    secret: String,
+}
+
+impl Internal {
+    /// Requests to `public` (the public listener; an unspecified address
+    /// means loopback), with a fresh random secret.
+    pub fn new(public: SocketAddr) -> Internal {
+        let mut target = public;
+        if target.ip().is_unspecified() {
+            target.set_ip(match target {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let mut secret = [0u8; 32];
+        for b in &mut secret {
+            *b = fastrand::u8(..);
+        }
+        Internal {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .pool_max_idle_per_host(IDLE_PER_HOST)
+                .pool_idle_timeout(Duration::from_secs(30))
+                .tcp_nodelay(true)
+                .http1_only()
+                .build()
+                .unwrap_or_default(),
+            target,
+            secret: hex::encode(secret),
+        }
+    }
+
+    /// Whether `req` is one of this gateway's own requests, and which
+    /// (the secret is compared in constant time).
+    pub fn kind(&self, req: &RequestHeader) -> Option<Kind> {
+        [Kind::Refresh, Kind::Overview].into_iter().find(|kind| {
+            req.headers
+                .get(kind.header())
+                .is_some_and(|v| same(v.as_bytes(), self.secret.as_bytes()))
+        })
+    }
+
+    /// A `GET` of `path_and_query` through the public listener, marked as
+    /// `kind`, with `headers` (which must not carry marker headers).
+    pub fn get(
+        &self,
+        kind: Kind,
+        path_and_query: &str,
+        mut headers: reqwest::header::HeaderMap,
+    ) -> reqwest::RequestBuilder {
+        headers.remove(REFRESH_HEADER);
+        headers.remove(INTERNAL_HEADER);
+        if let Ok(v) = http::HeaderValue::from_str(&self.secret) {
+            headers.insert(kind.header(), v);
+        }
+        let url = format!("http://{}{path_and_query}", self.target);
+        self.client.get(url).headers(headers)
+    }
+}
+
+/// The deadline an internal request carries ([`DEADLINE_HEADER`]); ask only
+/// once [`Internal::kind`] said the request is the gateway's own.
+pub fn deadline(req: &RequestHeader) -> Option<Duration> {
+    let ms: u64 = req
+        .headers
+        .get(DEADLINE_HEADER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+/// The earlier of two optional time limits.
+pub fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Constant-time equality.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: &[(&'static str, &str)]) -> RequestHeader {
+        let mut req = RequestHeader::build("GET", b"/", None).expect("request");
+        for (name, value) in headers {
+            req.insert_header(*name, *value).expect("header");
+        }
+        req
+    }
+
+    #[test]
+    fn only_the_secret_marks_an_internal_request() {
+        let internal = Internal::new("0.0.0.0:8080".parse().expect("addr"));
+        assert_eq!(internal.target, "127.0.0.1:8080".parse().expect("addr"));
+        let secret = internal.secret.clone();
+        assert_eq!(
+            internal.kind(&request(&[(REFRESH_HEADER, &secret)])),
+            Some(Kind::Refresh)
+        );
+        assert_eq!(
+            internal.kind(&request(&[(INTERNAL_HEADER, &secret)])),
+            Some(Kind::Overview)
+        );
+        assert_eq!(internal.kind(&request(&[])), None);
+        assert_eq!(internal.kind(&request(&[(INTERNAL_HEADER, "guess")])), None);
+        let other = Internal::new("127.0.0.1:1".parse().expect("addr"));
+        assert_ne!(other.secret, secret);
+    }
+
+    #[test]
+    fn an_item_deadline_bounds_the_route_timeout() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            deadline(&request(&[(DEADLINE_HEADER, "800")])),
+            Some(ms(800))
+        );
+        for bad in ["0", "-1", "soon", ""] {
+            assert_eq!(deadline(&request(&[(DEADLINE_HEADER, bad)])), None, "{bad}");
+        }
+        assert_eq!(deadline(&request(&[])), None);
+        assert_eq!(earliest(Some(ms(5000)), Some(ms(800))), Some(ms(800)));
+        assert_eq!(earliest(None, Some(ms(800))), Some(ms(800)));
+        assert_eq!(earliest(Some(ms(300)), None), Some(ms(300)));
+        assert_eq!(earliest(None, None), None);
+    }
+}
