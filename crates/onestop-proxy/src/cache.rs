@@ -323,10 +323,8 @@ mod tests {
         h
     }
 
-    #[tokio::test]
-    async fn a_leader_stores_the_whole_answer_and_hands_it_to_followers() {
-        let cache = ResponseCache::new(1 << 20);
-        let mut u = using(&cache, policy(0), "/p");
+    /// Makes `u` the leader of its key (storing) and returns a follower.
+    fn lead(cache: &ResponseCache, u: &mut Use) -> onestop_cache::Waiter {
         let Join::Leader(fill) = cache.join(&u.key) else {
             panic!("leads")
         };
@@ -335,6 +333,14 @@ mod tests {
         };
         u.fill = Some(fill);
         u.store = true;
+        waiter
+    }
+
+    #[tokio::test]
+    async fn a_leader_stores_the_whole_answer_and_hands_it_to_followers() {
+        let cache = ResponseCache::new(1 << 20);
+        let mut u = using(&cache, policy(0), "/p");
+        let waiter = lead(&cache, &mut u);
         let stale = u.on_response(
             &cache,
             &response(200, &[("content-type", "text/plain")]),
@@ -358,14 +364,7 @@ mod tests {
     async fn an_answer_over_the_size_limit_is_passed_on_not_stored() {
         let cache = ResponseCache::new(1 << 20);
         let mut u = using(&cache, policy(0), "/big");
-        let Join::Leader(fill) = cache.join(&u.key) else {
-            panic!("leads")
-        };
-        let Join::Follower(waiter) = cache.join(&u.key) else {
-            panic!("follows")
-        };
-        u.fill = Some(fill);
-        u.store = true;
+        let waiter = lead(&cache, &mut u);
         u.on_response(&cache, &response(200, &[]), Instant::now());
         u.on_body(&cache, Some(&Bytes::from(vec![b'x'; 10])), false);
         u.on_body(&cache, Some(&Bytes::from(vec![b'x'; 10])), true);
@@ -392,14 +391,7 @@ mod tests {
         let later = Instant::now() + Duration::from_secs(70);
         let mut u = using(&cache, p.clone(), "/s");
         u.stale = Some(stored.clone());
-        u.store = true;
-        let Join::Leader(fill) = cache.join(&u.key) else {
-            panic!("leads")
-        };
-        let Join::Follower(waiter) = cache.join(&u.key) else {
-            panic!("follows")
-        };
-        u.fill = Some(fill);
+        let waiter = lead(&cache, &mut u);
         let stale = u.on_response(&cache, &response(503, &[]), later).unwrap();
         assert_eq!(&stale.body[..], b"before");
         assert!(matches!(

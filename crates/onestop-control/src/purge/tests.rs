@@ -55,6 +55,17 @@ async fn gateway(store: Arc<dyn Store>) -> Gateway {
     }
 }
 
+impl Gateway {
+    /// A fresh department token of `dept`.
+    async fn token(&self, dept: &str) -> String {
+        self.registry
+            .issue_token(dept, "ci", "test")
+            .await
+            .unwrap()
+            .token
+    }
+}
+
 struct Sqlite {
     store: Arc<dyn Store>,
     sql: SqlStore,
@@ -156,18 +167,8 @@ fn targets_are_checked() {
 async fn prefix_purges_whole_segments_of_the_callers_department_only() {
     let db = sqlite().await;
     let g = gateway(db.store.clone()).await;
-    let hpf = g
-        .registry
-        .issue_token("hpf", "ci", "test")
-        .await
-        .unwrap()
-        .token;
-    let tax = g
-        .registry
-        .issue_token("tax", "ci", "test")
-        .await
-        .unwrap()
-        .token;
+    let hpf = g.token("hpf").await;
+    let tax = g.token("tax").await;
     let base = "/api/v1/depts/hpf/forms";
     let exact = put(&g.cache, "hpf", "forms", base, "");
     let below = put(&g.cache, "hpf", "forms", &format!("{base}/2025/a"), "");
@@ -216,12 +217,7 @@ async fn prefix_purges_whole_segments_of_the_callers_department_only() {
 async fn tag_and_all_purge_the_callers_entries() {
     let db = sqlite().await;
     let g = gateway(db.store.clone()).await;
-    let hpf = g
-        .registry
-        .issue_token("hpf", "ci", "test")
-        .await
-        .unwrap()
-        .token;
+    let hpf = g.token("hpf").await;
     let a = put(
         &g.cache,
         "hpf",
@@ -283,12 +279,7 @@ async fn tag_and_all_purge_the_callers_entries() {
 async fn refusals_record_and_remove_nothing() {
     let db = sqlite().await;
     let g = gateway(db.store.clone()).await;
-    let hpf = g
-        .registry
-        .issue_token("hpf", "ci", "test")
-        .await
-        .unwrap()
-        .token;
+    let hpf = g.token("hpf").await;
     let revoked = g.registry.issue_token("hpf", "old", "test").await.unwrap();
     g.registry.revoke_token(revoked.id).await.unwrap();
     let entry = put(&g.cache, "hpf", "forms", "/api/v1/depts/hpf/forms", "t");
@@ -526,12 +517,7 @@ async fn a_purge_through_one_gateway_reaches_another_within_a_second() {
         async move {
             let a = gateway(Arc::new(a_store.clone())).await;
             let b = gateway(Arc::new(b_store.clone())).await;
-            let hpf = a
-                .registry
-                .issue_token("hpf", "ci", "test")
-                .await
-                .unwrap()
-                .token;
+            let hpf = a.token("hpf").await;
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
             let runner = tokio::spawn(b.purges.clone().run(async {
                 let _ = stop_rx.await;
