@@ -626,3 +626,68 @@ async fn purges_remove_exactly_their_matches_and_only_the_callers() {
     let stats = s.gw.admin_get("/cache/stats").await;
     println!("after purges: {stats}");
 }
+
+/// A purge taken by one gateway reaches another that shares its
+/// PostgreSQL store: the other's entry is gone within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_reaches_every_gateway_on_the_store() {
+    use onestop_tests::{ConfigOptions, GatewaySetup, pg_url, require_postgres};
+    use pb::purge_request::Target;
+    require_postgres();
+    let sim = Sim::start(2, 20).await;
+    let url = pg_url("purge");
+    let route = |config: &std::path::Path| {
+        let file = config.join("departments/hpf.toml");
+        let mut text = std::fs::read_to_string(&file).unwrap();
+        text.push_str(
+            "\n[[routes]]\nid = \"catalog\"\nprefix = \"/api/v1/depts/hpf/echo/pub\"\nservice = \"main\"\ncache = { ttl = \"60s\" }\n",
+        );
+        std::fs::write(file, text).unwrap();
+    };
+    let setup = || GatewaySetup {
+        threads: 2,
+        store_url: Some(url.clone()),
+        ..GatewaySetup::default()
+    };
+    let a = Gateway::start_setup(&sim.manifest, &ConfigOptions::default(), route, setup()).await;
+    let b = Gateway::start_setup(&sim.manifest, &ConfigOptions::default(), route, setup()).await;
+    let http = reqwest::Client::new();
+    let path = "/api/v1/depts/hpf/echo/pub/notice";
+    for gw in [&a, &b] {
+        assert_eq!(get(&http, &gw.url(path), &[]).await.cache, "MISS");
+        assert_eq!(get(&http, &gw.url(path), &[]).await.cache, "HIT");
+    }
+    let token = issue_token(&a, "hpf").await;
+    let control = tonic::transport::Channel::from_shared(format!("http://{}", a.control))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = pb::cache_client::CacheClient::new(control);
+    let hpf = purger(Some(&token));
+    let started = Instant::now();
+    let r = client
+        .purge(hpf(purge(Target::Prefix(
+            "/api/v1/depts/hpf/echo/pub".into(),
+        ))))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        r.removed, 1,
+        "gateway A's own entry, before the call returns"
+    );
+    // B applies it from the store; poll with HEAD, which never refills.
+    let reached = wait_for(Duration::from_secs(3), || async {
+        let head = http.head(b.url(path)).send().await.unwrap();
+        head.headers()["x-onestop-cache"] == "MISS"
+    })
+    .await;
+    println!(
+        "purge on gateway A reached gateway B after {reached:?} (since the call started: {:?})",
+        started.elapsed()
+    );
+    let reached = reached.expect("the purge reached the other gateway");
+    assert!(reached < Duration::from_secs(1), "{reached:?}");
+    assert_eq!(get(&http, &a.url(path), &[]).await.cache, "MISS");
+}
