@@ -177,18 +177,7 @@ pub(crate) async fn purge(
         );
         return Err(ctx.refuse(&state, ApiError::Forbidden(message)).await);
     }
-    let known = state
-        .config
-        .current()
-        .config
-        .departments
-        .iter()
-        .any(|d| d.file.department.id.get_ref() == &dept);
-    if !known {
-        return Err(ApiError::NotFound(format!(
-            "department `{dept}` is not in the configuration"
-        )));
-    }
+    state.require_department(&dept)?;
     let purge = target(&body)?;
     let requested_by = format!("operator:{}", ctx.caller.name);
     let done = state.cache.purge(&dept, &purge, &requested_by).await?;

@@ -95,6 +95,26 @@ pub struct AdminState {
     pub cache: Arc<dyn CacheBackend>,
 }
 
+impl AdminState {
+    /// `404` unless `dept` is a department of the running configuration.
+    pub(crate) fn require_department(&self, dept: &str) -> Result<(), ApiError> {
+        let known = self
+            .config
+            .current()
+            .config
+            .departments
+            .iter()
+            .any(|d| d.file.department.id.get_ref() == dept);
+        if known {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound(format!(
+                "department `{dept}` is not in the configuration"
+            )))
+        }
+    }
+}
+
 /// The admin HTTP application: `/admin/v1/…`, `/metrics`, `/healthz`, `/readyz`.
 pub fn router(state: AdminState) -> Router {
     let (router, api) = api(&state).split_for_parts();

@@ -132,18 +132,7 @@ pub(crate) async fn issue_token(
             "`label` must be 1-{MAX_LABEL_CHARS} characters on one line"
         )));
     }
-    let known = state
-        .config
-        .current()
-        .config
-        .departments
-        .iter()
-        .any(|d| d.file.department.id.get_ref() == &dept);
-    if !known {
-        return Err(ApiError::NotFound(format!(
-            "department `{dept}` is not in the configuration"
-        )));
-    }
+    state.require_department(&dept)?;
     let issued = registry.issue_token(&dept, label, &ctx.caller.name).await?;
     ctx.audit_done(&state, json!({ "id": issued.id, "label": label }))
         .await;
