@@ -30,6 +30,7 @@ pub mod audit;
 pub mod auth;
 pub mod backend;
 pub mod cache_api;
+pub mod cases_api;
 pub mod config_api;
 mod edge;
 pub mod error;
@@ -93,6 +94,9 @@ pub struct AdminState {
     /// The response cache: purges (recorded for every gateway sharing the
     /// store) and figures.
     pub cache: Arc<dyn CacheBackend>,
+    /// Composite-matter cases, ratings and follow-ups; `None` when this
+    /// gateway runs none (those routes then answer 404).
+    pub cases: Option<Arc<onestop_cases::Cases>>,
 }
 
 impl AdminState {
@@ -128,8 +132,8 @@ pub fn router(state: AdminState) -> Router {
 /// same calls.
 fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
     use crate::{
-        audit, auth, cache_api as cache, config_api as config, registry_api as reg,
-        tokens_api as tokens,
+        audit, auth, cache_api as cache, cases_api as cases, config_api as config,
+        registry_api as reg, tokens_api as tokens,
     };
     let read = Policy::read();
     let editor = |action| Policy::change(Role::Editor, action, Scope::Department);
@@ -194,6 +198,14 @@ fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
         .merge(g(read, routes!(audit::list_audit)))
         .merge(g(read, routes!(cache::stats)))
         .merge(g(editor_any("cache.purge"), routes!(cache::purge)))
+        .merge(g(read, routes!(cases::overdue)))
+        .merge(g(read, routes!(cases::get_case)))
+        .merge(g(read, routes!(cases::list_followups)))
+        .merge(g(
+            editor_any("followup.close"),
+            routes!(cases::close_followup),
+        ))
+        .merge(g(read, routes!(cases::rating_stats)))
 }
 
 /// The admin listener as a pingora background service.

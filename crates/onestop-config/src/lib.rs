@@ -10,6 +10,7 @@
 pub mod access;
 mod bundle;
 pub mod cache;
+pub mod composite;
 mod diag;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -21,6 +22,7 @@ mod validate;
 pub use access::*;
 pub use bundle::Bundle;
 pub use cache::*;
+pub use composite::*;
 pub use diag::{Diagnostic, Diagnostics};
 pub use load::{Source, department_files, load_dir, load_path, parse_sources};
 pub use model::*;

@@ -77,6 +77,13 @@ pub struct GatewayFile {
     /// The response cache's memory budget.
     #[serde(default)]
     pub cache: crate::cache::CacheSettings,
+    /// How cases of composite matters run, and when bad ratings' follow-ups
+    /// are due.
+    #[serde(default)]
+    pub cases: crate::composite::CaseSettings,
+    /// Composite matters (一件事一次办): life events across departments.
+    #[serde(default)]
+    pub composite: Vec<crate::composite::Composite>,
 }
 
 /// Where durable state lives.

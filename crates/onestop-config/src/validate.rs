@@ -228,6 +228,7 @@ impl Validator {
         self.registry(&doc, config);
         self.operators(&doc, config, departments);
         self.access(&doc, config, departments);
+        self.composites(&doc, config, departments);
     }
 
     fn store(&mut self, doc: &GatewayDoc<'_>, config: &Config) {
@@ -828,5 +829,6 @@ fn is_param(s: &str) -> bool {
 }
 
 mod access;
+mod composite;
 #[cfg(test)]
 mod tests;

@@ -444,6 +444,45 @@ pub fn channel<'a>(
     }
 }
 
+/// The channel a case step names (by id): the one its case was submitted
+/// through. Only for the gateway's own case requests.
+pub fn channel_by_id<'a>(
+    access: &'a Access,
+    id: Option<&[u8]>,
+) -> Result<Option<&'a ChannelRule>, Refusal> {
+    let Some(channels) = &access.channels else {
+        return Ok(None);
+    };
+    let id = id.and_then(|k| std::str::from_utf8(k).ok()).unwrap_or("");
+    channels
+        .rules()
+        .iter()
+        .find(|r| r.id == id)
+        .map(Some)
+        .ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::Unauthenticated,
+                format!("the case's channel `{id}` is no longer configured"),
+            )
+        })
+}
+
+/// The citizen a case step acts for (the case's own), as the identity a
+/// verified token would give: valid for this one request.
+pub fn case_citizen(id: Option<&[u8]>, channel: Option<&str>) -> Result<Arc<Citizen>, Refusal> {
+    let id = id
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Refusal::new(ErrorCode::Unauthenticated, "a case step names no citizen"))?;
+    Ok(Arc::new(Citizen {
+        id: id.to_owned(),
+        issuer_id: "onestop-case".into(),
+        channel: channel.map(str::to_owned),
+        expires_at: SystemTime::now() + Duration::from_secs(60),
+        token_id: None,
+    }))
+}
+
 /// The citizen a bearer token names, verified (and bound to the calling
 /// channel when the token says so), or why not.
 pub fn citizen(
@@ -487,6 +526,7 @@ pub fn authenticate(
     route: &RouteEntry,
     channel: Option<&ChannelRule>,
     authorization: Option<&[u8]>,
+    case_citizen: Option<Arc<Citizen>>,
 ) -> Result<Caller, Refusal> {
     let mut caller = Caller {
         channel: channel.map(|c| c.id.clone()),
@@ -505,7 +545,10 @@ pub fn authenticate(
     match route.auth {
         config::AuthMode::Public => {}
         config::AuthMode::Citizen => {
-            caller.citizen = Some(citizen(access, caller.channel.as_deref(), token)?);
+            caller.citizen = Some(match case_citizen {
+                Some(c) => c,
+                None => citizen(access, caller.channel.as_deref(), token)?,
+            });
         }
         config::AuthMode::Department => {
             let dept = token

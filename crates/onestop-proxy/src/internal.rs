@@ -22,6 +22,18 @@ pub const REFRESH_HEADER: &str = "x-onestop-cache-refresh";
 /// request in every respect but rate limits.
 pub const INTERNAL_HEADER: &str = "x-onestop-internal";
 
+/// Marks a step of a case (a composite matter) sent on the citizen's
+/// behalf: the request acts as the citizen named in [`CASE_CITIZEN_HEADER`]
+/// through the channel named in [`CASE_CHANNEL_HEADER`] (the citizen's
+/// token is long gone when a case resumes). Honoured only with the secret.
+pub const CASE_HEADER: &str = "x-onestop-internal-case";
+
+/// On a case step: the citizen the case belongs to.
+pub const CASE_CITIZEN_HEADER: &str = "x-onestop-case-citizen";
+
+/// On a case step: the channel the case was submitted through (its id).
+pub const CASE_CHANNEL_HEADER: &str = "x-onestop-case-channel";
+
 /// On an overview item: the item's deadline in milliseconds, which bounds
 /// the item's exchange with the department inside the gateway too (so a
 /// department slot is not held after the overview stopped waiting).
@@ -35,6 +47,8 @@ pub enum Kind {
     Refresh,
     /// An overview item.
     Overview,
+    /// A case step, acting as the case's citizen.
+    Case,
 }
 
 impl Kind {
@@ -42,6 +56,7 @@ impl Kind {
         match self {
             Kind::Refresh => REFRESH_HEADER,
             Kind::Overview => INTERNAL_HEADER,
+            Kind::Case => CASE_HEADER,
         }
     }
 }
@@ -89,11 +104,13 @@ impl Internal {
     /// Whether `req` is one of this gateway's own requests, and which
     /// (the secret is compared in constant time).
     pub fn kind(&self, req: &RequestHeader) -> Option<Kind> {
-        [Kind::Refresh, Kind::Overview].into_iter().find(|kind| {
-            req.headers
-                .get(kind.header())
-                .is_some_and(|v| same(v.as_bytes(), self.secret.as_bytes()))
-        })
+        [Kind::Refresh, Kind::Overview, Kind::Case]
+            .into_iter()
+            .find(|kind| {
+                req.headers
+                    .get(kind.header())
+                    .is_some_and(|v| same(v.as_bytes(), self.secret.as_bytes()))
+            })
     }
 
     /// A `GET` of `path_and_query` through the public listener, marked as
@@ -102,15 +119,28 @@ impl Internal {
         &self,
         kind: Kind,
         path_and_query: &str,
+        headers: reqwest::header::HeaderMap,
+    ) -> reqwest::RequestBuilder {
+        self.request(kind, http::Method::GET, path_and_query, headers)
+    }
+
+    /// A request through the public listener, marked as `kind`, with
+    /// `headers` (marker headers in it are dropped; the marker is set here).
+    pub fn request(
+        &self,
+        kind: Kind,
+        method: http::Method,
+        path_and_query: &str,
         mut headers: reqwest::header::HeaderMap,
     ) -> reqwest::RequestBuilder {
         headers.remove(REFRESH_HEADER);
         headers.remove(INTERNAL_HEADER);
+        headers.remove(CASE_HEADER);
         if let Ok(v) = http::HeaderValue::from_str(&self.secret) {
             headers.insert(kind.header(), v);
         }
         let url = format!("http://{}{path_and_query}", self.target);
-        self.client.get(url).headers(headers)
+        self.client.request(method, url).headers(headers)
     }
 }
 
@@ -165,6 +195,11 @@ mod tests {
             internal.kind(&request(&[(INTERNAL_HEADER, &secret)])),
             Some(Kind::Overview)
         );
+        assert_eq!(
+            internal.kind(&request(&[(CASE_HEADER, &secret)])),
+            Some(Kind::Case)
+        );
+        assert_eq!(internal.kind(&request(&[(CASE_HEADER, "guess")])), None);
         assert_eq!(internal.kind(&request(&[])), None);
         assert_eq!(internal.kind(&request(&[(INTERNAL_HEADER, "guess")])), None);
         let other = Internal::new("127.0.0.1:1".parse().expect("addr"));

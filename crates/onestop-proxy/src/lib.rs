@@ -9,6 +9,7 @@
 //! builds new ones off the request path.
 
 pub mod access;
+pub mod builtin;
 pub mod cache;
 pub mod catalog;
 pub mod dept;

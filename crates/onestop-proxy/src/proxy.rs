@@ -41,6 +41,7 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::access::{self, Caller, Refusal};
+use crate::builtin::{ApiRequest, CitizenApi, MAX_BODY};
 use crate::cache::{self as response_cache, Plan, Refresher};
 use crate::catalog;
 use crate::dept::Admission;
@@ -71,6 +72,8 @@ pub struct Gateway {
     internal: Option<Arc<Internal>>,
     /// Background refreshes (stale-while-revalidate), over `internal`.
     refresher: Option<Arc<Refresher>>,
+    /// Cases and ratings (`/api/v1/me/cases`, …), when the gateway has them.
+    citizen_api: Option<Arc<dyn CitizenApi>>,
 }
 
 impl Gateway {
@@ -91,7 +94,20 @@ impl Gateway {
             cache,
             refresher: internal.clone().map(|i| Arc::new(Refresher::new(i))),
             internal,
+            citizen_api: None,
         }
+    }
+
+    /// The gateway's own requests through its public listener (case steps
+    /// use them too); none when the public address is unknown.
+    pub fn internal(&self) -> Option<Arc<Internal>> {
+        self.internal.clone()
+    }
+
+    /// Serves `api` for verified citizens (cases and ratings).
+    pub fn with_citizen_api(mut self, api: Arc<dyn CitizenApi>) -> Self {
+        self.citizen_api = Some(api);
+        self
     }
 }
 
@@ -330,6 +346,75 @@ impl Gateway {
         Ok(true)
     }
 
+    /// A built-in API for a verified citizen (cases and ratings): the
+    /// citizen, the limits, the body (at most [`MAX_BODY`]), then the API.
+    async fn citizen_api(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        snapshot: &Snapshot,
+        channel: Option<&onestop_policy::channel::ChannelRule>,
+        path: &str,
+        api: Arc<dyn CitizenApi>,
+    ) -> Result<bool> {
+        let req = session.req_header();
+        let token = access::bearer(
+            req.headers
+                .get(http::header::AUTHORIZATION)
+                .map(http::HeaderValue::as_bytes),
+        );
+        let citizen = match access::citizen(&snapshot.access, channel.map(|c| c.id.as_str()), token)
+        {
+            Ok(c) => c,
+            Err(refusal) => return self.refuse_access(session, ctx, refusal).await,
+        };
+        ctx.caller.citizen = Some(citizen.clone());
+        if let Err(refusal) =
+            access::limit(&self.limiter, &snapshot.access, None, &ctx.caller).await
+        {
+            return self.refuse_access(session, ctx, refusal).await;
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = session.read_request_body().await? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return self
+                    .reject(
+                        session,
+                        ctx,
+                        ErrorCode::BodyTooLarge,
+                        &format!("the body is larger than {MAX_BODY} bytes"),
+                    )
+                    .await;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let req = session.req_header();
+        let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+        let reply = api
+            .call(ApiRequest {
+                method: req.method.as_str(),
+                path,
+                query: req.uri.query(),
+                citizen: &citizen.id,
+                channel: channel.map(|c| c.id.as_str()),
+                idempotency_key: header("idempotency-key"),
+                request_id: &ctx.request_id,
+                body: &body,
+            })
+            .await;
+        let mut h = ResponseHeader::build(reply.status, Some(4))?;
+        h.insert_header("content-type", "application/json")?;
+        h.insert_header("content-length", reply.body.len().to_string())?;
+        h.insert_header(request_id::HEADER, &ctx.request_id)?;
+        h.insert_header("cache-control", "private, no-store")?;
+        session.write_response_header(Box::new(h), false).await?;
+        session
+            .write_response_body(Some(Bytes::from(reply.body)), true)
+            .await?;
+        ctx.responded = Some(reply.status);
+        Ok(true)
+    }
+
     /// The response cache, before any department is contacted. Returns
     /// whether the request was answered (HIT, STALE, or a follower handed
     /// its leader's answer); otherwise `ctx.cache` says what to do with the
@@ -548,12 +633,27 @@ impl ProxyHttp for Gateway {
                     .await;
             }
         };
+        // The gateway's own requests (secret-marked); a case step acts for
+        // its case's citizen through its case's channel.
+        let internal = self.internal.as_ref().and_then(|i| i.kind(req));
+        let case_step = internal == Some(Kind::Case);
         // The calling app (when channels are configured), before anything else.
-        let app_key = req
-            .headers
-            .get(access::APP_KEY_HEADER)
-            .map(http::HeaderValue::as_bytes);
-        let channel = match access::channel(&snapshot.access, app_key) {
+        let channel = if case_step {
+            access::channel_by_id(
+                &snapshot.access,
+                req.headers
+                    .get(crate::internal::CASE_CHANNEL_HEADER)
+                    .map(http::HeaderValue::as_bytes),
+            )
+        } else {
+            access::channel(
+                &snapshot.access,
+                req.headers
+                    .get(access::APP_KEY_HEADER)
+                    .map(http::HeaderValue::as_bytes),
+            )
+        };
+        let channel = match channel {
             Ok(c) => c.cloned(),
             Err(refusal) => return self.refuse_access(session, ctx, refusal).await,
         };
@@ -572,6 +672,15 @@ impl ProxyHttp for Gateway {
             ctx.builtin = Some("overview");
             return self
                 .overview(session, ctx, &snapshot, channel.as_ref())
+                .await;
+        }
+        if let Some(api) = self.citizen_api.clone()
+            && !case_step
+            && api.handles(&path)
+        {
+            ctx.builtin = Some("cases");
+            return self
+                .citizen_api(session, ctx, &snapshot, channel.as_ref(), &path, api)
                 .await;
         }
         let host = req
@@ -606,12 +715,26 @@ impl ProxyHttp for Gateway {
             .headers
             .get(http::header::AUTHORIZATION)
             .map(http::HeaderValue::as_bytes);
+        let case_citizen = if case_step {
+            match access::case_citizen(
+                req.headers
+                    .get(crate::internal::CASE_CITIZEN_HEADER)
+                    .map(http::HeaderValue::as_bytes),
+                channel.as_ref().map(|c| c.id.as_str()),
+            ) {
+                Ok(c) => Some(c),
+                Err(refusal) => return self.refuse_access(session, ctx, refusal).await,
+            }
+        } else {
+            None
+        };
         let caller = match access::authenticate(
             &snapshot.access,
             &self.departments.load(),
             &route,
             channel.as_ref(),
             authorization,
+            case_citizen,
         ) {
             Ok(c) => c,
             Err(refusal) => {
@@ -664,10 +787,6 @@ impl ProxyHttp for Gateway {
         // Rate limits: per citizen, per channel, per route. The gateway's
         // own requests are not counted: the request that caused them was
         // (the overview; the stale answer a refresh replaces).
-        let internal = self
-            .internal
-            .as_ref()
-            .and_then(|i| i.kind(session.req_header()));
         let refresh = internal == Some(Kind::Refresh);
         if internal.is_none()
             && let Err(refusal) =

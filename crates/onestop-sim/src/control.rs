@@ -10,9 +10,25 @@
 //! | `PUT /fleet/departments/{dept}/faults` | apply to every instance of the department |
 //! | `DELETE /fleet/faults` | reset every knob of every instance |
 //! | `POST /fleet/stats/reset` | zero every counter |
+//! | `GET /fleet/departments/{dept}/applications` | the department's application ledger (below) |
+//! | `PUT /fleet/departments/{dept}/applications` | body `{"reject":["kind",…]}`: replace the kinds the department rejects, answer the ledger |
 //!
 //! Bulk routes answer `{"instances":[report…]}`. Errors use the fleet's
 //! JSON error shape: unknown ids → 404, a bad body → 400.
+//!
+//! An application ledger (HTTP departments only; others are 404
+//! `UNKNOWN_DEPARTMENT`) is `{"dept","applications":[{"id","kind","citizen",
+//! "status":"accepted"|"withdrawn","applied_seq","withdrawn_seq"}…],
+//! "executions":{"apply","withdraw","rejected"},"replays",
+//! "max_executions_per_key","keys","reject":[…]}`: applications in applied
+//! order (`withdrawn_seq` null until withdrawn); `executions` counts
+//! applications accepted, withdrawals done and applications rejected;
+//! `replays` the requests answered with an answer stored under their
+//! `Idempotency-Key`; `max_executions_per_key` the most executions under
+//! one key (1 unless a key ran twice; 0 with no key yet); `keys` how many
+//! keys executed. `POST /fleet/stats/reset` leaves ledgers alone: they are
+//! the departments' data, not counters. See [`crate::http`] for the
+//! department side.
 //!
 //! The counters: `requests` (everything but health checks that passed the
 //! signature check), `health_checks`, `injected_errors` (answered by the
@@ -39,11 +55,12 @@ use axum::{
     routing::{delete, get, post, put},
 };
 use futures::future::join_all;
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
     faults::FaultPatch,
-    http::{ApiError, error},
+    http::{ApiError, Ledger, LedgerReport, error},
     instance::{Instance, InstanceReport},
     manifest::FleetManifest,
 };
@@ -53,6 +70,8 @@ use crate::{
 pub(crate) struct Registry {
     pub manifest: FleetManifest,
     pub instances: Vec<Instance>,
+    /// The application ledger of every HTTP department.
+    pub ledgers: Vec<Arc<Ledger>>,
 }
 
 type Shared = State<Arc<Registry>>;
@@ -66,6 +85,10 @@ pub(crate) fn router(registry: Arc<Registry>) -> Router {
         .route("/fleet/departments/{dept}/faults", put(department_faults))
         .route("/fleet/faults", delete(reset_faults))
         .route("/fleet/stats/reset", post(reset_stats))
+        .route(
+            "/fleet/departments/{dept}/applications",
+            get(applications).put(set_applications),
+        )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such control route") })
         .with_state(registry)
 }
@@ -134,6 +157,61 @@ async fn reset_stats(State(registry): Shared) -> Response {
         instance.state.counters.reset();
     }
     reports(registry.instances.iter())
+}
+
+async fn applications(
+    State(registry): Shared,
+    Path(dept): Path<String>,
+) -> Result<Json<LedgerReport>, ApiError> {
+    Ok(Json(ledger(&registry, &dept)?.report()))
+}
+
+/// The body of `PUT /fleet/departments/{dept}/applications`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Applications {
+    reject: Vec<String>,
+}
+
+async fn set_applications(
+    State(registry): Shared,
+    Path(dept): Path<String>,
+    body: Result<Json<Applications>, JsonRejection>,
+) -> Result<Json<LedgerReport>, ApiError> {
+    let ledger = ledger(&registry, &dept)?;
+    let Json(Applications { reject }) = body.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_BODY",
+            format!(
+                "expected {{\"reject\":[\"kind\",…]}}: {}",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    ledger.set_reject(reject).map_err(|invalid| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_BODY",
+            format!("not application kinds (1 to 64 of [a-z0-9-]): {invalid:?}"),
+        )
+    })?;
+    Ok(Json(ledger.report()))
+}
+
+fn ledger<'r>(registry: &'r Registry, dept: &str) -> Result<&'r Ledger, ApiError> {
+    registry
+        .ledgers
+        .iter()
+        .find(|l| l.dept() == dept)
+        .map(AsRef::as_ref)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "UNKNOWN_DEPARTMENT",
+                format!("no HTTP department {dept:?} in this fleet"),
+            )
+        })
 }
 
 fn find<'r>(registry: &'r Registry, id: &str) -> Result<&'r Instance, ApiError> {

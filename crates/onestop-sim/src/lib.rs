@@ -51,6 +51,17 @@
 //!   `x-sim-detail: stream-failed` in the trailers.
 //! - Documents are a pure function of (seed, department, matter, citizen);
 //!   submissions are validated against them but change nothing.
+//! - Applications, the steps of a composite matter (一件事一次办), are the
+//!   exception: `POST /api/v1/depts/{dept}/applications/{kind}` and
+//!   `…/applications/{kind}/{id}/withdraw` on every HTTP department record
+//!   them in the department's ledger (shared by its instances), honour an
+//!   `Idempotency-Key` (a repeated key gets the stored answer with
+//!   `idempotent-replayed: true` and executes nothing) and number every
+//!   event with one fleet-wide `seq`. The control API reads the ledgers and
+//!   sets the kinds a department rejects (422 `APPLICATION_REJECTED`). The
+//!   manifest's `withdraw` example names an application that does not
+//!   exist: it answers 404 `APPLICATION_NOT_FOUND`, the one example that
+//!   is not a 2xx.
 //!
 //! The fleet can also register itself with the gateway's control plane, as
 //! real departments do: [`Fleet::register`] registers every department that
@@ -246,7 +257,13 @@ impl Fleet {
 
         let mut instances = Vec::new();
         let mut departments = Vec::new();
+        // One event counter for the whole fleet; one ledger per HTTP
+        // department, shared by its instances (a department has one database).
+        let events = Arc::new(http::Sequence::default());
+        let mut ledgers = Vec::new();
         for dept in &DEPARTMENTS[..opts.departments] {
+            let ledger = (dept.protocol == Protocol::Http)
+                .then(|| Arc::new(http::Ledger::new(dept.id, Arc::clone(&events))));
             let guard = opts
                 .signing_key
                 .as_deref()
@@ -255,11 +272,15 @@ impl Fleet {
             for ordinal in 0..dept.instances {
                 let (state, listener) =
                     Instance::bind(dept.id, ordinal, opts.bind_ip, guard.clone()).await?;
-                let app = match dept.protocol {
-                    Protocol::Http => http::router(dept, Arc::clone(&pop), Arc::clone(&state)),
-                    Protocol::Grpc => {
-                        grpc::router(dept, Arc::clone(&pop), Arc::clone(&state)).await
-                    }
+                // HTTP departments are those with a ledger.
+                let app = match &ledger {
+                    Some(ledger) => http::router(
+                        dept,
+                        Arc::clone(&pop),
+                        Arc::clone(&state),
+                        Arc::clone(ledger),
+                    ),
+                    None => grpc::router(dept, Arc::clone(&pop), Arc::clone(&state)).await,
                 };
                 listed.push(InstanceManifest {
                     id: state.id.clone(),
@@ -267,6 +288,7 @@ impl Fleet {
                 });
                 instances.push(Instance::serve(state, listener, app));
             }
+            ledgers.extend(ledger);
             let grpc_service = grpc::service_name(dept.id).map(str::to_owned);
             let (health, matters) = match dept.protocol {
                 Protocol::Http => (
@@ -319,6 +341,7 @@ impl Fleet {
         let registry = Arc::new(Registry {
             manifest,
             instances,
+            ledgers,
         });
         let control = ServerHandle::spawn(
             "control".into(),

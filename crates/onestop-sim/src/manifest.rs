@@ -88,7 +88,10 @@ pub struct MatterManifest {
     /// A concrete request a client can make to get a 2xx (HTTP) or OK (gRPC)
     /// answer for `example_citizen`: for HTTP the path with parameters filled
     /// in and an optional JSON body; for gRPC the request message as JSON
-    /// (field names as in the proto).
+    /// (field names as in the proto). One exception: the `withdraw` example
+    /// of HTTP departments names an application that does not exist, and
+    /// answers 404 `APPLICATION_NOT_FOUND` (an application id only comes
+    /// from an `apply` answer).
     pub example: MatterExample,
 }
 

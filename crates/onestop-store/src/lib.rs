@@ -10,6 +10,12 @@
 //! SQLite, and through PostgreSQL `LISTEN/NOTIFY` so that every gateway on
 //! one database hears every other's changes.
 //!
+//! Durable cases of composite matters, ratings and their follow-ups are
+//! behind a second trait, [`CaseStore`] (module `cases`), which
+//! [`SqlStore`] implements too. Its writes announce nothing: runners find
+//! their work by sweeping ([`CaseStore::orphaned_cases`],
+//! [`CaseStore::overdue_cases`]).
+//!
 //! Times are Unix epoch milliseconds ([`Millis`]).
 //!
 //! # Opening a store
@@ -60,9 +66,11 @@
 
 #![forbid(unsafe_code)]
 
+mod cases;
 mod records;
 mod sql;
 
+pub use cases::*;
 pub use records::*;
 pub use sql::{SqlStore, StoreOptions};
 

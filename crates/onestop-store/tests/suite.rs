@@ -1,5 +1,6 @@
 //! The store suite: every test runs on SQLite and on PostgreSQL (`name::sqlite`,
-//! `name::postgres`), a few on PostgreSQL only. See `common` for the harness.
+//! `name::postgres`), a few on PostgreSQL only. See `common` for the harness;
+//! the tests of cases and ratings are in `cases`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -45,6 +46,9 @@ macro_rules! on_postgres {
         }
     )*};
 }
+
+// After the macros, which it uses.
+mod cases;
 
 on_both!(
     ping_backend_and_close,

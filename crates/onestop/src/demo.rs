@@ -187,6 +187,7 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
     for (id, name, _, hash) in &channels {
         gateway.push_str(&fleet_config::channel_toml(id, name, hash));
     }
+    gateway.push_str(&fleet_config::life_events_toml(&manifest));
     write_atomically(&config_dir.join("onestop.toml"), &gateway)?;
     let departments = config_dir.join("departments");
     // Departments from an earlier run with more of them must not linger.

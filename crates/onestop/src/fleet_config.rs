@@ -231,6 +231,177 @@ pub fn gateway_toml(public: &str, control: &str, admin: &str, threads: usize) ->
     )
 }
 
+/// The demo's composite matters (一件事一次办), each across four
+/// departments of the simulated fleet, as `(departments, gateway-file TOML)`.
+/// Every step files an application with its department (an idempotent
+/// `POST …/applications/{kind}`) and is undone by withdrawing it.
+pub const LIFE_EVENTS: [(&[&str], &str); 3] = [
+    (
+        &["police", "hrss", "civil", "hpf"],
+        r#"
+[[composite]]
+id = "newborn"
+name = "新生儿出生一件事"
+description = "出生登记、社保参保、生育补贴和公积金提取，一次提交"
+lead = "police"
+input = [{ name = "child_name" }, { name = "birth_date" }, { name = "hospital", required = false }]
+
+[[composite.steps]]
+id = "household"
+name = "户口登记"
+dept = "police"
+path = "/api/v1/depts/police/applications/birth-registration"
+body = { child_name = "{input.child_name}", birth_date = "{input.birth_date}", parent = "{citizen}" }
+deadline = "5d"
+compensate = { path = "/api/v1/depts/police/applications/birth-registration/{steps.household.application_id}/withdraw" }
+
+[[composite.steps]]
+id = "insurance"
+name = "城乡居民医保参保"
+dept = "hrss"
+after = ["household"]
+path = "/api/v1/depts/hrss/applications/child-insurance"
+body = { household_ref = "{steps.household.application_id}", child_name = "{input.child_name}" }
+deadline = "10d"
+compensate = { path = "/api/v1/depts/hrss/applications/child-insurance/{steps.insurance.application_id}/withdraw" }
+
+[[composite.steps]]
+id = "allowance"
+name = "生育补贴"
+dept = "civil"
+after = ["household"]
+path = "/api/v1/depts/civil/applications/birth-allowance"
+body = { household_ref = "{steps.household.application_id}" }
+deadline = "15d"
+compensate = { path = "/api/v1/depts/civil/applications/birth-allowance/{steps.allowance.application_id}/withdraw" }
+
+[[composite.steps]]
+id = "withdrawal"
+name = "公积金生育提取"
+dept = "hpf"
+after = ["household"]
+path = "/api/v1/depts/hpf/applications/birth-withdrawal"
+body = { household_ref = "{steps.household.application_id}" }
+deadline = "10d"
+compensate = { path = "/api/v1/depts/hpf/applications/birth-withdrawal/{steps.withdrawal.application_id}/withdraw" }
+"#,
+    ),
+    (
+        &["police", "water", "power", "gas"],
+        r#"
+[[composite]]
+id = "moving-house"
+name = "迁居一件事"
+description = "户籍迁移和水电气过户，一次提交"
+lead = "police"
+input = [{ name = "new_address" }, { name = "move_date" }]
+
+[[composite.steps]]
+id = "residence"
+name = "户籍迁移"
+dept = "police"
+path = "/api/v1/depts/police/applications/residence-transfer"
+body = { to = "{input.new_address}", on = "{input.move_date}" }
+deadline = "5d"
+compensate = { path = "/api/v1/depts/police/applications/residence-transfer/{steps.residence.application_id}/withdraw" }
+
+[[composite.steps]]
+id = "water"
+name = "用水过户"
+dept = "water"
+after = ["residence"]
+path = "/api/v1/depts/water/applications/account-transfer"
+body = { address = "{input.new_address}", residence_ref = "{steps.residence.application_id}" }
+deadline = "3d"
+compensate = { path = "/api/v1/depts/water/applications/account-transfer/{steps.water.application_id}/withdraw" }
+
+[[composite.steps]]
+id = "power"
+name = "用电过户"
+dept = "power"
+after = ["residence"]
+path = "/api/v1/depts/power/applications/account-transfer"
+body = { address = "{input.new_address}", residence_ref = "{steps.residence.application_id}" }
+deadline = "3d"
+compensate = { path = "/api/v1/depts/power/applications/account-transfer/{steps.power.application_id}/withdraw" }
+
+[[composite.steps]]
+id = "gas"
+name = "用气过户"
+dept = "gas"
+after = ["residence"]
+path = "/api/v1/depts/gas/applications/account-transfer"
+body = { address = "{input.new_address}", residence_ref = "{steps.residence.application_id}" }
+deadline = "3d"
+compensate = { path = "/api/v1/depts/gas/applications/account-transfer/{steps.gas.application_id}/withdraw" }
+"#,
+    ),
+    (
+        &["market", "police", "hrss", "hpf"],
+        r#"
+[[composite]]
+id = "opening-business"
+name = "开办企业一件事"
+description = "营业执照、公章刻制、社保和公积金单位登记，一次提交"
+lead = "market"
+input = [{ name = "company_name" }, { name = "capital", kind = "number" }, { name = "address" }]
+
+[[composite.steps]]
+id = "licence"
+name = "营业执照"
+dept = "market"
+path = "/api/v1/depts/market/applications/business-licence"
+body = { name = "{input.company_name}", capital = "{input.capital}", address = "{input.address}" }
+deadline = "3d"
+compensate = { path = "/api/v1/depts/market/applications/business-licence/{steps.licence.application_id}/withdraw" }
+
+[[composite.steps]]
+id = "seal"
+name = "公章刻制备案"
+dept = "police"
+after = ["licence"]
+path = "/api/v1/depts/police/applications/company-seal"
+body = { licence = "{steps.licence.application_id}" }
+deadline = "1d"
+compensate = { path = "/api/v1/depts/police/applications/company-seal/{steps.seal.application_id}/withdraw" }
+
+[[composite.steps]]
+id = "social-security"
+name = "单位社保登记"
+dept = "hrss"
+after = ["licence"]
+path = "/api/v1/depts/hrss/applications/employer-registration"
+body = { licence = "{steps.licence.application_id}" }
+deadline = "5d"
+compensate = { path = "/api/v1/depts/hrss/applications/employer-registration/{steps.social-security.application_id}/withdraw" }
+
+[[composite.steps]]
+id = "provident-fund"
+name = "单位公积金开户"
+dept = "hpf"
+after = ["licence"]
+path = "/api/v1/depts/hpf/applications/employer-account"
+body = { licence = "{steps.licence.application_id}" }
+deadline = "5d"
+compensate = { path = "/api/v1/depts/hpf/applications/employer-account/{steps.provident-fund.application_id}/withdraw" }
+"#,
+    ),
+];
+
+/// The gateway-file TOML of every demo life event whose departments are
+/// all in `fleet`.
+pub fn life_events_toml(fleet: &FleetManifest) -> String {
+    LIFE_EVENTS
+        .iter()
+        .filter(|(depts, _)| {
+            depts
+                .iter()
+                .all(|d| fleet.departments.iter().any(|f| f.id == *d))
+        })
+        .map(|(_, text)| *text)
+        .collect()
+}
+
 /// Writes `dir/departments/<id>.toml` for every department of the fleet.
 pub fn write_departments(dir: &Path, fleet: &FleetManifest, opts: &Options) -> std::io::Result<()> {
     let departments = dir.join("departments");

@@ -20,7 +20,7 @@ use onestop_config::{Bundle, Config};
 use onestop_control::auth::TokenAuth;
 use onestop_control::{PurgeApplier, Registry, RegistrySettings};
 use onestop_proxy::{DataPlane, HealthLoop};
-use onestop_store::{SqlStore, Store, StoreOptions, now_ms};
+use onestop_store::{CaseStore, SqlStore, Store, StoreOptions, now_ms};
 use pingora_core::apps::HttpServerOptions;
 use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::configuration::{Opt, ServerConf};
@@ -73,6 +73,17 @@ pub fn store_url(config: &Config, data_dir: &std::path::Path) -> String {
         .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("onestop.db").display()))
 }
 
+/// Keeps the cases' composite matters and settings in step with the files.
+async fn follow_composites(
+    cases: Arc<onestop_cases::Cases>,
+    mut files: tokio::sync::watch::Receiver<Arc<Config>>,
+) {
+    while files.changed().await.is_ok() {
+        let config = files.borrow_and_update().clone();
+        cases.apply(&config);
+    }
+}
+
 /// Builds the server and runs it until SIGTERM/SIGINT (graceful) or SIGQUIT (upgrade).
 pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&opts.data_dir)
@@ -109,17 +120,17 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         .context("building the store runtime")?;
     let store_settings = &config.gateway.store;
     let url = store_url(&config, &opts.data_dir);
-    let store: Arc<dyn Store> = Arc::new(
-        control_rt
-            .block_on(SqlStore::connect(
-                &url,
-                StoreOptions {
-                    max_connections: store_settings.max_connections,
-                    timeout: store_settings.timeout,
-                },
-            ))
-            .with_context(|| format!("opening the store {}", redact(&url)))?,
-    );
+    let sql = control_rt
+        .block_on(SqlStore::connect(
+            &url,
+            StoreOptions {
+                max_connections: store_settings.max_connections,
+                timeout: store_settings.timeout,
+            },
+        ))
+        .with_context(|| format!("opening the store {}", redact(&url)))?;
+    let case_store: Arc<dyn CaseStore> = Arc::new(sql.clone());
+    let store: Arc<dyn Store> = Arc::new(sql);
 
     let limiter = {
         // The limiter's Redis connection and probe live on the store runtime.
@@ -136,6 +147,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
     let dataplane = DataPlane::new(limiter).with_cache(cache);
     let (files_tx, files_rx) = tokio::sync::watch::channel(Arc::new(config.clone()));
+    let cases_files = files_tx.subscribe();
     let registry = Registry::new(
         store.clone(),
         RegistrySettings::from_config(&config.gateway.registry),
@@ -171,9 +183,29 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     ));
 
     let listeners = &config.gateway.listeners;
+    let gateway = dataplane.gateway(proxy.upstream_idle_timeout, Some(listeners.public));
+    // Composite matters: steps go out as the gateway's own requests through
+    // the public listener; cases nobody drives (after a restart) are taken
+    // over by the scanner; the files' composites are followed on reload.
+    let (gateway, cases) = match gateway.internal() {
+        Some(internal) => {
+            let cases = onestop_cases::Cases::new(
+                case_store,
+                Arc::new(crate::cases::InternalTransport::new(internal)),
+                &format!("gw{}", std::process::id()),
+                &config,
+            );
+            let _entered = control_rt.enter();
+            cases.start_scanner();
+            tokio::spawn(follow_composites(cases.clone(), cases_files));
+            let api = Arc::new(crate::cases::CasesApi::new(cases.clone()));
+            (gateway.with_citizen_api(api), Some(cases))
+        }
+        None => (gateway, None),
+    };
     let mut public = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
-        dataplane.gateway(proxy.upstream_idle_timeout, Some(listeners.public)),
+        gateway,
         "onestop public",
     );
     // pingora gives each accepted connection a 64 KiB read buffer, resident
@@ -207,6 +239,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         }),
         store: store.clone(),
         cache: purges.clone(),
+        cases,
     };
     let mut admin = RouterApp::service(
         "onestop admin",

@@ -89,11 +89,13 @@ async fn demo_catalog_walk_reaches_every_department() {
                 let resp = req.send().await.unwrap();
                 let status = resp.status();
                 let text = resp.text().await.unwrap();
-                assert!(
-                    status.is_success(),
-                    "{id} {}: {status} {text}",
-                    matter.example.path
-                );
+                // The withdraw example names an application nobody filed:
+                // the department itself answers that it does not exist.
+                let reached = status.is_success()
+                    || (matter.id == "withdraw"
+                        && status == 404
+                        && text.contains("APPLICATION_NOT_FOUND"));
+                assert!(reached, "{id} {}: {status} {text}", matter.example.path);
                 calls += 1;
                 *ok_by_dept.entry(dept.id.clone()).or_default() += 1;
             }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cache;
+mod cases;
 mod cli;
 mod config_versions;
 mod data_plane;

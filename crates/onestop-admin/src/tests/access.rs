@@ -10,7 +10,7 @@ use super::support::*;
 use crate::ConfigBackend;
 
 /// Every operation the router serves.
-const SERVED: [(&str, &str); 28] = [
+const SERVED: [(&str, &str); 33] = [
     ("DELETE", "/admin/v1/config/departments/{dept}"),
     (
         "DELETE",
@@ -19,6 +19,10 @@ const SERVED: [(&str, &str); 28] = [
     ("DELETE", "/admin/v1/departments/{dept}/tokens/{id}"),
     ("GET", "/admin/v1/audit"),
     ("GET", "/admin/v1/cache/stats"),
+    ("GET", "/admin/v1/cases/overdue"),
+    ("GET", "/admin/v1/cases/{id}"),
+    ("GET", "/admin/v1/followups"),
+    ("GET", "/admin/v1/ratings/stats"),
     ("GET", "/admin/v1/config"),
     ("GET", "/admin/v1/config/status"),
     ("GET", "/admin/v1/config/versions"),
@@ -38,6 +42,7 @@ const SERVED: [(&str, &str); 28] = [
     ("POST", "/admin/v1/config/reload"),
     ("POST", "/admin/v1/config/rollback"),
     ("POST", "/admin/v1/departments/{dept}/tokens"),
+    ("POST", "/admin/v1/followups/{id}/close"),
     (
         "POST",
         "/admin/v1/registry/services/{dept}/{service}/approve",
@@ -64,6 +69,7 @@ fn action(method: &str, path: &str) -> &'static str {
         ("POST", "/admin/v1/departments/{dept}/tokens") => "dept_token.issue",
         ("DELETE", "/admin/v1/departments/{dept}/tokens/{id}") => "dept_token.revoke",
         ("POST", "/admin/v1/cache/purge") => "cache.purge",
+        ("POST", "/admin/v1/followups/{id}/close") => "followup.close",
         other => panic!("no action for {other:?}"),
     }
 }
@@ -183,7 +189,7 @@ async fn every_admin_route_needs_a_valid_token() {
     let h = Harness::start().await;
     let doc = document(&h).await;
     let ops = admin_operations(&doc);
-    assert_eq!(ops.len(), 24);
+    assert_eq!(ops.len(), 29);
     let bad: [Option<&str>; 6] = [
         None,
         Some("Bearer not-a-known-token"),
@@ -216,10 +222,10 @@ async fn every_admin_route_needs_a_valid_token() {
             }
         }
     }
-    assert_eq!(refused_changes, 11 * 6);
+    assert_eq!(refused_changes, 12 * 6);
     // Refused attempts to change are audited, as nobody (`-`).
     let audit = h.audit(1000).await;
-    assert_eq!(audit.len(), 66);
+    assert_eq!(audit.len(), 72);
     for r in &audit {
         assert_eq!(r.operator, "-");
         let detail: Value = serde_json::from_str(&r.detail).unwrap();
@@ -271,7 +277,7 @@ async fn a_viewer_can_change_nothing() {
         .into_iter()
         .filter(|(m, _)| m != "GET")
         .collect();
-    assert_eq!(changes.len(), 11);
+    assert_eq!(changes.len(), 12);
     for (method, path) in &changes {
         let mut rb = h.req(method, &fill(path), Some(VIEWER));
         if let Some((ct, body)) = body_for(method, path) {
@@ -351,6 +357,7 @@ async fn a_viewer_can_change_nothing() {
             ("viewer", "config.route.put", "hpf/balance", 403),
             ("viewer", "dept_token.issue", "hpf", 403),
             ("viewer", "dept_token.revoke", "hpf/1", 403),
+            ("viewer", "followup.close", "1", 403),
             ("viewer", "registry.approve", "hpf/forms", 403),
             ("viewer", "registry.reject", "hpf/forms", 403),
         ]

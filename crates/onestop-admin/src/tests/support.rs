@@ -569,6 +569,7 @@ impl Harness {
             stats: stats.clone(),
             store: audit_store,
             cache: Arc::new(purges),
+            cases: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -693,6 +694,9 @@ pub fn body_for(method: &str, path: &str) -> Option<(&'static str, String)> {
             "application/json",
             r#"{"department":"hpf","all":true}"#.into(),
         )),
+        ("POST", "/admin/v1/followups/{id}/close") => {
+            Some(("application/json", r#"{"note":"called back"}"#.into()))
+        }
         _ => None,
     }
 }

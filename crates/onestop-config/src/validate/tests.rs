@@ -988,3 +988,106 @@ fn an_overview_item_is_below_its_department_with_a_sane_deadline() {
     let typo = with(r#"{ path = "/api/v1/depts/hpf/overview/me", timout = "1s" }"#);
     only(&dept(&typo), HPF_PATH, 4, 54, "unknown field `timout`");
 }
+
+/// A composite over hpf whose second step uses the first's answer.
+const COMPOSITE: &str = r#"[[composite]]
+id = "moving"
+name = "迁居一件事"
+input = [{ name = "address" }]
+
+[[composite.steps]]
+id = "first"
+dept = "hpf"
+path = "/api/v1/depts/hpf/applications/move"
+body = { to = "{input.address}", who = "{citizen}" }
+deadline = "5d"
+compensate = { path = "/api/v1/depts/hpf/applications/move/{steps.first.application_id}/withdraw" }
+
+[[composite.steps]]
+id = "second"
+dept = "hpf"
+after = ["first"]
+path = "/api/v1/depts/hpf/applications/notify/{steps.first.application_id}"
+deadline = "1d"
+"#;
+
+#[test]
+fn a_valid_composite_passes() {
+    assert_eq!(gateway(COMPOSITE), Vec::new());
+}
+
+#[test]
+fn composite_problems_are_located() {
+    // An undeclared department (line 8, the value of `dept`).
+    only(
+        &gateway(&COMPOSITE.replacen("dept = \"hpf\"", "dept = \"nope\"", 1)),
+        GW_PATH,
+        8,
+        8,
+        "department `nope` is not declared",
+    );
+    // A path below another department's prefix.
+    only(
+        &gateway(&COMPOSITE.replacen(
+            "path = \"/api/v1/depts/hpf/applications/move\"",
+            "path = \"/api/v1/depts/tax/x\"",
+            1,
+        )),
+        GW_PATH,
+        9,
+        8,
+        "must be below `/api/v1/depts/hpf/`",
+    );
+    // A template naming an input that does not exist.
+    only(
+        &gateway(&COMPOSITE.replacen("{input.address}", "{input.adress}", 1)),
+        GW_PATH,
+        9,
+        8,
+        "`{input.adress}` names no input field",
+    );
+    // A step's answer used by a step that does not wait for it.
+    only(
+        &gateway(&COMPOSITE.replacen("after = [\"first\"]\n", "", 1)),
+        GW_PATH,
+        17,
+        8,
+        "not done before this one",
+    );
+    // A cycle.
+    let cyclic = COMPOSITE.replacen(
+        "deadline = \"5d\"",
+        "deadline = \"5d\"\nafter = [\"second\"]",
+        1,
+    );
+    let problems = gateway(&cyclic);
+    assert!(
+        problems.iter().any(|p| p.message.contains("form a cycle")),
+        "{problems:#?}"
+    );
+    // Zero deadline and an unknown method.
+    let problems = gateway(&COMPOSITE.replacen(
+        "deadline = \"1d\"",
+        "deadline = \"0s\"\nmethod = \"FETCH\"",
+        1,
+    ));
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.message.contains("deadline must be more than 0"))
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.message.contains("unknown step method `FETCH`"))
+    );
+    // A zero lease.
+    only(
+        &gateway(&format!("[cases]\nlease = \"0s\"\n\n{COMPOSITE}")),
+        GW_PATH,
+        2,
+        9,
+        "cases.lease must be more than 0",
+    );
+}

@@ -1,6 +1,7 @@
 //! HTTP/JSON departments: the axum router of one instance, the routes every
-//! department shares (`overview`, `echo`, `/healthz`) and the department's
-//! manifest entries.
+//! department shares (`overview`, `echo`, `/healthz`, the idempotent
+//! `applications` of [`applications`]) and the department's manifest
+//! entries.
 //!
 //! A citizen segment `me` (or a submission without `citizen`) means the
 //! citizen named by the gateway's `x-onestop-citizen` header. When the
@@ -9,6 +10,7 @@
 //! (404 `CITIZEN_NOT_FOUND`), and a citizen's matter without the header is
 //! 401 `CITIZEN_REQUIRED`.
 
+mod applications;
 mod doc;
 mod matters;
 
@@ -25,6 +27,7 @@ use axum::{
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
+pub(crate) use self::applications::{Ledger, LedgerReport, Sequence};
 use self::{
     doc::Doc,
     matters::{Action, HttpMatter},
@@ -49,6 +52,8 @@ struct HttpDept {
     dept: &'static Department,
     pop: Arc<Population>,
     instance: Arc<InstanceState>,
+    /// The department's applications, shared by all its instances.
+    ledger: Arc<Ledger>,
 }
 
 type Shared = State<Arc<HttpDept>>;
@@ -95,12 +100,16 @@ impl ApiError {
             format!("this matter concerns a citizen: {CITIZEN_HEADER} is required"),
         )
     }
+
+    /// The JSON body of the answer.
+    pub fn body(&self) -> Value {
+        json!({ "error": { "code": self.code, "message": self.message } })
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        (self.status, Json(self.body())).into_response()
     }
 }
 
@@ -113,18 +122,28 @@ pub(crate) fn error(
     ApiError::new(status, code, message).into_response()
 }
 
-/// The router of one HTTP instance of `dept`.
+/// The router of one HTTP instance of `dept`; `ledger` is the department's
+/// (one for all its instances).
 pub(crate) fn router(
     dept: &'static Department,
     pop: Arc<Population>,
     instance: Arc<InstanceState>,
+    ledger: Arc<Ledger>,
 ) -> Router {
     let base = format!("/api/v1/depts/{}", dept.id);
     let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(&format!("{base}/overview/{{citizen}}"), get(overview))
         .route(&format!("{base}/echo"), any(echo))
-        .route(&format!("{base}/echo/{{*rest}}"), any(echo));
+        .route(&format!("{base}/echo/{{*rest}}"), any(echo))
+        .route(
+            &format!("{base}/applications/{{kind}}"),
+            post(applications::apply),
+        )
+        .route(
+            &format!("{base}/applications/{{kind}}/{{application}}/withdraw"),
+            post(applications::withdraw),
+        );
     for matter in matters::matters(dept.id) {
         let path = format!("{base}/{}", matter.route);
         router = match matter.action {
@@ -165,6 +184,7 @@ pub(crate) fn router(
             dept,
             pop,
             instance,
+            ledger,
         }))
 }
 
@@ -248,18 +268,7 @@ fn submit(
             format!("expected a JSON object: {e}"),
         )
     })?;
-    let raw = match body.get("citizen") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(id)) => Some(id.as_str()),
-        Some(_) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "INVALID_BODY",
-                "`citizen` must be a string",
-            ));
-        }
-    };
-    let citizen = s.citizen(raw, headers)?;
+    let citizen = s.citizen(named_citizen(&body)?, headers)?;
     let missing: Vec<&str> = required
         .iter()
         .copied()
@@ -281,6 +290,19 @@ fn submit(
     let mut doc = Doc::new(&s.pop, s.dept.id, matter.id, citizen);
     let answer = handle(&mut doc, &body, &receipt)?;
     Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// The citizen a submission's body names in `citizen`, if any (null is none).
+fn named_citizen(body: &Map<String, Value>) -> Result<Option<&str>, ApiError> {
+    match body.get("citizen") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id)) => Ok(Some(id.as_str())),
+        Some(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_BODY",
+            "`citizen` must be a string",
+        )),
+    }
 }
 
 /// A small summary: the scalar fields of every citizen document.
@@ -450,6 +472,39 @@ pub(crate) fn manifest_matters(
             path: format!("{base}/echo"),
             body: None,
         },
+    });
+    let apply = format!("{base}/applications/{{kind}}");
+    out.push(MatterManifest {
+        id: "apply".into(),
+        name: "提交申请（一件事）".into(),
+        description: format!(
+            "向{}提交“一件事”中的一项申请（kind 为申请类型）；带 Idempotency-Key 时同一申请只办理一次",
+            dept.name
+        ),
+        method: "POST".into(),
+        example: MatterExample {
+            path: apply.replace("{kind}", "example"),
+            body: Some(json!({ "note": "example", "citizen": example.id })),
+        },
+        path: apply,
+        citizen_param: None,
+        streaming: false,
+    });
+    let withdraw = format!("{base}/applications/{{kind}}/{{application}}/withdraw");
+    out.push(MatterManifest {
+        id: "withdraw".into(),
+        name: "撤回申请".into(),
+        description: "撤回本人的一项申请（“一件事”失败时回退已办的步骤）".into(),
+        method: "POST".into(),
+        example: MatterExample {
+            path: withdraw
+                .replace("{kind}", "example")
+                .replace("{application}", "EXAMPLE-example-000001"),
+            body: Some(json!({ "citizen": example.id })),
+        },
+        path: withdraw,
+        citizen_param: None,
+        streaming: false,
     });
     out
 }

@@ -34,6 +34,24 @@ pub(crate) fn db(error: sqlx::Error) -> StoreError {
     }
 }
 
+/// Whether `error` broke a uniqueness rule: PostgreSQL's `23505`, SQLite's
+/// `SQLITE_CONSTRAINT_UNIQUE` (2067) or `SQLITE_CONSTRAINT_PRIMARYKEY`
+/// (1555), or whatever another driver calls a unique violation. [`db`]
+/// maps these onto [`StoreError::Conflict`] together with other conflicts;
+/// this tells them apart.
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(error) = error else {
+        return false;
+    };
+    if let Some(pg) = error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        return pg.code() == "23505";
+    }
+    if let Some(sqlite) = error.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+        return matches!(sqlite.code().as_deref(), Some("2067" | "1555"));
+    }
+    error.is_unique_violation()
+}
+
 /// A JSON column that does not hold what it should.
 pub(crate) fn corrupt_json(what: &str, error: &serde_json::Error) -> StoreError {
     StoreError::Corrupt(format!("{what}: {error}"))
@@ -164,6 +182,15 @@ mod tests {
         assert!(matches!(db(fk), StoreError::Conflict(_)));
         let other = sqlx::Error::Database(Box::new(FakeDbError(ErrorKind::CheckViolation)));
         assert!(matches!(db(other), StoreError::Other(_)));
+    }
+
+    #[test]
+    fn unique_violations_are_told_apart() {
+        let unique = sqlx::Error::Database(Box::new(FakeDbError(ErrorKind::UniqueViolation)));
+        assert!(is_unique_violation(&unique));
+        let fk = sqlx::Error::Database(Box::new(FakeDbError(ErrorKind::ForeignKeyViolation)));
+        assert!(!is_unique_violation(&fk));
+        assert!(!is_unique_violation(&sqlx::Error::PoolTimedOut));
     }
 
     #[test]

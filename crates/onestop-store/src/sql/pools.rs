@@ -118,6 +118,11 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "purges",
         include_str!("../../migrations/sqlite/0002_purges.sql"),
     ),
+    (
+        3,
+        "cases",
+        include_str!("../../migrations/sqlite/0003_cases.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Embedded = &[
@@ -130,6 +135,11 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         2,
         "purges",
         include_str!("../../migrations/postgres/0002_purges.sql"),
+    ),
+    (
+        3,
+        "cases",
+        include_str!("../../migrations/postgres/0003_cases.sql"),
     ),
 ];
 

@@ -221,6 +221,6 @@ pub(crate) fn purge(row: &AnyRow) -> Result<PurgeRecord> {
     })
 }
 
-fn json<T: DeserializeOwned>(text: &str, what: impl FnOnce() -> String) -> Result<T> {
+pub(crate) fn json<T: DeserializeOwned>(text: &str, what: impl FnOnce() -> String) -> Result<T> {
     serde_json::from_str(text).map_err(|e| corrupt_json(&what(), &e))
 }

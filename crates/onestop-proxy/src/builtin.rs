@@ -1,0 +1,42 @@
+//! Gateway-local APIs for a verified citizen that live outside the data
+//! plane (cases and ratings): the proxy verifies the citizen, counts the
+//! request against the citizen's and channel's limits, reads the body and
+//! hands it over; the implementation answers with a status and a JSON
+//! document.
+
+use async_trait::async_trait;
+
+/// Largest request body a built-in API reads.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// A request for a verified citizen.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiRequest<'a> {
+    pub method: &'a str,
+    /// The normalised path.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub citizen: &'a str,
+    pub channel: Option<&'a str>,
+    /// The client's `Idempotency-Key`.
+    pub idempotency_key: Option<&'a str>,
+    pub request_id: &'a str,
+    pub body: &'a [u8],
+}
+
+/// The answer: a status and a JSON document (errors in the gateway's one
+/// JSON error shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiReply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// An API the gateway serves itself for citizens.
+#[async_trait]
+pub trait CitizenApi: Send + Sync + 'static {
+    /// Whether this API serves `path` (normalised).
+    fn handles(&self, path: &str) -> bool;
+
+    async fn call(&self, req: ApiRequest<'_>) -> ApiReply;
+}
