@@ -249,17 +249,14 @@ impl Cases {
             attempts += 1;
             let request_id = format!("{}-{}-{attempts}", case.id, step.id);
             let reply = self
-                .transport
-                .call(StepCall {
-                    method: &step.call.method,
-                    path: &path,
-                    body: body.as_ref(),
-                    citizen: &case.citizen,
-                    channel: case.channel.as_deref(),
-                    idempotency_key: &key,
-                    request_id: &request_id,
-                    timeout: settings.step_timeout,
-                })
+                .send(
+                    case,
+                    &step.call.method,
+                    &path,
+                    body.as_ref(),
+                    &key,
+                    &request_id,
+                )
                 .await;
             match reply {
                 Reply::Done(output) => {
@@ -300,6 +297,30 @@ impl Cases {
                 }
             }
         }
+    }
+
+    /// One call as the case's citizen, bounded by `step_timeout`.
+    async fn send(
+        &self,
+        case: &CaseRecord,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        idempotency_key: &str,
+        request_id: &str,
+    ) -> Reply {
+        self.transport
+            .call(StepCall {
+                method,
+                path,
+                body,
+                citizen: &case.citizen,
+                channel: case.channel.as_deref(),
+                idempotency_key,
+                request_id,
+                timeout: self.settings.load().step_timeout,
+            })
+            .await
     }
 
     async fn step_failed(&self, case: &CaseRecord, step: &str, why: &str) -> Result<(), Halt> {
@@ -398,17 +419,7 @@ impl Cases {
             attempt += 1;
             let request_id = format!("{}-{step}-undo-{attempt}", case.id);
             let reply = self
-                .transport
-                .call(StepCall {
-                    method: &undo.method,
-                    path: &path,
-                    body: body.as_ref(),
-                    citizen: &case.citizen,
-                    channel: case.channel.as_deref(),
-                    idempotency_key: &key,
-                    request_id: &request_id,
-                    timeout: settings.step_timeout,
-                })
+                .send(case, &undo.method, &path, body.as_ref(), &key, &request_id)
                 .await;
             match reply {
                 Reply::Done(_) => {

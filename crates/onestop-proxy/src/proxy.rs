@@ -300,6 +300,38 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// The verified citizen of a built-in (the overview, cases), counted
+    /// once against the citizen's and channel's limits; `None` when the
+    /// request was refused (and answered).
+    async fn builtin_citizen(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        snapshot: &Snapshot,
+        channel: Option<&onestop_policy::channel::ChannelRule>,
+    ) -> Result<Option<Arc<onestop_policy::jwt::Citizen>>> {
+        let token = access::bearer(
+            session
+                .req_header()
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .map(http::HeaderValue::as_bytes),
+        );
+        let refusal = match access::citizen(&snapshot.access, channel.map(|c| c.id.as_str()), token)
+        {
+            Ok(citizen) => {
+                ctx.caller.citizen = Some(citizen.clone());
+                match access::limit(&self.limiter, &snapshot.access, None, &ctx.caller).await {
+                    Ok(()) => return Ok(Some(citizen)),
+                    Err(refusal) => refusal,
+                }
+            }
+            Err(refusal) => refusal,
+        };
+        self.refuse_access(session, ctx, refusal).await?;
+        Ok(None)
+    }
+
     /// `GET /api/v1/me/overview`: a verified citizen (counted once against
     /// the citizen's and channel's limits), then every department's item at
     /// once through this listener, answered when all are in or past their
@@ -311,23 +343,12 @@ impl Gateway {
         snapshot: &Snapshot,
         channel: Option<&onestop_policy::channel::ChannelRule>,
     ) -> Result<bool> {
-        let req = session.req_header();
-        let token = access::bearer(
-            req.headers
-                .get(http::header::AUTHORIZATION)
-                .map(http::HeaderValue::as_bytes),
-        );
-        let citizen = match access::citizen(&snapshot.access, channel.map(|c| c.id.as_str()), token)
-        {
-            Ok(c) => c,
-            Err(refusal) => return self.refuse_access(session, ctx, refusal).await,
+        let Some(citizen) = self
+            .builtin_citizen(session, ctx, snapshot, channel)
+            .await?
+        else {
+            return Ok(true);
         };
-        ctx.caller.citizen = Some(citizen.clone());
-        if let Err(refusal) =
-            access::limit(&self.limiter, &snapshot.access, None, &ctx.caller).await
-        {
-            return self.refuse_access(session, ctx, refusal).await;
-        }
         let Some(internal) = &self.internal else {
             return self
                 .reject(
@@ -357,23 +378,12 @@ impl Gateway {
         path: &str,
         api: Arc<dyn CitizenApi>,
     ) -> Result<bool> {
-        let req = session.req_header();
-        let token = access::bearer(
-            req.headers
-                .get(http::header::AUTHORIZATION)
-                .map(http::HeaderValue::as_bytes),
-        );
-        let citizen = match access::citizen(&snapshot.access, channel.map(|c| c.id.as_str()), token)
-        {
-            Ok(c) => c,
-            Err(refusal) => return self.refuse_access(session, ctx, refusal).await,
+        let Some(citizen) = self
+            .builtin_citizen(session, ctx, snapshot, channel)
+            .await?
+        else {
+            return Ok(true);
         };
-        ctx.caller.citizen = Some(citizen.clone());
-        if let Err(refusal) =
-            access::limit(&self.limiter, &snapshot.access, None, &ctx.caller).await
-        {
-            return self.refuse_access(session, ctx, refusal).await;
-        }
         let mut body = Vec::new();
         while let Some(chunk) = session.read_request_body().await? {
             if body.len() + chunk.len() > MAX_BODY {

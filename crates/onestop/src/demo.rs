@@ -458,6 +458,10 @@ fn print_banner(manifest: &FleetManifest, at: Endpoints, creds: Credentials<'_>,
         );
     }
     println!(
+        "  curl -s {key} -H \"authorization: Bearer $T\" -H 'content-type: application/json' -d '{{\"matter\":\"moving-house\",\"input\":{{\"new_address\":\"渝中区解放碑 1 号\",\"move_date\":\"2026-12-01\"}}}}' http://{public}/api/v1/me/cases"
+    );
+    println!("  curl -s {key} -H \"authorization: Bearer $T\" http://{public}/api/v1/me/cases");
+    println!(
         "  curl -s -H 'authorization: Bearer {}' http://{admin}/admin/v1/registry/services | head -c 600",
         creds.operator
     );

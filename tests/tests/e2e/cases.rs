@@ -100,6 +100,21 @@ async fn finished(http: &reqwest::Client, gw: &Gateway, id: &str, within: Durati
     }
 }
 
+/// Every instance of `dept` answers after `ms`.
+async fn slow(sim: &Sim, dept: &str, ms: u64) {
+    for i in &sim.dept(dept).instances {
+        sim.set_faults(&i.id, json!({ "latency_ms": ms })).await;
+    }
+}
+
+/// Submits the moving-house life event; the case number.
+async fn move_house(http: &reqwest::Client, gw: &Gateway) -> String {
+    let body = json!({"matter": "moving-house", "input": forms()[1].1});
+    let (status, case) = submit(http, gw, body, None).await;
+    assert_eq!(status, 201, "{case}");
+    case["id"].as_str().unwrap().to_owned()
+}
+
 fn step<'a>(case: &'a Value, id: &str) -> &'a Value {
     case["steps"]
         .as_array()
@@ -406,18 +421,8 @@ async fn a_step_refused_for_good_undoes_the_done_steps_in_reverse_order_once_eac
         .await
         .unwrap();
     assert!(r.status().is_success());
-    for i in &sim.dept("gas").instances {
-        sim.set_faults(&i.id, json!({"latency_ms": 300})).await;
-    }
-    let (status, case) = submit(
-        &http,
-        &gw,
-        json!({"matter": "moving-house", "input": forms()[1].1}),
-        None,
-    )
-    .await;
-    assert_eq!(status, 201, "{case}");
-    let id = case["id"].as_str().unwrap().to_owned();
+    slow(&sim, "gas", 300).await;
+    let id = move_house(&http, &gw).await;
     let case = finished(&http, &gw, &id, Duration::from_secs(30)).await;
     assert_eq!(case["state"], "failed", "{case}");
     let failure = case["failure"].as_str().unwrap();
@@ -482,18 +487,8 @@ async fn a_gateway_killed_mid_case_resumes_it_after_restart_and_no_step_runs_twi
     let http = secure.client(Some(&me));
     // Power is slow: the case is mid-flight (police done, power on its
     // way) when the gateway is killed.
-    for i in &sim.dept("power").instances {
-        sim.set_faults(&i.id, json!({"latency_ms": 1500})).await;
-    }
-    let (status, case) = submit(
-        &http,
-        &gw,
-        json!({"matter": "moving-house", "input": forms()[1].1}),
-        None,
-    )
-    .await;
-    assert_eq!(status, 201, "{case}");
-    let id = case["id"].as_str().unwrap().to_owned();
+    slow(&sim, "power", 1500).await;
+    let id = move_house(&http, &gw).await;
     let path = format!("/api/v1/me/cases/{id}");
     let mid = wait_for(Duration::from_secs(10), || async {
         let (_, c) = get(&http, &gw, &path).await;
@@ -524,9 +519,7 @@ async fn a_gateway_killed_mid_case_resumes_it_after_restart_and_no_step_runs_twi
     gw.proc.kill();
     let killed = Instant::now();
     // Power answers quickly from now on.
-    for i in &sim.dept("power").instances {
-        sim.set_faults(&i.id, json!({"latency_ms": 0})).await;
-    }
+    slow(&sim, "power", 0).await;
     gw.proc = Gateway::spawn_serve(gw.dir.path(), &[], "gateway-2.log");
     gw.wait_ready(Duration::from_secs(30)).await;
     let case = finished(&http, &gw, &id, Duration::from_secs(30)).await;
