@@ -82,6 +82,7 @@ bench-micro: deps
 	$(CARGO) bench -p onestop-proxy --bench route_match --bench compile
 	$(CARGO) bench -p onestop-policy --bench policy
 	$(CARGO) bench -p onestop-cache --bench cache
+	$(CARGO) bench -p onestop-core --bench mask
 
 # Cache-hit against passthrough throughput through real gateway and fleet
 # processes (the bench starts target/release/onestop); prints the ratio.

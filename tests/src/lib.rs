@@ -108,6 +108,47 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        scan_log(&self.log);
+    }
+}
+
+/// Fails the test when the log file holds a resident ID or mobile number
+/// unmasked (what `onestop_core::mask::redact_text` masks). The finding is
+/// reported masked; a thread already panicking only prints it.
+pub fn scan_log(log: &Path) {
+    use onestop_core::mask;
+    let Ok(bytes) = std::fs::read(log) else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let found = mask::find_unmasked(&text);
+    let lines = text.lines().count();
+    if found.is_empty() {
+        println!("log scan: {}: {lines} lines, 0 unmasked", log.display());
+        return;
+    }
+    let first: Vec<String> = found
+        .iter()
+        .take(3)
+        .map(|(at, m)| {
+            let masked = if m.len() >= 17 {
+                mask::resident_id(m)
+            } else {
+                mask::phone(m)
+            };
+            format!("{masked} at byte {at}")
+        })
+        .collect();
+    let message = format!(
+        "log scan: {}: {lines} lines, {} unmasked resident ID or phone numbers; first: {}",
+        log.display(),
+        found.len(),
+        first.join(", ")
+    );
+    if std::thread::panicking() {
+        eprintln!("{message}");
+    } else {
+        panic!("{message}");
     }
 }
 
@@ -722,5 +763,38 @@ impl Demo {
             ("x-onestop-app-key", self.app_key()),
             ("authorization", format!("Bearer {}", self.token(i))),
         ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_scan_passes_masked_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("ok.log");
+        std::fs::write(
+            &log,
+            "{\"path\":\"/citizens/110***********7774\"}\nphone 138****5678\n",
+        )
+        .unwrap();
+        scan_log(&log);
+        scan_log(&dir.path().join("missing.log"));
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "2 unmasked resident ID or phone numbers; first: 110***********7774 at byte 19, 138****5678 at byte 46"
+    )]
+    fn the_log_scan_fails_on_an_unmasked_id_or_phone() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("leak.log");
+        std::fs::write(
+            &log,
+            "{\"path\":\"/citizens/110101199003077774\"}\nphone 13812345678\n",
+        )
+        .unwrap();
+        scan_log(&log);
     }
 }

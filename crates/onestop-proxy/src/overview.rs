@@ -11,10 +11,12 @@
 //! pure and tested here.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::internal::{Internal, Kind};
 
@@ -36,13 +38,43 @@ const COPIED: [&str; 5] = [
 ];
 
 /// One department's overview item, compiled into the snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Item {
     pub dept: Arc<str>,
     pub name: Arc<str>,
     /// Path and query to `GET`; `me` stands for the citizen.
     pub path: Arc<str>,
     pub timeout: Duration,
+    /// How long the item has been taking (a moving average, µs), kept
+    /// across reloads: the slowest items are sent first.
+    pub latency: Arc<AtomicU64>,
+}
+
+/// Weight of the newest sample in an item's moving average, in 1/8ths.
+const NEWEST_EIGHTHS: u64 = 2;
+
+impl Item {
+    /// Folds one fetch's time into the moving average (relaxed: racing
+    /// overviews may lose a sample, which only blurs the order).
+    fn observe(&self, took: Duration) {
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let old = self.latency.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            (old * (8 - NEWEST_EIGHTHS) + sample * NEWEST_EIGHTHS) / 8
+        };
+        self.latency.store(new, Ordering::Relaxed);
+    }
+}
+
+/// The order to send items in: the slowest (by moving average) first, so
+/// that the item that decides the overview's time leaves first and does
+/// not wait behind the dispatch of 29 fast ones (longest-first scheduling).
+pub fn dispatch_order(items: &[Item]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(items[i].latency.load(Ordering::Relaxed)));
+    order
 }
 
 /// How a department's item came out.
@@ -76,7 +108,7 @@ impl Status {
 }
 
 /// One department's part of the document.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Part {
     pub dept: String,
     pub name: String,
@@ -84,8 +116,10 @@ pub struct Part {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
     pub elapsed_ms: f64,
+    /// The department's document, as it sent it (checked to be JSON, not
+    /// parsed into a tree: it is written into the overview byte for byte).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
+    pub data: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -100,10 +134,12 @@ pub fn classify(
     http_status: u16,
     cache: Option<&str>,
     body: &[u8],
-) -> (Status, Option<Value>, Option<String>) {
-    let json: Option<Value> = serde_json::from_slice(body).ok();
+) -> (Status, Option<Box<RawValue>>, Option<String>) {
     if (200..300).contains(&http_status) {
-        return match json {
+        let raw = std::str::from_utf8(body)
+            .ok()
+            .and_then(|text| RawValue::from_string(text.trim().to_owned()).ok());
+        return match raw {
             Some(data) if cache.is_some_and(|c| c.eq_ignore_ascii_case("stale")) => {
                 (Status::Stale, Some(data), None)
             }
@@ -111,6 +147,7 @@ pub fn classify(
             None => (Status::Error, None, Some("NOT_JSON".into())),
         };
     }
+    let json: Option<Value> = serde_json::from_slice(body).ok();
     let code = json
         .as_ref()
         .and_then(|v| v.pointer("/error/code"))
@@ -164,7 +201,9 @@ pub async fn fan_out(
     items: &[Item],
     headers: &reqwest::header::HeaderMap,
 ) -> Vec<Part> {
-    let fetches = items.iter().map(|item| fetch(internal, item, headers));
+    let fetches = dispatch_order(items)
+        .into_iter()
+        .map(|i| fetch(internal, &items[i], headers));
     futures::future::join_all(fetches).await
 }
 
@@ -198,6 +237,11 @@ async fn fetch(internal: &Internal, item: &Item, headers: &reqwest::header::Head
             Err(_) => (Status::Timeout, None, None, None),
         };
     let elapsed = started.elapsed();
+    if status != Status::Timeout {
+        item.observe(elapsed);
+    } else {
+        item.observe(item.timeout);
+    }
     crate::events::overview_item(&item.dept, status, elapsed, error.as_deref());
     Part {
         dept: item.dept.to_string(),
@@ -235,9 +279,42 @@ mod tests {
             status,
             http_status: (status != Status::Timeout).then_some(200),
             elapsed_ms: 1.5,
-            data: (status == Status::Ok).then(|| json!({"x": 1})),
+            data: (status == Status::Ok)
+                .then(|| RawValue::from_string(r#"{"x":1}"#.into()).expect("raw")),
             error: None,
         }
+    }
+
+    /// `classify` with the document as text (RawValue has no equality).
+    fn classify(
+        status: u16,
+        cache: Option<&str>,
+        body: &[u8],
+    ) -> (Status, Option<String>, Option<String>) {
+        let (s, data, error) = super::classify(status, cache, body);
+        (s, data.map(|d| d.get().to_owned()), error)
+    }
+
+    #[test]
+    fn the_slowest_items_are_sent_first() {
+        let item = |dept: &str| Item {
+            dept: dept.into(),
+            name: dept.into(),
+            path: "/x".into(),
+            timeout: Duration::from_millis(800),
+            latency: Arc::new(AtomicU64::new(0)),
+        };
+        let items = [item("a"), item("b"), item("c")];
+        // Unknown latencies keep the configured order.
+        assert_eq!(dispatch_order(&items), [0, 1, 2]);
+        items[0].observe(Duration::from_millis(2));
+        items[1].observe(Duration::from_millis(50));
+        items[2].observe(Duration::from_millis(9));
+        assert_eq!(dispatch_order(&items), [1, 2, 0]);
+        // The average moves a quarter of the way towards a new sample.
+        items[1].observe(Duration::from_millis(10));
+        assert_eq!(items[1].latency.load(Ordering::Relaxed), 40_000);
+        assert_eq!(dispatch_order(&items), [1, 2, 0]);
     }
 
     #[test]
@@ -245,8 +322,8 @@ mod tests {
         let body = br#"{"citizen_id":"1"}"#;
         assert_eq!(classify(200, Some("MISS"), body).0, Status::Ok);
         assert_eq!(
-            classify(200, None, body).1,
-            Some(json!({"citizen_id": "1"}))
+            classify(200, None, body).1.as_deref(),
+            Some(r#"{"citizen_id":"1"}"#)
         );
         assert_eq!(classify(200, Some("STALE"), body).0, Status::Stale);
         assert_eq!(

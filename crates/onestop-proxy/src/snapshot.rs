@@ -125,6 +125,8 @@ pub struct Compiler {
     upstreams: HashMap<String, Arc<Upstream>>,
     depts: HashMap<String, Arc<DeptRuntime>>,
     identity: Option<Arc<crate::access::Identity>>,
+    /// Each department's overview item latency, kept across reloads.
+    overview_latency: HashMap<String, Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Compiler {
@@ -160,6 +162,11 @@ impl Compiler {
                     name: file.department.name.as_str().into(),
                     path: item.get_ref().path.as_str().into(),
                     timeout: item.get_ref().timeout,
+                    latency: self
+                        .overview_latency
+                        .entry(dept_id.to_string())
+                        .or_default()
+                        .clone(),
                 });
             }
 

@@ -16,6 +16,12 @@
 //! their work by sweeping ([`CaseStore::orphaned_cases`],
 //! [`CaseStore::overdue_cases`]).
 //!
+//! The access audit log of personal data (who received which fields of
+//! whose data, why, under which agreement), chained by SHA-256, is behind
+//! a third trait, [`AccessAuditStore`] (module `access_audit`), also
+//! implemented by [`SqlStore`]; [`verify_store`] checks the chain and names
+//! the first record that breaks it.
+//!
 //! Times are Unix epoch milliseconds ([`Millis`]).
 //!
 //! # Opening a store
@@ -66,10 +72,12 @@
 
 #![forbid(unsafe_code)]
 
+mod access_audit;
 mod cases;
 mod records;
 mod sql;
 
+pub use access_audit::*;
 pub use cases::*;
 pub use records::*;
 pub use sql::{SqlStore, StoreOptions};

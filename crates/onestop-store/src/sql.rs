@@ -10,6 +10,7 @@
 //! statement only PostgreSQL runs) so that purge ids become visible in
 //! increasing order.
 
+mod access_audit;
 mod cases;
 mod error;
 mod listener;

@@ -1,6 +1,7 @@
 //! The store suite: every test runs on SQLite and on PostgreSQL (`name::sqlite`,
 //! `name::postgres`), a few on PostgreSQL only. See `common` for the harness;
-//! the tests of cases and ratings are in `cases`.
+//! the tests of cases and ratings are in `cases`, those of the access audit
+//! log in `access_audit`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -47,7 +48,8 @@ macro_rules! on_postgres {
     )*};
 }
 
-// After the macros, which it uses.
+// After the macros, which they use.
+mod access_audit;
 mod cases;
 
 on_both!(

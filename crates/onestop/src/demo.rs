@@ -182,7 +182,7 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
         "\n[[identity.issuers]]\nid = \"demo-idp\"\nissuer = \"{DEV_ISSUER}\"\naudiences = [\"{DEV_AUDIENCE}\"]\nalgorithms = [\"EdDSA\"]\n\n\
          [identity.dev_key]\nissuer = \"demo-idp\"\nprivate_key_file = \"keys/dev-ed25519.pem\"\nkid = \"{DEV_KID}\"\n\n\
          [signing]\nkey_file = \"keys/signing.key\"\n\n\
-         [rate_limits]\n# Shared counters when Redis runs here; local counting otherwise.\nredis_url = \"redis://127.0.0.1:6379\"\nper_citizen = {{ per_second = 50, burst = 100 }}\n"
+         [rate_limits]\n# Shared counters when Redis runs here; local counting otherwise.\nredis_url = \"redis://127.0.0.1:6379\"\nper_citizen = {{ per_second = 100, burst = 400 }}\n"
     ));
     for (id, name, _, hash) in &channels {
         gateway.push_str(&fleet_config::channel_toml(id, name, hash));

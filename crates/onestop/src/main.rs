@@ -1,7 +1,7 @@
 //! `onestop`: the gateway (`serve`), the demo (`demo`), the simulated
 //! department fleet (`sim`), the configuration checker (`validate`), the
-//! admin-API client for configuration versions (`config`) and credential
-//! minting (`token`).
+//! admin-API client for configuration versions (`config`), credential
+//! minting (`token`) and the access audit log's check (`audit verify`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -95,6 +95,25 @@ enum Command {
         #[command(subcommand)]
         kind: TokenKind,
     },
+    /// The access audit log of personal data (in the store).
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Check the hash chain; name the first record edited, deleted or moved.
+    /// Exit 0 when intact, 1 when broken or unreadable.
+    Verify {
+        /// A configuration directory or gateway file (for `[store]`).
+        #[arg(long, default_value = "config")]
+        config: PathBuf,
+        /// The data directory (the SQLite store when `[store].url` is unset).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -152,7 +171,10 @@ enum TokenKind {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Validate { .. }) {
+    if !matches!(
+        cli.command,
+        Command::Validate { .. } | Command::Audit { .. }
+    ) {
         telemetry::init(cli.log_format);
     }
     let result = match cli.command {
@@ -198,6 +220,9 @@ fn main() -> ExitCode {
             action,
         } => config_cli(&admin, token, action),
         Command::Token { kind } => token(kind),
+        Command::Audit {
+            action: AuditAction::Verify { config, data_dir },
+        } => return audit_verify(&config, &data_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -225,6 +250,71 @@ fn validate(path: &Path) -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `onestop audit verify`: pages through the whole access audit log.
+fn audit_verify(config_path: &Path, data_dir: &Path) -> ExitCode {
+    use onestop_store::{SqlStore, StoreOptions, VerifyError, verify_store};
+    /// Records read per query.
+    const PAGE: u32 = 1_000;
+    let run = || -> anyhow::Result<Result<onestop_store::VerifyReport, VerifyError>> {
+        let (_, config) = server::load(config_path)?;
+        let url = server::store_url(&config, data_dir);
+        let settings = &config.gateway.store;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let store = SqlStore::connect(
+                &url,
+                StoreOptions {
+                    max_connections: settings.max_connections,
+                    timeout: settings.timeout,
+                },
+            )
+            .await
+            .with_context(|| format!("opening the store {}", without_credentials(&url)))?;
+            let verified = verify_store(&store, PAGE).await;
+            store.close().await;
+            Ok::<_, anyhow::Error>(verified)
+        })
+    };
+    match run() {
+        Ok(Ok(report)) => {
+            println!(
+                "audit chain ok: {} records, last seq {}, last hash {}",
+                report.records, report.last_seq, report.last_hash
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Err(VerifyError::Broken(broken))) => {
+            println!(
+                "audit chain broken at record {}: {}",
+                broken.seq, broken.reason
+            );
+            ExitCode::FAILURE
+        }
+        Ok(Err(VerifyError::Store(e))) => {
+            println!("audit chain unreadable: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("onestop: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `url` without the user and password of a `scheme://user:pw@host/…` URL.
+fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://…@{}", &rest[at + 1..]),
+        None => url.to_string(),
     }
 }
 

@@ -360,6 +360,33 @@ async fn life_events_run_as_one_case_each_and_only_their_citizen_sees_and_rates_
     let open = gw.admin_get("/followups?dept=police").await;
     assert_eq!(open["followups"], json!([]), "{open}");
 
+    // One matter call rated 2: a follow-up for that department.
+    let rate = |body: Value| http.post(gw.url("/api/v1/me/ratings")).json(&body).send();
+    let r = rate(json!({"dept": "water", "matter": "bills", "request_id": "req-abc-1", "score": 2, "tags": ["超时"]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let rating: Value = r.json().await.unwrap();
+    assert_eq!(rating["subject"]["kind"], "matter", "{rating}");
+    assert!(rating["followup_id"].as_i64().is_some(), "{rating}");
+    let water = gw.admin_get("/followups?dept=water").await;
+    assert_eq!(water["followups"].as_array().unwrap().len(), 1, "{water}");
+    for (body, gist) in [
+        (
+            json!({"dept": "nowhere", "matter": "m", "request_id": "r", "score": 3}),
+            "unknown department",
+        ),
+        (
+            json!({"dept": "water", "matter": "bills", "request_id": "req-abc-2", "score": 9}),
+            "score must be 1 to 5",
+        ),
+    ] {
+        let r = rate(body).await.unwrap();
+        assert_eq!(r.status(), 400);
+        let text = r.text().await.unwrap();
+        assert!(text.contains(gist), "{text}");
+    }
+
     // Bad input is a clear 400/404 and starts nothing.
     for (body, status, gist) in [
         (

@@ -61,3 +61,84 @@ fn problems_are_reported_as_file_line_col_and_exit_1() {
         "{out}"
     );
 }
+
+/// `onestop audit verify` on the store named by a configuration: an intact
+/// access audit log passes with its count; a record edited behind the
+/// store's back is named, with exit 1.
+#[test]
+fn audit_verify_names_a_tampered_record() {
+    use onestop_store::{AccessAuditStore, NewAccessRecord, SqlStore, StoreOptions};
+    use sqlx::{Connection, Executor};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(config.join("departments")).unwrap();
+    let db = dir.path().join("store").join("onestop.db");
+    let url = format!("sqlite:{}", db.display());
+    std::fs::write(
+        config.join("onestop.toml"),
+        format!("[store]\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = SqlStore::connect(&url, StoreOptions::default())
+            .await
+            .unwrap();
+        for batch in 0..3 {
+            let records: Vec<NewAccessRecord> = (0..4)
+                .map(|n| NewAccessRecord {
+                    at: 1_700_000_000_000 + batch * 4 + n,
+                    consumer: "channel:app".into(),
+                    citizen: format!("c-{n}"),
+                    item: "hpf/balance".into(),
+                    fields: vec!["name".into(), "balance".into()],
+                    purpose: "loan".into(),
+                    agreement: None,
+                    request_id: format!("req-{batch}-{n}"),
+                    outcome: "ok".into(),
+                })
+                .collect();
+            store.append_access(&records).await.unwrap();
+        }
+        store.close().await;
+    });
+    let verify = || {
+        let out = Command::new(onestop_bin())
+            .args(["audit", "verify", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+
+    let (code, out) = verify();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("audit chain ok: 12 records, last seq 12, last hash "),
+        "{out}"
+    );
+
+    runtime.block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        conn.execute("UPDATE access_audit SET purpose = 'marketing' WHERE seq = 7")
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+    let (code, out) = verify();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("audit chain broken at record 7: "), "{out}");
+}

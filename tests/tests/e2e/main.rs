@@ -14,6 +14,7 @@ mod health;
 mod hygiene;
 mod identity;
 mod lifecycle;
+mod masking;
 mod overview;
 mod ratelimit;
 mod registry;

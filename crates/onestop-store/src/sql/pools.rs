@@ -123,6 +123,11 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "cases",
         include_str!("../../migrations/sqlite/0003_cases.sql"),
     ),
+    (
+        4,
+        "access_audit",
+        include_str!("../../migrations/sqlite/0004_access_audit.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Embedded = &[
@@ -140,6 +145,11 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         3,
         "cases",
         include_str!("../../migrations/postgres/0003_cases.sql"),
+    ),
+    (
+        4,
+        "access_audit",
+        include_str!("../../migrations/postgres/0004_access_audit.sql"),
     ),
 ];
 
