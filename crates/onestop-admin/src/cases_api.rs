@@ -159,6 +159,7 @@ pub(crate) async fn list_followups(
         }
     };
     let filter = FollowupFilter {
+        id: None,
         dept: q.dept,
         open,
         overdue_at,
@@ -207,21 +208,12 @@ pub(crate) async fn close_followup(
     let cases = cases(&state)?;
     // A department-scoped operator closes only its departments' follow-ups.
     if !ctx.caller.departments.is_empty() {
-        let mut theirs = false;
-        for dept in &ctx.caller.departments {
-            let filter = FollowupFilter {
-                dept: Some(dept.clone()),
-                open: false,
-                overdue_at: None,
-                limit: MAX_LIMIT * 20,
-            };
-            theirs |= cases
-                .followups(&filter)
-                .await
-                .map_err(map)?
-                .iter()
-                .any(|f| f.id == id);
-        }
+        let filter = FollowupFilter {
+            id: Some(id),
+            ..FollowupFilter::default()
+        };
+        let found = cases.followups(&filter).await.map_err(map)?;
+        let theirs = found.iter().any(|f| ctx.caller.may_change(&f.dept));
         if !theirs {
             let message = format!(
                 "operator `{}` may close follow-ups of departments {} only",

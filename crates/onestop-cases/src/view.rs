@@ -21,11 +21,16 @@ fn opt_time(ms: Option<i64>) -> Value {
 /// A case with per-step progress and deadlines. `output` (the
 /// departments' answers) is included for the citizen's own view.
 pub fn case(case: &CaseRecord, rating: Option<&RatingRecord>, now: i64) -> Value {
+    // A step not done yet of a case still running, past its deadline.
+    let overdue = |s: &onestop_store::StepRecord| {
+        case.state.active()
+            && matches!(s.state, StepState::Pending | StepState::Running)
+            && s.deadline_at < now
+    };
     let steps: Vec<Value> = case
         .steps
         .iter()
         .map(|s| {
-            let open = matches!(s.state, StepState::Pending | StepState::Running);
             json!({
                 "id": s.step,
                 "name": s.name,
@@ -35,7 +40,7 @@ pub fn case(case: &CaseRecord, rating: Option<&RatingRecord>, now: i64) -> Value
                 // 1, 2, … in the order steps were done; undone in reverse.
                 "done_order": s.done_seq,
                 "deadline": time(s.deadline_at),
-                "overdue": open && case.state.active() && s.deadline_at < now,
+                "overdue": overdue(s),
                 "started_at": opt_time(s.started_at),
                 "finished_at": opt_time(s.finished_at),
                 "compensated_at": opt_time(s.compensated_at),
@@ -62,9 +67,7 @@ pub fn case(case: &CaseRecord, rating: Option<&RatingRecord>, now: i64) -> Value
         "updated_at": time(case.updated_at),
         "finished_at": opt_time(case.finished_at),
         "deadline": opt_time(deadline),
-        "overdue": case.state.active() && case.steps.iter().any(|s| {
-            matches!(s.state, StepState::Pending | StepState::Running) && s.deadline_at < now
-        }),
+        "overdue": case.steps.iter().any(overdue),
         "input": case.input,
         "steps": steps,
         "rating": rating.map(self::rating),

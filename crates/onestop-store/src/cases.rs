@@ -285,6 +285,8 @@ pub struct FollowupRecord {
 /// Which follow-ups to list.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FollowupFilter {
+    /// Only this one.
+    pub id: Option<i64>,
     pub dept: Option<String>,
     /// Only open ones.
     pub open: bool,

@@ -507,6 +507,10 @@ impl SqlStore {
             " FROM followups WHERE 1 = 1"
         ));
         let mut n = 0;
+        if filter.id.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND id = ${n}"));
+        }
         if filter.dept.is_some() {
             n += 1;
             sql.push_str(&format!(" AND dept = ${n}"));
@@ -521,6 +525,9 @@ impl SqlStore {
         n += 1;
         sql.push_str(&format!(" ORDER BY due_at, id LIMIT ${n}"));
         let mut query = sqlx::query(&sql);
+        if let Some(id) = filter.id {
+            query = query.bind(id);
+        }
         if let Some(dept) = &filter.dept {
             query = query.bind(dept.as_str());
         }

@@ -890,6 +890,15 @@ async fn ratings_open_followups(fx: Fixture) {
         ..FollowupFilter::default()
     };
     assert_eq!(store.followups(&limited).await.unwrap(), listed[..1]);
+    let one = FollowupFilter {
+        id: Some(followup_id),
+        ..FollowupFilter::default()
+    };
+    let found = store.followups(&one).await.unwrap();
+    assert_eq!(
+        found.iter().map(|f| f.id).collect::<Vec<_>>(),
+        [followup_id]
+    );
 }
 
 async fn close_followup_once(fx: Fixture) {
