@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export OPENSSL_NO_VENDOR := 1
 
-.PHONY: all deps build release demo test lint fmt bench bench-deps bench-micro bench-cache bench-overview clean
+.PHONY: all deps build release demo test lint fmt bench bench-deps bench-micro bench-cache bench-overview bench-exchange clean
 
 all: build
 
@@ -93,6 +93,11 @@ bench-cache: deps
 # real fleet and gateway processes; prints p50/p99 and p50 - T (goal <= 2 ms).
 bench-overview: deps
 	$(CARGO) build --release -p onestop && $(CARGO) bench -p onestop-tests --bench overview
+
+# The data exchange with the access audit log on against off, in one run
+# (real fleet and two gateways; about a minute); prints the cost.
+bench-exchange: deps
+	$(CARGO) build --release -p onestop && $(CARGO) bench -p onestop-tests --bench exchange
 
 clean:
 	$(CARGO) clean

@@ -1,5 +1,6 @@
 //! Generates the registry service from `proto/onestop/registry/v1/registry.proto`
-//! and the cache service from `proto/onestop/cache/v1/cache.proto` with the
+//! the cache service from `proto/onestop/cache/v1/cache.proto` and the
+//! exchange service from `proto/onestop/exchange/v1/exchange.proto` with the
 //! vendored `protoc`, and one descriptor set of both for server reflection.
 
 use std::{env, path::PathBuf};
@@ -13,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         proto_root.join("onestop/registry/v1/registry.proto"),
         proto_root.join("onestop/cache/v1/cache.proto"),
+        proto_root.join("onestop/exchange/v1/exchange.proto"),
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());

@@ -96,7 +96,9 @@ async fn stub(id: &'static str, delay: Duration) -> DeptManifest {
             path,
             citizen_param: Some("citizen".into()),
             streaming: false,
+            data_item: None,
         }],
+        data_items: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod raw;
 pub mod registry;
 pub mod relay;
 pub mod secure;
+pub mod sharing;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

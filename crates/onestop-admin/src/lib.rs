@@ -19,6 +19,9 @@
 //! | `GET /admin/v1/departments/{dept}/tokens` | approver |
 //! | `GET /admin/v1/cache/stats` | any |
 //! | `POST /admin/v1/cache/purge` | editor, for a department within the operator's departments (named in the body) |
+//! | `GET /admin/v1/data-items`, `GET /admin/v1/agreements[/{id}]` | any |
+//! | `POST /admin/v1/agreements` | editor, for a consumer department within the operator's departments (named in the body) |
+//! | `POST /admin/v1/agreements/{id}/approve`, `/reject`, `/revoke` | approver: not limited to departments (as the gateway's operator), or limited to departments that include the agreement's provider (as the provider) |
 //!
 //! Every route is registered in [`router`] through utoipa-axum's
 //! `OpenApiRouter` with the access policy it needs, so the OpenAPI
@@ -38,6 +41,7 @@ mod events;
 mod extract;
 pub mod openapi;
 pub mod registry_api;
+pub mod sharing_api;
 pub mod tokens_api;
 pub mod zombies;
 
@@ -97,6 +101,9 @@ pub struct AdminState {
     /// Composite-matter cases, ratings and follow-ups; `None` when this
     /// gateway runs none (those routes then answer 404).
     pub cases: Option<Arc<onestop_cases::Cases>>,
+    /// Governed data sharing: the data catalog and agreements; `None` when
+    /// this gateway runs none (those routes then answer 404, like cases).
+    pub sharing: Option<Arc<onestop_sharing::Sharing>>,
 }
 
 impl AdminState {
@@ -133,7 +140,7 @@ pub fn router(state: AdminState) -> Router {
 fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
     use crate::{
         audit, auth, cache_api as cache, cases_api as cases, config_api as config,
-        registry_api as reg, tokens_api as tokens,
+        registry_api as reg, sharing_api as sharing, tokens_api as tokens,
     };
     let read = Policy::read();
     let editor = |action| Policy::change(Role::Editor, action, Scope::Department);
@@ -141,6 +148,8 @@ fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
     let approver = |action| Policy::change(Role::Approver, action, Scope::Department);
     // The department is named in the body: the handler checks the scope.
     let editor_any = |action| Policy::change(Role::Editor, action, Scope::None);
+    // The agreement's provider decides the scope: the handler checks it.
+    let approver_any = |action| Policy::change(Role::Approver, action, Scope::None);
     // Listing credentials is a read, but of credentials: approvers only.
     let approver_read = Policy::read_with(Role::Approver, Scope::None);
     let g = |policy: Policy, routes: UtoipaMethodRouter<AdminState>| {
@@ -206,6 +215,22 @@ fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
             routes!(cases::close_followup),
         ))
         .merge(g(read, routes!(cases::rating_stats)))
+        .merge(g(read, routes!(sharing::list_items)))
+        .merge(g(read, routes!(sharing::list_agreements)))
+        .merge(g(read, routes!(sharing::get_agreement)))
+        .merge(g(editor_any("agreement.apply"), routes!(sharing::apply)))
+        .merge(g(
+            approver_any("agreement.approve"),
+            routes!(sharing::approve),
+        ))
+        .merge(g(
+            approver_any("agreement.reject"),
+            routes!(sharing::reject),
+        ))
+        .merge(g(
+            approver_any("agreement.revoke"),
+            routes!(sharing::revoke),
+        ))
 }
 
 /// The admin listener as a pingora background service.

@@ -26,10 +26,11 @@ use crate::error::{ApiError, ErrorBody, ErrorDetail, ErrorInner};
     info(
         title = "onestop admin API",
         description = "Operators' API of the onestop gateway: configuration and its versions, \
-service registrations awaiting approval, department credentials, zombie services and the audit trail. \
+service registrations awaiting approval, department credentials, zombie services, data-sharing agreements and the audit trail. \
 Authenticate with `Authorization: Bearer <operator token>`. Roles: `viewer` reads; `editor` changes \
-configuration and purges the response cache (within the operator's `departments`, when set); `approver` \
-decides registrations and manages department credentials (within the operator's `departments`, when set). Every response carries \
+configuration, purges the response cache and files data-sharing applications for consumer departments (within the operator's `departments`, when set); `approver` \
+decides registrations and manages department credentials (within the operator's `departments`, when set) and decides \
+data-sharing agreements (as the gateway's operator, or, when limited to `departments`, as the agreement's provider). Every response carries \
 `x-request-id`; errors are `{\"error\":{\"code\",\"message\",\"request_id\",\"details\"?}}`."
     ),
     modifiers(&BearerAuth),
@@ -43,6 +44,7 @@ decides registrations and manages department credentials (within the operator's 
         (name = "credentials", description = "Department credentials for the control plane"),
         (name = "audit", description = "Who did what through this API"),
         (name = "cache", description = "The response cache: purges and figures"),
+        (name = "sharing", description = "Governed data sharing: the data catalog and agreements between departments"),
     )
 )]
 pub struct ApiDoc;

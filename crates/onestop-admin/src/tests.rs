@@ -7,4 +7,5 @@ mod cache;
 mod config;
 mod ops;
 mod registry;
+mod sharing;
 mod support;

@@ -1,17 +1,12 @@
 //! The JSON documents of cases, ratings and follow-ups, shared by the
 //! citizens' API and the admin API. Times are RFC 3339 (UTC, milliseconds).
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use onestop_store::{CaseRecord, FollowupRecord, RatingRecord, RatingStats, StepState};
 use serde_json::{Value, json};
 
 /// An epoch-milliseconds time as RFC 3339.
 pub fn time(ms: i64) -> Value {
-    let Ok(ms) = u64::try_from(ms) else {
-        return Value::Null;
-    };
-    json!(humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string())
+    onestop_core::time::rfc3339_ms(ms).map_or(Value::Null, Value::String)
 }
 
 fn opt_time(ms: Option<i64>) -> Value {

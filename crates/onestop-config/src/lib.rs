@@ -17,6 +17,7 @@ pub mod fuzzing;
 mod load;
 mod model;
 mod schema;
+pub mod sharing;
 mod validate;
 
 pub use access::*;
@@ -30,6 +31,7 @@ pub use model::*;
 /// [`regex::bytes::Regex`] that [`header_regex`] returns.
 pub use regex;
 pub use schema::{department_schema, gateway_schema, json_schemas};
+pub use sharing::*;
 pub use validate::validate;
 
 #[cfg(test)]

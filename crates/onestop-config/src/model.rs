@@ -84,6 +84,9 @@ pub struct GatewayFile {
     /// Composite matters (一件事一次办): life events across departments.
     #[serde(default)]
     pub composite: Vec<crate::composite::Composite>,
+    /// Data sharing between departments: agreements and the access audit.
+    #[serde(default)]
+    pub sharing: crate::sharing::SharingSettings,
 }
 
 /// Where durable state lives.
@@ -375,6 +378,10 @@ pub struct DepartmentFile {
     /// What the gateway exposes, and which service serves it.
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// The records this department holds on citizens and may share (the
+    /// data catalog).
+    #[serde(default)]
+    pub data_items: Vec<crate::sharing::DataItem>,
 }
 
 /// A department: its id, names and load limit.
@@ -648,6 +655,11 @@ pub struct Route {
     /// Cache the route's GET answers.
     #[serde(default)]
     pub cache: Option<crate::cache::RouteCache>,
+    /// The route answers one of this department's data items (an id of its
+    /// `[[data_items]]`): every citizen's read through it is recorded in the
+    /// access audit log first, and refused with 503 when it cannot be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_item: Option<String>,
 }
 
 fn yes() -> bool {

@@ -229,6 +229,7 @@ impl Validator {
         self.operators(&doc, config, departments);
         self.access(&doc, config, departments);
         self.composites(&doc, config, departments);
+        self.sharing_settings(&doc, config);
     }
 
     fn store(&mut self, doc: &GatewayDoc<'_>, config: &Config) {
@@ -526,6 +527,7 @@ impl Validator {
             }
             self.route(src, route, &services, matches);
         }
+        self.data_items(src);
     }
 
     fn route(
@@ -830,5 +832,6 @@ fn is_param(s: &str) -> bool {
 
 mod access;
 mod composite;
+mod sharing;
 #[cfg(test)]
 mod tests;

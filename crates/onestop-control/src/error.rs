@@ -2,28 +2,7 @@
 
 use onestop_store::StoreError;
 
-/// One problem with a request, naming the field it is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// e.g. `service.routes[2].pattern`, `instances[0].addr`.
-    pub field: String,
-    pub message: String,
-}
-
-impl Problem {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
+pub use onestop_core::problem::Problem;
 
 /// A registry operation that did not happen. Nothing was stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,13 +27,7 @@ pub enum RegistryError {
     Internal(String),
 }
 
-pub(crate) fn render(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
+pub(crate) use onestop_core::problem::render;
 
 impl From<StoreError> for RegistryError {
     fn from(e: StoreError) -> Self {

@@ -13,8 +13,11 @@
 //! - [`purge::PurgeApplier`]: purges of the response cache, recorded in the
 //!   store and applied by every gateway sharing it; [`cache::CacheService`]
 //!   the tonic `Cache` service through which departments purge their own.
+//! - [`exchange::ExchangeService`]: the tonic `Exchange` service through
+//!   which departments read each other's data items under approved
+//!   agreements ([`onestop_sharing::Sharing`]) and apply for agreements.
 //! - [`routes`]: everything the control listener serves (registry, cache
-//!   purges, `grpc.health.v1`, server reflection).
+//!   purges, the exchange, `grpc.health.v1`, server reflection).
 
 #![forbid(unsafe_code)]
 
@@ -24,6 +27,7 @@ pub mod check;
 pub mod convert;
 pub mod error;
 mod events;
+pub mod exchange;
 pub mod merge;
 pub mod pb;
 pub mod purge;
@@ -44,6 +48,7 @@ pub async fn routes(
     registry: Arc<Registry>,
     purges: Arc<PurgeApplier>,
     auth: Arc<dyn auth::Authenticate>,
+    sharing: Option<Arc<onestop_sharing::Sharing>>,
 ) -> tonic::service::Routes {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
@@ -58,9 +63,17 @@ pub async fn routes(
             service::RegistryService::new(registry, auth.clone()),
         ))
         .add_service(pb::cache::cache_server::CacheServer::new(
-            cache::CacheService::new(purges, auth),
+            cache::CacheService::new(purges, auth.clone()),
         ))
         .add_service(health);
+    if let Some(sharing) = sharing {
+        reporter
+            .set_serving::<pb::exchange::exchange_server::ExchangeServer<exchange::ExchangeService>>()
+            .await;
+        builder.add_service(pb::exchange::exchange_server::ExchangeServer::new(
+            exchange::ExchangeService::new(sharing, auth),
+        ));
+    }
     match tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

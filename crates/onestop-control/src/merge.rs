@@ -105,6 +105,7 @@ pub fn service_model(
                 max_body_bytes: None,
                 rate_limit: None,
                 cache: None,
+                data_item: None,
             }
         })
         .collect();

@@ -1,5 +1,6 @@
 //! Generated protobuf types of `proto/onestop/registry/v1/registry.proto`
-//! and `proto/onestop/cache/v1/cache.proto`. Only [`crate::convert`] and
+//! `proto/onestop/cache/v1/cache.proto` and
+//! `proto/onestop/exchange/v1/exchange.proto`. Only [`crate::convert`] and
 //! the tonic services touch them.
 
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
@@ -10,6 +11,10 @@ pub mod registry {
 
 pub mod cache {
     tonic::include_proto!("onestop.cache.v1");
+}
+
+pub mod exchange {
+    tonic::include_proto!("onestop.exchange.v1");
 }
 
 /// The encoded descriptor set, for server reflection.

@@ -38,6 +38,9 @@ pub enum ErrorCode {
     CitizenNotFound,
     /// A rate limit was reached; retry after `Retry-After` seconds.
     RateLimited,
+    /// The route returns personal data and the access audit log cannot
+    /// record the read (its store is behind or down): fail closed.
+    AuditUnavailable,
 }
 
 /// gRPC status codes the gateway emits (subset of `google.rpc.Code`).
@@ -57,7 +60,7 @@ pub enum GrpcCode {
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::RouteNotFound,
         ErrorCode::MalformedRequest,
         ErrorCode::NoHealthyUpstream,
@@ -71,6 +74,7 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::CitizenNotFound,
         ErrorCode::RateLimited,
+        ErrorCode::AuditUnavailable,
     ];
 
     /// The SNAKE_CASE name carried in the JSON body.
@@ -89,6 +93,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::CitizenNotFound => "CITIZEN_NOT_FOUND",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::AuditUnavailable => "AUDIT_UNAVAILABLE",
         }
     }
 
@@ -107,6 +112,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::CitizenNotFound => 404,
             ErrorCode::RateLimited => 429,
+            ErrorCode::AuditUnavailable => 503,
         }
     }
 
@@ -117,7 +123,8 @@ impl ErrorCode {
             ErrorCode::MalformedRequest => GrpcCode::InvalidArgument,
             ErrorCode::NoHealthyUpstream
             | ErrorCode::DepartmentOverloaded
-            | ErrorCode::UpstreamUnavailable => GrpcCode::Unavailable,
+            | ErrorCode::UpstreamUnavailable
+            | ErrorCode::AuditUnavailable => GrpcCode::Unavailable,
             ErrorCode::UpstreamTimeout => GrpcCode::DeadlineExceeded,
             ErrorCode::Internal => GrpcCode::Internal,
             ErrorCode::HeadersTooLarge | ErrorCode::BodyTooLarge | ErrorCode::RateLimited => {
@@ -147,6 +154,9 @@ impl ErrorCode {
             ErrorCode::Forbidden => "this caller may not call this matter",
             ErrorCode::CitizenNotFound => "no record of this citizen",
             ErrorCode::RateLimited => "too many requests; retry later",
+            ErrorCode::AuditUnavailable => {
+                "this personal data cannot be served while its access cannot be recorded; retry later"
+            }
         }
     }
 
@@ -159,6 +169,7 @@ impl ErrorCode {
                 | ErrorCode::UpstreamTimeout
                 | ErrorCode::UpstreamUnavailable
                 | ErrorCode::RateLimited
+                | ErrorCode::AuditUnavailable
         )
     }
 }

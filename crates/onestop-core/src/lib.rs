@@ -11,7 +11,9 @@
 pub mod digest;
 pub mod error;
 pub mod mask;
+pub mod problem;
 pub mod registry;
 pub mod request_id;
+pub mod time;
 
 pub use error::{ErrorCode, GrpcCode};

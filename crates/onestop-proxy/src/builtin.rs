@@ -40,3 +40,27 @@ pub trait CitizenApi: Send + Sync + 'static {
 
     async fn call(&self, req: ApiRequest<'_>) -> ApiReply;
 }
+
+/// A citizen's read of personal data through a route that declares a data
+/// item (`data_item`): what the access audit log records.
+#[derive(Debug, Clone, Copy)]
+pub struct PersonalRead<'a> {
+    pub citizen: &'a str,
+    /// The app the citizen used, if channels are configured.
+    pub channel: Option<&'a str>,
+    /// `<department>.<item>`.
+    pub item: &'a str,
+    /// The item's fields (the route answers all of them).
+    pub fields: &'a [String],
+    /// `self-service`, `overview` (an item of the citizen overview) or
+    /// `case` (a step of the citizen's case).
+    pub purpose: &'a str,
+    pub request_id: &'a str,
+}
+
+/// The access audit log as the proxy sees it. `record` must not block:
+/// `false` means the read could not be recorded, and the route answers
+/// 503 without contacting the department (fail closed).
+pub trait AccessRecorder: Send + Sync + 'static {
+    fn record(&self, read: &PersonalRead<'_>) -> bool;
+}

@@ -28,7 +28,14 @@ pub const INTERNAL_HEADER: &str = "x-onestop-internal";
 /// token is long gone when a case resumes). Honoured only with the secret.
 pub const CASE_HEADER: &str = "x-onestop-internal-case";
 
-/// On a case step: the citizen the case belongs to.
+/// Marks a data exchange's read of a provider (the control plane's
+/// `Exchange/Fetch`, already allowed by an agreement): the request acts as
+/// the citizen named in [`CASE_CITIZEN_HEADER`], through no channel, and
+/// is not audited again as a citizen's own read. Honoured only with the
+/// secret.
+pub const EXCHANGE_HEADER: &str = "x-onestop-internal-exchange";
+
+/// On a case step or an exchange: the citizen it acts for.
 pub const CASE_CITIZEN_HEADER: &str = "x-onestop-case-citizen";
 
 /// On a case step: the channel the case was submitted through (its id).
@@ -49,6 +56,8 @@ pub enum Kind {
     Overview,
     /// A case step, acting as the case's citizen.
     Case,
+    /// A data exchange's read of its provider, acting as the citizen.
+    Exchange,
 }
 
 impl Kind {
@@ -57,6 +66,7 @@ impl Kind {
             Kind::Refresh => REFRESH_HEADER,
             Kind::Overview => INTERNAL_HEADER,
             Kind::Case => CASE_HEADER,
+            Kind::Exchange => EXCHANGE_HEADER,
         }
     }
 }
@@ -104,7 +114,7 @@ impl Internal {
     /// Whether `req` is one of this gateway's own requests, and which
     /// (the secret is compared in constant time).
     pub fn kind(&self, req: &RequestHeader) -> Option<Kind> {
-        [Kind::Refresh, Kind::Overview, Kind::Case]
+        [Kind::Refresh, Kind::Overview, Kind::Case, Kind::Exchange]
             .into_iter()
             .find(|kind| {
                 req.headers
@@ -136,6 +146,7 @@ impl Internal {
         headers.remove(REFRESH_HEADER);
         headers.remove(INTERNAL_HEADER);
         headers.remove(CASE_HEADER);
+        headers.remove(EXCHANGE_HEADER);
         if let Ok(v) = http::HeaderValue::from_str(&self.secret) {
             headers.insert(kind.header(), v);
         }
@@ -200,6 +211,11 @@ mod tests {
             Some(Kind::Case)
         );
         assert_eq!(internal.kind(&request(&[(CASE_HEADER, "guess")])), None);
+        assert_eq!(
+            internal.kind(&request(&[(EXCHANGE_HEADER, &secret)])),
+            Some(Kind::Exchange)
+        );
+        assert_eq!(internal.kind(&request(&[(EXCHANGE_HEADER, "guess")])), None);
         assert_eq!(internal.kind(&request(&[])), None);
         assert_eq!(internal.kind(&request(&[(INTERNAL_HEADER, "guess")])), None);
         let other = Internal::new("127.0.0.1:1".parse().expect("addr"));

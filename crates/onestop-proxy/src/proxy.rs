@@ -41,7 +41,7 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::access::{self, Caller, Refusal};
-use crate::builtin::{ApiRequest, CitizenApi, MAX_BODY};
+use crate::builtin::{AccessRecorder, ApiRequest, CitizenApi, MAX_BODY, PersonalRead};
 use crate::cache::{self as response_cache, Plan, Refresher};
 use crate::catalog;
 use crate::dept::Admission;
@@ -74,6 +74,7 @@ pub struct Gateway {
     refresher: Option<Arc<Refresher>>,
     /// Cases and ratings (`/api/v1/me/cases`, …), when the gateway has them.
     citizen_api: Option<Arc<dyn CitizenApi>>,
+    recorder: Option<Arc<dyn AccessRecorder>>,
 }
 
 impl Gateway {
@@ -95,6 +96,7 @@ impl Gateway {
             refresher: internal.clone().map(|i| Arc::new(Refresher::new(i))),
             internal,
             citizen_api: None,
+            recorder: None,
         }
     }
 
@@ -102,6 +104,12 @@ impl Gateway {
     /// use them too); none when the public address is unknown.
     pub fn internal(&self) -> Option<Arc<Internal>> {
         self.internal.clone()
+    }
+
+    /// Audits citizens' reads through routes that declare a data item.
+    pub fn with_access_recorder(mut self, recorder: Arc<dyn AccessRecorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
     }
 
     /// Serves `api` for verified citizens (cases and ratings).
@@ -647,8 +655,14 @@ impl ProxyHttp for Gateway {
         // its case's citizen through its case's channel.
         let internal = self.internal.as_ref().and_then(|i| i.kind(req));
         let case_step = internal == Some(Kind::Case);
+        // An exchange's read acts for its citizen through no channel: the
+        // agreement, not an app, allowed it.
+        let exchange = internal == Some(Kind::Exchange);
+        let acting = case_step || exchange;
         // The calling app (when channels are configured), before anything else.
-        let channel = if case_step {
+        let channel = if exchange {
+            Ok(None)
+        } else if case_step {
             access::channel_by_id(
                 &snapshot.access,
                 req.headers
@@ -685,7 +699,7 @@ impl ProxyHttp for Gateway {
                 .await;
         }
         if let Some(api) = self.citizen_api.clone()
-            && !case_step
+            && !acting
             && api.handles(&path)
         {
             ctx.builtin = Some("cases");
@@ -725,7 +739,7 @@ impl ProxyHttp for Gateway {
             .headers
             .get(http::header::AUTHORIZATION)
             .map(http::HeaderValue::as_bytes);
-        let case_citizen = if case_step {
+        let case_citizen = if acting {
             match access::case_citizen(
                 req.headers
                     .get(crate::internal::CASE_CITIZEN_HEADER)
@@ -805,6 +819,39 @@ impl ProxyHttp for Gateway {
             ctx.caller = caller;
             ctx.route = Some(route);
             return self.refuse_access(session, ctx, refusal).await;
+        }
+        // A citizen's read of a data item is recorded before the department
+        // is asked (cache hits included); when the log cannot take it the
+        // read does not happen. Exchanges record their own reads; a cache
+        // refresh returns nothing to anybody.
+        if let (Some(read), Some(recorder), Some(citizen)) =
+            (&route.data_item, &self.recorder, &caller.citizen)
+            && !matches!(internal, Some(Kind::Exchange | Kind::Refresh))
+        {
+            let purpose = match internal {
+                Some(Kind::Overview) => "overview",
+                Some(Kind::Case) => "case",
+                _ => "self-service",
+            };
+            if !recorder.record(&PersonalRead {
+                citizen: &citizen.id,
+                channel: caller.channel.as_deref(),
+                item: &read.item,
+                fields: &read.fields,
+                purpose,
+                request_id: &ctx.request_id,
+            }) {
+                ctx.caller = caller;
+                ctx.route = Some(route);
+                return self
+                    .reject(
+                        session,
+                        ctx,
+                        ErrorCode::AuditUnavailable,
+                        ErrorCode::AuditUnavailable.default_message(),
+                    )
+                    .await;
+            }
         }
         ctx.caller = caller;
         ctx.citizen_not_found = route.citizen_scoped();

@@ -81,6 +81,17 @@ pub struct RouteEntry {
     pub signing_key: Option<[u8; 32]>,
     /// The route's cache policy (GET and HEAD only).
     pub cache: Option<Arc<onestop_cache::Policy>>,
+    /// The data item the route answers: citizens' reads are audited.
+    pub data_item: Option<Arc<DataRead>>,
+}
+
+/// What a read through a route declaring `data_item` records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataRead {
+    /// `<department>.<item>`.
+    pub item: String,
+    /// The item's declared fields, in order.
+    pub fields: Vec<String>,
 }
 
 impl RouteEntry {
@@ -270,6 +281,17 @@ impl Compiler {
                         .cache
                         .as_ref()
                         .map(|c| Arc::new(onestop_cache::Policy::from_config(c))),
+                    data_item: route.data_item.as_ref().and_then(|item| {
+                        file.data_items
+                            .iter()
+                            .find(|i| i.id.get_ref() == item)
+                            .map(|i| {
+                                Arc::new(DataRead {
+                                    item: format!("{dept_id}.{item}"),
+                                    fields: i.fields.iter().map(|f| f.name.clone()).collect(),
+                                })
+                            })
+                    }),
                 };
                 entries.push((matcher, Arc::new(entry)));
             }

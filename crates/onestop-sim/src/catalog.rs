@@ -1,8 +1,43 @@
 //! The department catalogue: who the 32 departments are, how they speak and
 //! how many instances each runs, in the fixed order `departments: N` takes
-//! from.
+//! from; and the demo data catalog, the records some of them hold on
+//! citizens and may share ([`data_items`]).
 
-use crate::manifest::Protocol;
+use crate::manifest::{DataItemManifest, Protocol};
+
+/// One item of the demo data catalog and the department that holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogDataItem {
+    /// The department's id, e.g. `hrss`.
+    pub dept: &'static str,
+    /// The item as the department's manifest lists it.
+    pub item: DataItemManifest,
+}
+
+/// Every data item of the demo catalog, in department order (whatever
+/// number of departments a fleet runs: a fleet lists only its own
+/// departments' items in [`crate::manifest::DeptManifest::data_items`]).
+pub fn data_items() -> Vec<CatalogDataItem> {
+    DEPARTMENTS
+        .iter()
+        .filter(|d| d.protocol == Protocol::Http)
+        .flat_map(|d| {
+            crate::http::data_items(d.id)
+                .into_iter()
+                .map(|item| CatalogDataItem { dept: d.id, item })
+        })
+        .collect()
+}
+
+/// The data items of department `dept` (empty for departments, or ids,
+/// that hold none).
+pub fn department_data_items(dept: &str) -> Vec<DataItemManifest> {
+    data_items()
+        .into_iter()
+        .filter(|i| i.dept == dept)
+        .map(|i| i.item)
+        .collect()
+}
 
 /// One department of the simulated city.
 #[derive(Debug)]

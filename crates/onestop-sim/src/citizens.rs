@@ -169,7 +169,8 @@ pub fn generate(seed: u64, n: usize) -> Vec<Citizen> {
     out
 }
 
-fn random_name(rng: &mut impl Rng, gender: Gender) -> String {
+/// A name as citizens get them: a surname and one or two given characters.
+pub(crate) fn random_name(rng: &mut impl Rng, gender: Gender) -> String {
     let given = match gender {
         Gender::Male => GIVEN_MALE,
         Gender::Female => GIVEN_FEMALE,
@@ -180,6 +181,22 @@ fn random_name(rng: &mut impl Rng, gender: Gender) -> String {
         name.push_str(data::pick::<&str>(rng, given));
     }
     name
+}
+
+/// The surname of a generated name: a compound surname (`欧阳`) when the
+/// name starts with one, else its first character.
+pub(crate) fn surname(name: &str) -> &str {
+    let compound = SURNAMES
+        .iter()
+        .copied()
+        .find(|s| s.chars().count() > 1 && name.starts_with(s));
+    match compound {
+        Some(s) => s,
+        None => name
+            .char_indices()
+            .nth(1)
+            .map_or(name, |(at, _)| &name[..at]),
+    }
 }
 
 /// The GB 11643-1999 check character for the first 17 digits of a resident

@@ -51,6 +51,16 @@
 //!   `x-sim-detail: stream-failed` in the trailers.
 //! - Documents are a pure function of (seed, department, matter, citizen);
 //!   submissions are validated against them but change nothing.
+//! - Some HTTP departments hold **data items** they may share
+//!   ([`catalog::data_items`]): hrss `social_insurance` and
+//!   `insured_status`, hpf `account`, civil `marital_status`, police
+//!   `household` and `criminal_record`. Each is a query matter
+//!   `data-<item>` at `GET /api/v1/depts/{dept}/data/<item>/{citizen}`
+//!   (`-` for `_`), listed in [`manifest::DeptManifest::data_items`] with
+//!   its fields, and answers a JSON object with every declared field (of
+//!   the declared type) plus undeclared members (`source_system`,
+//!   `internal_note`, `citizen_id`, …) a gateway must not share. The
+//!   `overview` leaves data items out.
 //! - Applications, the steps of a composite matter (一件事一次办), are the
 //!   exception: `POST /api/v1/depts/{dept}/applications/{kind}` and
 //!   `…/applications/{kind}/{id}/withdraw` on every HTTP department record
@@ -87,13 +97,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 pub mod citizens;
 pub mod manifest;
 pub mod pb;
 pub mod registrar;
 pub mod signature;
 
-mod catalog;
 mod control;
 mod data;
 mod faults;
@@ -304,6 +314,10 @@ impl Fleet {
                     grpc::manifest_matters(dept.id, &example),
                 ),
             };
+            let data_items = match dept.protocol {
+                Protocol::Http => http::data_items(dept.id),
+                Protocol::Grpc => Vec::new(),
+            };
             departments.push(DeptManifest {
                 id: dept.id.into(),
                 name: dept.name.into(),
@@ -313,6 +327,7 @@ impl Fleet {
                 health,
                 instances: listed,
                 matters,
+                data_items,
             });
         }
 

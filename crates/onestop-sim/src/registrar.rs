@@ -737,6 +737,7 @@ mod tests {
                         path: "/api/v1/depts/x/m".into(),
                         body,
                     },
+                    data_item: None,
                 }
             };
         assert!(concerns_citizen(&matter("GET", Some("citizen"), None)));

@@ -193,6 +193,14 @@ async fn registers_http_and_grpc_departments_with_their_exact_spec() {
                         5000,
                     ),
                     (
+                        "data-account",
+                        Template,
+                        "/api/v1/depts/hpf/data/account/{citizen}",
+                        "GET",
+                        "citizen",
+                        5000,
+                    ),
+                    (
                         "overview",
                         Template,
                         "/api/v1/depts/hpf/overview/{citizen}",

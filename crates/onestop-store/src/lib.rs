@@ -22,6 +22,14 @@
 //! implemented by [`SqlStore`]; [`verify_store`] checks the chain and names
 //! the first record that breaks it.
 //!
+//! Data-sharing agreements between departments (applied for, approved by
+//! an operator and, where the item asks for it, the provider department,
+//! rejected or revoked) and citizens' consents are behind a fourth trait,
+//! [`SharingStore`] (module `sharing`), also implemented by [`SqlStore`].
+//! Every decision on an agreement is a compare-and-set on its revision, so
+//! two gateways on one PostgreSQL never both decide; like [`CaseStore`]'s,
+//! its writes announce nothing.
+//!
 //! Times are Unix epoch milliseconds ([`Millis`]).
 //!
 //! # Opening a store
@@ -75,11 +83,13 @@
 mod access_audit;
 mod cases;
 mod records;
+mod sharing;
 mod sql;
 
 pub use access_audit::*;
 pub use cases::*;
 pub use records::*;
+pub use sharing::*;
 pub use sql::{SqlStore, StoreOptions};
 
 use async_trait::async_trait;

@@ -17,6 +17,7 @@ mod listener;
 mod pools;
 #[macro_use]
 mod rows;
+mod sharing;
 mod target;
 
 use std::future::Future;

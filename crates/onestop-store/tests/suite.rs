@@ -1,7 +1,8 @@
 //! The store suite: every test runs on SQLite and on PostgreSQL (`name::sqlite`,
 //! `name::postgres`), a few on PostgreSQL only. See `common` for the harness;
 //! the tests of cases and ratings are in `cases`, those of the access audit
-//! log in `access_audit`.
+//! log in `access_audit`, those of sharing agreements and consents in
+//! `sharing`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -51,6 +52,7 @@ macro_rules! on_postgres {
 // After the macros, which they use.
 mod access_audit;
 mod cases;
+mod sharing;
 
 on_both!(
     ping_backend_and_close,

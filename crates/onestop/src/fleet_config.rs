@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use onestop_sim::manifest::{DeptManifest, FleetManifest, HealthProbe, Protocol};
+use onestop_sim::manifest::{
+    DataFieldManifest, DataItemManifest, DeptManifest, FleetManifest, HealthProbe, Protocol,
+};
 use toml::{Table, Value};
 
 /// Knobs for the generated configuration.
@@ -96,7 +98,39 @@ fn overview_path(dept: &DeptManifest) -> Option<String> {
         .then(|| matter.path.replace(&placeholder, "me"))
 }
 
-/// The TOML text of one department's file.
+/// A `[[data_items]]` entry: the item and its `[[data_items.fields]]`.
+fn data_item_table(item: &DataItemManifest) -> Table {
+    let fields = item
+        .fields
+        .iter()
+        .map(|f| Value::Table(field_table(f)))
+        .collect();
+    table([
+        ("id", s(&item.id)),
+        ("name", s(&item.name)),
+        ("description", s(&item.description)),
+        ("sharing", s(item.sharing.as_str())),
+        ("fetch", s(&item.fetch)),
+        ("provider_approval", Value::Boolean(item.provider_approval)),
+        ("fields", Value::Array(fields)),
+    ])
+}
+
+fn field_table(field: &DataFieldManifest) -> Table {
+    let mut t = table([
+        ("name", s(&field.name)),
+        ("type", s(field.kind.as_str())),
+        ("sensitivity", s(field.sensitivity.as_str())),
+    ]);
+    if let Some(mask) = field.mask {
+        t.insert("mask".into(), s(mask.as_str()));
+    }
+    t
+}
+
+/// The TOML text of one department's file: its service, a route per
+/// matter (routes serving a data item name it in `data_item`) and its
+/// data catalog (`[[data_items]]`).
 pub fn department_toml(dept: &DeptManifest, opts: &Options) -> String {
     let department = department_table(dept, opts);
     let instances = dept
@@ -173,6 +207,9 @@ pub fn department_toml(dept: &DeptManifest, opts: &Options) -> String {
             if opts.citizen_auth && onestop_sim::registrar::concerns_citizen(m) {
                 r.insert("auth".into(), s("citizen"));
             }
+            if let Some(item) = &m.data_item {
+                r.insert("data_item".into(), s(item));
+            }
             let timeout = if m.streaming {
                 Duration::ZERO
             } else {
@@ -189,11 +226,19 @@ pub fn department_toml(dept: &DeptManifest, opts: &Options) -> String {
             Value::Table(r)
         })
         .collect();
-    let file = table([
+    let mut file = table([
         ("department", Value::Table(department)),
         ("services", Value::Array(vec![Value::Table(service)])),
         ("routes", Value::Array(routes)),
     ]);
+    if !dept.data_items.is_empty() {
+        let items = dept
+            .data_items
+            .iter()
+            .map(|item| Value::Table(data_item_table(item)))
+            .collect();
+        file.insert("data_items".into(), Value::Array(items));
+    }
     toml::to_string(&file).unwrap_or_default()
 }
 
@@ -456,7 +501,9 @@ mod tests {
                     path: "/api/v1/depts/hpf/accounts/x".into(),
                     body: None,
                 },
+                data_item: None,
             }],
+            data_items: Vec::new(),
         };
         let text = department_toml(&dept, &Options::default());
         let config = onestop_config::parse_sources(
@@ -505,7 +552,9 @@ mod tests {
                     path: "/api/v1/depts/water/overview/x".into(),
                     body: None,
                 },
+                data_item: None,
             }],
+            data_items: Vec::new(),
         };
         let opts = Options {
             overview_timeout: Duration::from_millis(300),
@@ -528,5 +577,121 @@ mod tests {
             assert_eq!(item.get_ref().path, "/api/v1/depts/water/overview/me");
             assert_eq!(item.get_ref().timeout, Duration::from_millis(300));
         }
+    }
+
+    /// The files of the whole demo fleet, data catalog included, parse and
+    /// validate together, and every item of the sim's catalog is declared
+    /// with the routes that serve it.
+    #[tokio::test]
+    async fn the_whole_fleet_with_its_data_catalog_validates() {
+        let fleet = onestop_sim::Fleet::start(onestop_sim::FleetOptions {
+            citizens: 20,
+            ..onestop_sim::FleetOptions::default()
+        })
+        .await
+        .expect("fleet starts");
+        let manifest = fleet.manifest().clone();
+        fleet.shutdown().await;
+        let sources = manifest
+            .departments
+            .iter()
+            .map(|d| {
+                onestop_config::Source::new(
+                    format!("{}.toml", d.id),
+                    department_toml(d, &Options::default()),
+                )
+            })
+            .collect();
+        let config = match onestop_config::parse_sources(None, sources) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(config.departments.len(), 32);
+        let file = |id: &str| {
+            &config
+                .departments
+                .iter()
+                .find(|d| d.file.department.id.get_ref() == id)
+                .expect("department file")
+                .file
+        };
+
+        let hrss = file("hrss");
+        let social = hrss
+            .data_items
+            .iter()
+            .find(|i| i.id.get_ref() == "social_insurance")
+            .expect("hrss declares social_insurance");
+        assert_eq!(social.fields.len(), 8);
+        assert_eq!(social.sharing, onestop_config::SharingClass::Conditional);
+        assert!(!social.provider_approval);
+        assert_eq!(
+            social.fetch.get_ref(),
+            "/api/v1/depts/hrss/data/social-insurance/{citizen}"
+        );
+        let card = social
+            .fields
+            .iter()
+            .find(|f| f.name == "bank_card")
+            .expect("bank_card");
+        assert_eq!(card.kind, onestop_config::FieldType::String);
+        assert_eq!(card.masking(), Some(onestop_config::MaskKind::BankCard));
+        let months = social
+            .fields
+            .iter()
+            .find(|f| f.name == "contribution_months")
+            .expect("contribution_months");
+        assert_eq!(months.kind, onestop_config::FieldType::Integer);
+        assert_eq!(months.sensitivity, onestop_config::Sensitivity::Internal);
+        assert_eq!(months.mask, None);
+
+        // Every item of the catalog, as the sim declares it, with its route.
+        let catalog = onestop_sim::catalog::data_items();
+        assert_eq!(catalog.len(), 6);
+        for entry in &catalog {
+            let f = file(entry.dept);
+            let item = f
+                .data_items
+                .iter()
+                .find(|i| i.id.get_ref() == &entry.item.id)
+                .unwrap_or_else(|| panic!("{}.{} declared", entry.dept, entry.item.id));
+            assert_eq!(item.sharing.as_str(), entry.item.sharing.as_str());
+            assert_eq!(item.provider_approval, entry.item.provider_approval);
+            assert_eq!(item.fetch.get_ref(), &entry.item.fetch);
+            let declared: Vec<serde_json::Value> = item
+                .fields
+                .iter()
+                .map(|f| serde_json::json!([f.name, f.kind, f.sensitivity, f.mask]))
+                .collect();
+            let expected: Vec<serde_json::Value> = entry
+                .item
+                .fields
+                .iter()
+                .map(|f| serde_json::json!([f.name, f.kind, f.sensitivity, f.mask]))
+                .collect();
+            assert_eq!(declared, expected, "{}.{}", entry.dept, entry.item.id);
+            let routes: Vec<_> = f
+                .routes
+                .iter()
+                .filter(|r| r.data_item.as_deref() == Some(entry.item.id.as_str()))
+                .collect();
+            assert_eq!(routes.len(), 1, "{}.{}", entry.dept, entry.item.id);
+            let route = routes[0];
+            assert_eq!(
+                route.template.as_ref().map(|t| t.get_ref().as_str()),
+                Some(entry.item.fetch.as_str())
+            );
+            assert_eq!(route.citizen_param.as_deref(), Some("citizen"));
+        }
+        // Departments without a catalog declare nothing.
+        assert!(file("water").data_items.is_empty());
+        assert!(file("traffic").data_items.is_empty());
+        let with_item = config
+            .departments
+            .iter()
+            .flat_map(|d| &d.file.routes)
+            .filter(|r| r.data_item.is_some())
+            .count();
+        assert_eq!(with_item, 6);
     }
 }

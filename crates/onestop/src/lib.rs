@@ -12,5 +12,6 @@ pub mod listener;
 pub mod manage;
 pub mod reload;
 pub mod server;
+pub mod sharing;
 pub mod telemetry;
 pub mod tokens;

@@ -84,6 +84,60 @@ async fn follow_composites(
     }
 }
 
+/// Keeps the data catalog and sharing settings in step with the files.
+async fn follow_sharing(
+    sharing: Arc<onestop_sharing::Sharing>,
+    mut files: tokio::sync::watch::Receiver<Arc<Config>>,
+) {
+    while files.changed().await.is_ok() {
+        let config = files.borrow_and_update().clone();
+        sharing.reconfigure(&config);
+    }
+}
+
+/// The stores data sharing reads and writes.
+struct SharingStores {
+    agreements: Arc<dyn onestop_store::SharingStore>,
+    access: Arc<dyn onestop_store::AccessAuditStore>,
+}
+
+/// The sharing service, with its audit writer spawned on the current
+/// runtime (unless `[sharing.audit] enabled = false`).
+fn sharing_service(
+    config: &Config,
+    stores: &SharingStores,
+    internal: Arc<onestop_proxy::internal::Internal>,
+) -> Arc<onestop_sharing::Sharing> {
+    let a = &config.gateway.sharing.audit;
+    let audit = a.enabled.then(|| {
+        let (log, writer) = onestop_audit::AuditLog::new(
+            stores.access.clone(),
+            onestop_audit::AuditOptions {
+                capacity: a.capacity,
+                batch: a.batch,
+                flush_interval: a.flush_interval,
+                max_lag: a.max_lag,
+                ..onestop_audit::AuditOptions::default()
+            },
+        );
+        tokio::spawn(writer.run());
+        log
+    });
+    if audit.is_none() {
+        tracing::warn!(
+            event = "audit_disabled",
+            "[sharing.audit] enabled = false: reads of personal data are not recorded"
+        );
+    }
+    onestop_sharing::Sharing::new(
+        stores.agreements.clone(),
+        stores.access.clone(),
+        audit,
+        Arc::new(crate::sharing::InternalFetcher::new(internal)),
+        config,
+    )
+}
+
 /// Builds the server and runs it until SIGTERM/SIGINT (graceful) or SIGQUIT (upgrade).
 pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&opts.data_dir)
@@ -130,6 +184,10 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         ))
         .with_context(|| format!("opening the store {}", redact(&url)))?;
     let case_store: Arc<dyn CaseStore> = Arc::new(sql.clone());
+    let sharing_store = SharingStores {
+        agreements: Arc::new(sql.clone()),
+        access: Arc::new(sql.clone()),
+    };
     let store: Arc<dyn Store> = Arc::new(sql);
 
     let limiter = {
@@ -148,6 +206,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let dataplane = DataPlane::new(limiter).with_cache(cache);
     let (files_tx, files_rx) = tokio::sync::watch::channel(Arc::new(config.clone()));
     let cases_files = files_tx.subscribe();
+    let sharing_files = files_tx.subscribe();
     let registry = Registry::new(
         store.clone(),
         RegistrySettings::from_config(&config.gateway.registry),
@@ -176,33 +235,45 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     // every other's. Starts after the newest stored purge (the cache is empty).
     let purges = control_rt.block_on(PurgeApplier::new(dataplane.cache(), store.clone()));
     let purges = Arc::new(purges);
+    let listeners = &config.gateway.listeners;
+    let gateway = dataplane.gateway(proxy.upstream_idle_timeout, Some(listeners.public));
+    let mut citizen_apis: Vec<Arc<dyn onestop_proxy::builtin::CitizenApi>> = Vec::new();
+    // Composite matters: steps go out as the gateway's own requests through
+    // the public listener; cases nobody drives (after a restart) are taken
+    // over by the scanner; the files' composites are followed on reload.
+    // Data sharing: the exchange reads providers the same way; citizens'
+    // reads of data items are audited by the proxy.
+    let (gateway, cases, sharing) = match gateway.internal() {
+        Some(internal) => {
+            let _entered = control_rt.enter();
+            let cases = onestop_cases::Cases::new(
+                case_store,
+                Arc::new(crate::cases::InternalTransport::new(internal.clone())),
+                &format!("gw{}", std::process::id()),
+                &config,
+            );
+            cases.start_scanner();
+            tokio::spawn(follow_composites(cases.clone(), cases_files));
+            citizen_apis.push(Arc::new(crate::cases::CasesApi::new(cases.clone())));
+            let sharing = sharing_service(&config, &sharing_store, internal);
+            tokio::spawn(follow_sharing(sharing.clone(), sharing_files));
+            citizen_apis.push(Arc::new(crate::sharing::SharingApi::new(sharing.clone())));
+            let gateway = gateway
+                .with_citizen_api(Arc::new(crate::sharing::CitizenApis(citizen_apis)))
+                .with_access_recorder(Arc::new(crate::sharing::AuditRecorder::new(
+                    sharing.clone(),
+                )));
+            (gateway, Some(cases), Some(sharing))
+        }
+        None => (gateway, None, None),
+    };
     let control_routes = control_rt.block_on(onestop_control::routes(
         registry.clone(),
         purges.clone(),
         Arc::new(TokenAuth::new(registry.clone())),
+        sharing.clone(),
     ));
 
-    let listeners = &config.gateway.listeners;
-    let gateway = dataplane.gateway(proxy.upstream_idle_timeout, Some(listeners.public));
-    // Composite matters: steps go out as the gateway's own requests through
-    // the public listener; cases nobody drives (after a restart) are taken
-    // over by the scanner; the files' composites are followed on reload.
-    let (gateway, cases) = match gateway.internal() {
-        Some(internal) => {
-            let cases = onestop_cases::Cases::new(
-                case_store,
-                Arc::new(crate::cases::InternalTransport::new(internal)),
-                &format!("gw{}", std::process::id()),
-                &config,
-            );
-            let _entered = control_rt.enter();
-            cases.start_scanner();
-            tokio::spawn(follow_composites(cases.clone(), cases_files));
-            let api = Arc::new(crate::cases::CasesApi::new(cases.clone()));
-            (gateway.with_citizen_api(api), Some(cases))
-        }
-        None => (gateway, None),
-    };
     let mut public = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
         gateway,
@@ -240,6 +311,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         store: store.clone(),
         cache: purges.clone(),
         cases,
+        sharing: sharing.clone(),
     };
     let mut admin = RouterApp::service(
         "onestop admin",

@@ -20,3 +20,4 @@ mod ratelimit;
 mod registry;
 mod reload;
 mod routing;
+mod sharing;

@@ -10,13 +10,15 @@ use super::support::*;
 use crate::ConfigBackend;
 
 /// Every operation the router serves.
-const SERVED: [(&str, &str); 33] = [
+const SERVED: [(&str, &str); 40] = [
     ("DELETE", "/admin/v1/config/departments/{dept}"),
     (
         "DELETE",
         "/admin/v1/config/departments/{dept}/routes/{route}",
     ),
     ("DELETE", "/admin/v1/departments/{dept}/tokens/{id}"),
+    ("GET", "/admin/v1/agreements"),
+    ("GET", "/admin/v1/agreements/{id}"),
     ("GET", "/admin/v1/audit"),
     ("GET", "/admin/v1/cache/stats"),
     ("GET", "/admin/v1/cases/overdue"),
@@ -28,6 +30,7 @@ const SERVED: [(&str, &str); 33] = [
     ("GET", "/admin/v1/config/versions"),
     ("GET", "/admin/v1/config/versions/{v}"),
     ("GET", "/admin/v1/config/versions/{v}/diff"),
+    ("GET", "/admin/v1/data-items"),
     ("GET", "/admin/v1/departments/{dept}/tokens"),
     ("GET", "/admin/v1/openapi.json"),
     ("GET", "/admin/v1/registry/decisions"),
@@ -38,6 +41,10 @@ const SERVED: [(&str, &str); 33] = [
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/readyz"),
+    ("POST", "/admin/v1/agreements"),
+    ("POST", "/admin/v1/agreements/{id}/approve"),
+    ("POST", "/admin/v1/agreements/{id}/reject"),
+    ("POST", "/admin/v1/agreements/{id}/revoke"),
     ("POST", "/admin/v1/cache/purge"),
     ("POST", "/admin/v1/config/reload"),
     ("POST", "/admin/v1/config/rollback"),
@@ -70,6 +77,10 @@ fn action(method: &str, path: &str) -> &'static str {
         ("DELETE", "/admin/v1/departments/{dept}/tokens/{id}") => "dept_token.revoke",
         ("POST", "/admin/v1/cache/purge") => "cache.purge",
         ("POST", "/admin/v1/followups/{id}/close") => "followup.close",
+        ("POST", "/admin/v1/agreements") => "agreement.apply",
+        ("POST", "/admin/v1/agreements/{id}/approve") => "agreement.approve",
+        ("POST", "/admin/v1/agreements/{id}/reject") => "agreement.reject",
+        ("POST", "/admin/v1/agreements/{id}/revoke") => "agreement.revoke",
         other => panic!("no action for {other:?}"),
     }
 }
@@ -147,6 +158,10 @@ async fn openapi_documents_exactly_the_served_routes() {
         "PurgeRequest",
         "PurgeAnswer",
         "CacheStatsView",
+        "DataItemList",
+        "AgreementList",
+        "ApplyRequest",
+        "ReasonRequest",
     ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),
@@ -189,7 +204,7 @@ async fn every_admin_route_needs_a_valid_token() {
     let h = Harness::start().await;
     let doc = document(&h).await;
     let ops = admin_operations(&doc);
-    assert_eq!(ops.len(), 29);
+    assert_eq!(ops.len(), 36);
     let bad: [Option<&str>; 6] = [
         None,
         Some("Bearer not-a-known-token"),
@@ -222,10 +237,10 @@ async fn every_admin_route_needs_a_valid_token() {
             }
         }
     }
-    assert_eq!(refused_changes, 12 * 6);
+    assert_eq!(refused_changes, 16 * 6);
     // Refused attempts to change are audited, as nobody (`-`).
     let audit = h.audit(1000).await;
-    assert_eq!(audit.len(), 72);
+    assert_eq!(audit.len(), 96);
     for r in &audit {
         assert_eq!(r.operator, "-");
         let detail: Value = serde_json::from_str(&r.detail).unwrap();
@@ -277,7 +292,7 @@ async fn a_viewer_can_change_nothing() {
         .into_iter()
         .filter(|(m, _)| m != "GET")
         .collect();
-    assert_eq!(changes.len(), 12);
+    assert_eq!(changes.len(), 16);
     for (method, path) in &changes {
         let mut rb = h.req(method, &fill(path), Some(VIEWER));
         if let Some((ct, body)) = body_for(method, path) {
@@ -290,7 +305,10 @@ async fn a_viewer_can_change_nothing() {
             body["error"]["message"],
             format!(
                 "operator `viewer` lacks the role this needs ({})",
-                if path.contains("/registry/") || path.contains("/tokens") {
+                if path.contains("/registry/")
+                    || path.contains("/tokens")
+                    || path.starts_with("/admin/v1/agreements/")
+                {
                     "approver"
                 } else {
                     "editor"
@@ -348,6 +366,10 @@ async fn a_viewer_can_change_nothing() {
     assert_eq!(
         summary,
         vec![
+            ("viewer", "agreement.apply", "agreement", 403),
+            ("viewer", "agreement.approve", "1", 403),
+            ("viewer", "agreement.reject", "1", 403),
+            ("viewer", "agreement.revoke", "1", 403),
             ("viewer", "cache.purge", "cache", 403),
             ("viewer", "config.department.delete", "hpf", 403),
             ("viewer", "config.department.put", "hpf", 403),

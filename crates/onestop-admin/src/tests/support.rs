@@ -89,6 +89,89 @@ pub fn initial_files() -> BTreeMap<String, String> {
     ])
 }
 
+/// An approver limited to department tax (the data items' provider).
+pub const TAX_APPROVER: &str = "tax-approver-token";
+/// An approver limited to department hpf (a consumer, not the provider).
+pub const HPF_APPROVER: &str = "hpf-approver-token";
+
+/// Department tax's data catalog: one item operators approve alone, one
+/// that also needs the provider's approval.
+pub const TAX_DATA_ITEMS: &str = r#"
+[[data_items]]
+id = "income"
+name = "个人所得税纳税记录"
+sharing = "conditional"
+fetch = "/api/v1/depts/tax/income/{citizen}"
+
+[[data_items.fields]]
+name = "resident_id"
+type = "string"
+sensitivity = "sensitive"
+mask = "resident_id"
+
+[[data_items.fields]]
+name = "annual_income"
+type = "number"
+sensitivity = "personal"
+
+[[data_items]]
+id = "arrears"
+name = "欠税记录"
+sharing = "conditional"
+provider_approval = true
+fetch = "/api/v1/depts/tax/arrears/{citizen}"
+
+[[data_items.fields]]
+name = "owed"
+type = "number"
+sensitivity = "personal"
+"#;
+
+/// The initial files with data sharing: two more approvers (limited to
+/// tax and to hpf), an approval deadline of one minute, and tax's data
+/// catalog.
+pub fn sharing_files() -> BTreeMap<String, String> {
+    let op = |name: &str, token: &str, dept: &str| {
+        format!(
+            "[[operators]]\nname = \"{name}\"\nroles = [\"approver\"]\ntoken_sha256 = \"{}\"\ndepartments = [\"{dept}\"]\n\n",
+            sha256_hex(token.as_bytes())
+        )
+    };
+    let gateway = [
+        gateway_file(),
+        op("tax-approver", TAX_APPROVER, "tax"),
+        op("hpf-approver", HPF_APPROVER, "hpf"),
+        "[sharing]\napproval_deadline = \"1m\"\n".to_string(),
+    ]
+    .concat();
+    BTreeMap::from([
+        ("onestop.toml".to_string(), gateway),
+        ("departments/hpf.toml".to_string(), HPF.to_string()),
+        (
+            "departments/tax.toml".to_string(),
+            format!("{TAX}{TAX_DATA_ITEMS}"),
+        ),
+    ])
+}
+
+/// The exchange's provider reader: the admin API never fetches.
+struct NoFetch;
+
+#[async_trait]
+impl onestop_sharing::Fetcher for NoFetch {
+    async fn fetch(
+        &self,
+        _path: &str,
+        _citizen: &str,
+        _request_id: &str,
+        _timeout: std::time::Duration,
+    ) -> Result<Vec<u8>, onestop_sharing::FetchError> {
+        Err(onestop_sharing::FetchError::Failed(
+            "the admin API never fetches".into(),
+        ))
+    }
+}
+
 /// An in-memory `ConfigBackend`: validates with the real parser, keeps
 /// versions in a vector and publishes each applied config on a watch.
 pub struct FakeConfig {
@@ -521,6 +604,9 @@ pub struct Harness {
     pub readiness: Readiness,
     /// The response cache purges apply to.
     pub cache: ResponseCache,
+    /// Data sharing (with `Options::sharing`) and its store.
+    pub sharing: Option<Arc<onestop_sharing::Sharing>>,
+    pub sharing_store: Option<SqlStore>,
     _dir: tempfile::TempDir,
 }
 
@@ -529,6 +615,9 @@ pub struct Harness {
 pub struct Options {
     pub without_registry: bool,
     pub failing_audit: bool,
+    /// Serve data sharing over its own in-memory SQLite store, with
+    /// [`sharing_files`].
+    pub sharing: bool,
 }
 
 impl Harness {
@@ -542,7 +631,11 @@ impl Harness {
         let store = SqlStore::connect(&url, StoreOptions::default())
             .await
             .unwrap();
-        let config = FakeConfig::new(initial_files());
+        let config = FakeConfig::new(if opts.sharing {
+            sharing_files()
+        } else {
+            initial_files()
+        });
         let current = config.current();
         let registry = Registry::new(
             Arc::new(store.clone()),
@@ -562,6 +655,24 @@ impl Harness {
         };
         let cache = ResponseCache::new(16 << 20);
         let purges = PurgeApplier::new(cache.clone(), Arc::new(store.clone())).await;
+        let sharing_store = if opts.sharing {
+            Some(
+                SqlStore::connect("sqlite::memory:", StoreOptions::default())
+                    .await
+                    .unwrap(),
+            )
+        } else {
+            None
+        };
+        let sharing = sharing_store.as_ref().map(|s| {
+            onestop_sharing::Sharing::new(
+                Arc::new(s.clone()),
+                Arc::new(s.clone()),
+                None,
+                Arc::new(NoFetch),
+                &current.config,
+            )
+        });
         let state = AdminState {
             readiness: readiness.clone(),
             config: config.clone(),
@@ -570,6 +681,7 @@ impl Harness {
             store: audit_store,
             cache: Arc::new(purges),
             cases: None,
+            sharing: sharing.clone(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -584,6 +696,8 @@ impl Harness {
             stats,
             readiness,
             cache,
+            sharing,
+            sharing_store,
             _dir: dir,
         }
     }
@@ -683,6 +797,13 @@ pub fn body_for(method: &str, path: &str) -> Option<(&'static str, String)> {
             "application/json",
             r#"{"template":"/api/v1/depts/hpf/x/{citizen}","service":"accounts"}"#.into(),
         )),
+        ("POST", "/admin/v1/agreements") => Some((
+            "application/json",
+            r#"{"consumer":"hpf","item":"tax.income","fields":["annual_income"],"purpose":"loan","legal_basis":"x","expires_at":"2030-01-01T00:00:00Z"}"#.into(),
+        )),
+        ("POST", p) if p.starts_with("/admin/v1/agreements/") => {
+            Some(("application/json", r#"{"reason":"ok"}"#.into()))
+        }
         ("POST", p) if p.ends_with("/approve") || p.ends_with("/reject") => {
             Some(("application/json", r#"{"revision":1,"reason":"ok"}"#.into()))
         }

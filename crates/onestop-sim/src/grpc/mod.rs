@@ -262,6 +262,7 @@ pub(crate) fn manifest_matters(dept: &str, example: &Citizen) -> Vec<MatterManif
                 path,
                 citizen_param: Some("citizen_id".to_owned()),
                 streaming: m.streaming,
+                data_item: None,
             }
         })
         .collect()

@@ -7,7 +7,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
 
-use super::{ApiError, doc::Doc};
+use super::{ApiError, data_items, data_items::DataItemDef, doc::Doc};
 use crate::data::{self, BANKS, TODAY};
 
 /// Builds a citizen's document.
@@ -44,6 +44,8 @@ pub(crate) struct HttpMatter {
     /// Path below `/api/v1/depts/{dept}/`, in axum syntax.
     pub route: &'static str,
     pub action: Action,
+    /// The data item this (query) matter serves, if any.
+    pub data_item: Option<&'static DataItemDef>,
 }
 
 const fn query(
@@ -59,6 +61,7 @@ const fn query(
         description,
         route,
         action: Action::Query(build),
+        data_item: None,
     }
 }
 
@@ -75,6 +78,7 @@ const fn public(
         description,
         route,
         action: Action::Public(build),
+        data_item: None,
     }
 }
 
@@ -97,6 +101,19 @@ const fn submit(
             handle,
             example,
         },
+        data_item: None,
+    }
+}
+
+/// The query matter that serves a data item: `GET {item.route}`.
+const fn data(item: &'static DataItemDef) -> HttpMatter {
+    HttpMatter {
+        id: item.matter,
+        name: item.name,
+        description: item.description,
+        route: item.route,
+        action: Action::Query(item.build),
+        data_item: Some(item),
     }
 }
 
@@ -169,6 +186,8 @@ const HRSS: &[HttpMatter] = &[
         "notices",
         |rng| notices(rng, "RS", HRSS_NOTICES),
     ),
+    data(&data_items::SOCIAL_INSURANCE),
+    data(&data_items::INSURED_STATUS),
 ];
 
 const HPF: &[HttpMatter] = &[
@@ -195,6 +214,7 @@ const HPF: &[HttpMatter] = &[
         hpf_withdraw,
         |d| json!({"reason": "租房", "amount_fen": hpf_balance(&mut d.sibling("account")).min(150_000)}),
     ),
+    data(&data_items::HPF_ACCOUNT),
 ];
 
 const WATER: &[HttpMatter] = &[
@@ -300,6 +320,7 @@ const CIVIL: &[HttpMatter] = &[
         "subsidies/{citizen}",
         civil_subsidies,
     ),
+    data(&data_items::MARITAL_STATUS),
 ];
 
 const EDU: &[HttpMatter] = &[
@@ -362,6 +383,8 @@ const POLICE: &[HttpMatter] = &[
         accepted,
         |_| json!({"purpose": "子女入学"}),
     ),
+    data(&data_items::HOUSEHOLD),
+    data(&data_items::CRIMINAL_RECORD),
 ];
 
 const TRANSPORT: &[HttpMatter] = &[
@@ -858,13 +881,46 @@ fn subsidy_list(d: &mut Doc<'_>, kinds: &[&'static str], p: f64) -> Value {
 // ---------------------------------------------------------------------------
 // hrss
 
+/// An adult's insured employment, as `contributions` shows it.
+pub(super) struct Employment {
+    /// The monthly contribution base, in fen.
+    pub base_fen: i64,
+    pub employer: &'static str,
+    /// `YYYY-MM`: the first insured month.
+    pub since: String,
+    /// Months paid in total.
+    pub paid_months: i32,
+}
+
+/// The employment behind `contributions` (call it with that matter's
+/// [`Doc`]; minors have none).
+pub(super) fn hrss_employment(d: &mut Doc<'_>) -> Employment {
+    let base_fen = d.yuan(4_000, 25_000);
+    let employer = d.employer();
+    let since = format!(
+        "{}-{:02}",
+        (d.citizen.birth().year + 22).min(2024),
+        d.int(1, 12)
+    );
+    Employment {
+        base_fen,
+        employer,
+        since,
+        paid_months: (d.citizen.age() - 21).clamp(1, 40) * 12,
+    }
+}
+
 fn hrss_contributions(d: &mut Doc<'_>) -> Value {
     let age = d.citizen.age();
     if age < 18 {
         return json!({ "insured": false, "status": "未参保", "months": [] });
     }
-    let base = d.yuan(4_000, 25_000);
-    let employer = d.employer();
+    let Employment {
+        base_fen: base,
+        employer,
+        since,
+        paid_months,
+    } = hrss_employment(d);
     let months: Vec<Value> = (0..6)
         .map(|i| {
             json!({
@@ -882,8 +938,8 @@ fn hrss_contributions(d: &mut Doc<'_>) -> Value {
         "insured": true,
         "status": if age >= 60 { "已退休" } else { "正常参保" },
         "employer": employer,
-        "insured_since": format!("{}-{:02}", (d.citizen.birth().year + 22).min(2024), d.int(1, 12)),
-        "paid_months_total": (age - 21).clamp(1, 40) * 12,
+        "insured_since": since,
+        "paid_months_total": paid_months,
         "months": months,
     })
 }
@@ -920,7 +976,7 @@ fn hpf_balance(d: &mut Doc<'_>) -> i64 {
     d.yuan(1_000, 260_000)
 }
 
-fn hpf_account(d: &mut Doc<'_>) -> Value {
+pub(super) fn hpf_account(d: &mut Doc<'_>) -> Value {
     let balance = hpf_balance(d);
     let ratio = d.pick(&[5, 7, 10, 12]);
     let base = d.yuan(3_000, 30_000);
@@ -1106,7 +1162,7 @@ fn pay_bill(d: &mut Doc<'_>, body: &Map<String, Value>, receipt: &str) -> Result
 // ---------------------------------------------------------------------------
 // civil
 
-fn civil_marriage(d: &mut Doc<'_>) -> Value {
+pub(super) fn civil_marriage(d: &mut Doc<'_>) -> Value {
     let age = d.citizen.age();
     let status = match age {
         ..22 => "未婚",
@@ -1238,7 +1294,7 @@ fn market_licences(d: &mut Doc<'_>) -> Value {
     })
 }
 
-fn police_household(d: &mut Doc<'_>) -> Value {
+pub(super) fn police_household(d: &mut Doc<'_>) -> Value {
     let relation = match d.citizen.age() {
         ..18 => "子女",
         _ => d.pick(&["户主", "户主", "配偶", "子女"]),
@@ -1785,7 +1841,9 @@ mod tests {
     fn every_http_department_has_two_to_four_matters_with_unique_ids() {
         for dept in DEPARTMENTS.iter().filter(|d| d.protocol == Protocol::Http) {
             let list = matters(dept.id);
-            assert!((2..=4).contains(&list.len()), "{}: {}", dept.id, list.len());
+            // Data items come on top.
+            let own = list.iter().filter(|m| m.data_item.is_none()).count();
+            assert!((2..=4).contains(&own), "{}: {own}", dept.id);
             let mut ids: Vec<_> = list.iter().map(|m| m.id).collect();
             ids.sort_unstable();
             ids.dedup();

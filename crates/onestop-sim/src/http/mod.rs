@@ -11,6 +11,7 @@
 //! 401 `CITIZEN_REQUIRED`.
 
 mod applications;
+mod data_items;
 mod doc;
 mod matters;
 
@@ -37,7 +38,7 @@ use crate::{
     citizens::{Citizen, Population},
     data,
     instance::InstanceState,
-    manifest::{MatterExample, MatterManifest},
+    manifest::{DataItemManifest, MatterExample, MatterManifest},
     signature::{CHANNEL_HEADER, Verified},
 };
 
@@ -238,7 +239,19 @@ fn query_doc(
     build: matters::QueryFn,
     citizen: &Citizen,
 ) -> Value {
-    let mut doc = build(&mut Doc::new(&s.pop, s.dept.id, matter.id, citizen));
+    document(&s.pop, s.dept.id, matter, build, citizen)
+}
+
+/// A query matter's document for `citizen`, as the department answers it:
+/// what `build` makes of the matter's [`Doc`], plus `citizen_id`.
+fn document(
+    pop: &Population,
+    dept: &'static str,
+    matter: &HttpMatter,
+    build: matters::QueryFn,
+    citizen: &Citizen,
+) -> Value {
+    let mut doc = build(&mut Doc::new(pop, dept, matter.id, citizen));
     if let Some(obj) = doc.as_object_mut() {
         obj.insert("citizen_id".into(), json!(citizen.id));
     }
@@ -305,7 +318,8 @@ fn named_citizen(body: &Map<String, Value>) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// A small summary: the scalar fields of every citizen document.
+/// A small summary: the scalar fields of every citizen document but the
+/// data items' (whose reads the gateway audits route by route).
 async fn overview(
     s: Shared,
     Path(raw): Path<String>,
@@ -317,6 +331,9 @@ async fn overview(
         let Action::Query(build) = matter.action else {
             continue;
         };
+        if matter.data_item.is_some() {
+            continue;
+        }
         let doc = query_doc(&s, matter, build, citizen);
         let mut item: Map<String, Value> = doc
             .as_object()
@@ -441,6 +458,7 @@ pub(crate) fn manifest_matters(
                 path,
                 citizen_param,
                 streaming: false,
+                data_item: m.data_item.map(|item| item.id.to_owned()),
             }
         })
         .collect();
@@ -457,6 +475,7 @@ pub(crate) fn manifest_matters(
         path: overview,
         citizen_param: Some("citizen".into()),
         streaming: false,
+        data_item: None,
     });
     out.push(MatterManifest {
         id: "echo".into(),
@@ -472,6 +491,7 @@ pub(crate) fn manifest_matters(
             path: format!("{base}/echo"),
             body: None,
         },
+        data_item: None,
     });
     let apply = format!("{base}/applications/{{kind}}");
     out.push(MatterManifest {
@@ -489,6 +509,7 @@ pub(crate) fn manifest_matters(
         path: apply,
         citizen_param: None,
         streaming: false,
+        data_item: None,
     });
     let withdraw = format!("{base}/applications/{{kind}}/{{application}}/withdraw");
     out.push(MatterManifest {
@@ -505,6 +526,17 @@ pub(crate) fn manifest_matters(
         path: withdraw,
         citizen_param: None,
         streaming: false,
+        data_item: None,
     });
     out
+}
+
+/// The data items department `dept` holds (its data catalog), each served
+/// by one of its matters; empty for departments without any.
+pub(crate) fn data_items(dept: &str) -> Vec<DataItemManifest> {
+    matters::matters(dept)
+        .iter()
+        .filter_map(|m| m.data_item)
+        .map(|item| item.manifest(dept))
+        .collect()
 }

@@ -128,6 +128,11 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "access_audit",
         include_str!("../../migrations/sqlite/0004_access_audit.sql"),
     ),
+    (
+        5,
+        "sharing",
+        include_str!("../../migrations/sqlite/0005_sharing.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Embedded = &[
@@ -150,6 +155,11 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         4,
         "access_audit",
         include_str!("../../migrations/postgres/0004_access_audit.sql"),
+    ),
+    (
+        5,
+        "sharing",
+        include_str!("../../migrations/postgres/0005_sharing.sql"),
     ),
 ];
 
