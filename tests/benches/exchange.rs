@@ -45,7 +45,7 @@ const FIELDS: [&str; 8] = [
 const CONCURRENCY: usize = 16;
 const SECONDS: u64 = 5;
 const WARMUP: u64 = 1;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -62,6 +62,10 @@ async fn gateway(sim: &Sim, secure: &Secure, audit: bool) -> (Gateway, Consumer,
     let mut extra = secure.gateway_toml(&[]);
     if !audit {
         extra.push_str("\n[sharing.audit]\nenabled = false\n");
+    } else if let Ok(flush) = std::env::var("AUDIT_FLUSH") {
+        extra.push_str(&format!(
+            "\n[sharing.audit]\nflush_interval = \"{flush}\"\n"
+        ));
     }
     let gw = Gateway::start_setup(
         &sim.manifest,
@@ -93,6 +97,17 @@ async fn gateway(sim: &Sim, secure: &Secure, audit: bool) -> (Gateway, Consumer,
         assert_eq!(data.as_object().unwrap().len(), FIELDS.len(), "{data}");
     }
     (gw, hpf, citizens)
+}
+
+/// CPU time (user + system) the process `pid` has used.
+fn cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command (which may hold spaces) end with ')'.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    // utime and stime: fields 14 and 15 of the line, 12 and 13 of `rest` (from 0).
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
 }
 
 /// One round: fetches/s and every fetch's latency.
@@ -139,30 +154,42 @@ async fn run() {
     let secure = Secure::new();
     let sim = Sim::start_signed(16, 50, Some(&secure.signing_key_hex)).await;
     let (on_gw, on, citizens) = gateway(&sim, &secure, true).await;
-    let (_off_gw, off, _) = gateway(&sim, &secure, false).await;
+    let (off_gw, off, _) = gateway(&sim, &secure, false).await;
     println!(
         "exchange: {ITEM} ({} fields, masked by default), {CONCURRENCY} concurrent clients, {SECONDS} s rounds alternating audit on/off",
         FIELDS.len()
     );
     let (mut on_rates, mut off_rates) = (Vec::new(), Vec::new());
+    let (mut on_cpu, mut off_cpu) = (Vec::new(), Vec::new());
     for r in 0..ROUNDS {
-        for (label, consumer, rates) in [("on ", &on, &mut on_rates), ("off", &off, &mut off_rates)]
-        {
+        for (label, consumer, gw, rates, cpus) in [
+            ("on ", &on, &on_gw, &mut on_rates, &mut on_cpu),
+            ("off", &off, &off_gw, &mut off_rates, &mut off_cpu),
+        ] {
             round(consumer, &citizens, WARMUP).await;
+            let pid = gw.proc.pid();
+            let cpu0 = cpu(pid);
             let (rate, samples) = round(consumer, &citizens, SECONDS).await;
+            let per = (cpu(pid) - cpu0).as_secs_f64() * 1e6 / samples.len() as f64;
             println!(
-                "round {} audit {label}: {rate:>8.0} fetches/s  p50 {:>6.2} ms  p99 {:>6.2} ms  (n={})",
+                "round {} audit {label}: {rate:>8.0} fetches/s  p50 {:>6.2} ms  p99 {:>6.2} ms  gateway CPU {per:>4.0} µs/fetch  (n={})",
                 r + 1,
                 percentile(&samples, 0.5),
                 percentile(&samples, 0.99),
                 samples.len()
             );
             rates.push(rate);
+            cpus.push(per);
         }
     }
     let on_median = median(&mut on_rates);
     let off_median = median(&mut off_rates);
     let cost = 1.0 - on_median / off_median;
+    println!(
+        "gateway CPU per fetch (median): audit on {:.0} µs, off {:.0} µs",
+        median(&mut on_cpu),
+        median(&mut off_cpu)
+    );
     println!(
         "median: audit on {on_median:.0}/s, off {off_median:.0}/s; the audit log costs {:.1} % of exchange throughput (target < 10 %)",
         cost * 100.0

@@ -88,7 +88,7 @@ impl Default for AuditOptions {
         AuditOptions {
             capacity: 10_000,
             batch: 256,
-            flush_interval: Duration::from_millis(20),
+            flush_interval: Duration::from_millis(200),
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_secs(2),
             max_lag: Duration::from_secs(5),
@@ -162,6 +162,12 @@ struct Shared {
     failing: AtomicBool,
     /// Signalled after every write.
     written: Notify,
+    /// Records per batch: `record` signals `full` whenever the pending
+    /// count reaches a multiple of it.
+    batch: usize,
+    /// Signalled when a batch's worth is pending, so the writer need not
+    /// wake for every record while it waits for its batch to fill.
+    full: Notify,
 }
 
 #[derive(Debug)]
@@ -199,6 +205,8 @@ impl AuditLog {
             refusing: AtomicBool::new(false),
             failing: AtomicBool::new(false),
             written: Notify::new(),
+            batch: opts.batch.max(1),
+            full: Notify::new(),
         });
         let writer = AuditWriter {
             shared: shared.clone(),
@@ -226,9 +234,9 @@ impl AuditLog {
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |pending| {
                     (pending < shared.capacity).then_some(pending + 1)
                 });
-        if reserved.is_err() {
+        let Ok(before) = reserved else {
             return Err(self.refuse(Refusal::Full));
-        }
+        };
         if self
             .queue
             .send(Entry {
@@ -239,6 +247,9 @@ impl AuditLog {
         {
             shared.pending.fetch_sub(1, Ordering::AcqRel);
             return Err(self.refuse(Refusal::Closed));
+        }
+        if (before + 1) % shared.batch == 0 {
+            shared.full.notify_one();
         }
         events::accepted();
         if shared.refusing.load(Ordering::Relaxed) && shared.refusing.swap(false, Ordering::AcqRel)
@@ -354,12 +365,23 @@ impl AuditWriter {
         if let Some(first) = entries.first() {
             self.shared.oldest.store(first.accepted, Ordering::Release);
         }
+        // Then the rest of the batch: what has arrived by the flush
+        // deadline, or sooner once a batch's worth is pending. The writer
+        // sleeps meanwhile instead of waking for every record.
         let deadline = Instant::now() + self.flush_interval;
-        while entries.len() < self.batch {
-            let room = self.batch - entries.len();
-            match tokio::time::timeout_at(deadline, self.queue.recv_many(entries, room)).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+        loop {
+            while entries.len() < self.batch {
+                match self.queue.try_recv() {
+                    Ok(entry) => entries.push(entry),
+                    Err(_) => break,
+                }
+            }
+            if entries.len() >= self.batch || Instant::now() >= deadline {
+                break;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {}
+                () = self.shared.full.notified() => {}
             }
         }
         true

@@ -207,6 +207,13 @@ pub struct AuditSettings {
     /// Turn off only to measure what the audit costs: reads then go
     /// unrecorded.
     pub enabled: bool,
+    /// Where the log lives (a store URL, as `[store].url`). Default: with a
+    /// SQLite store, a file of its own beside it (`onestop.db` →
+    /// `onestop.audit.db`: its own write-ahead log and write lock, so the
+    /// audit's writes never slow the store's readers); with PostgreSQL, the
+    /// same database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_url: Option<String>,
     /// Most records accepted but not yet written.
     pub capacity: usize,
     /// Most records per write (one transaction).
@@ -226,9 +233,10 @@ impl Default for AuditSettings {
     fn default() -> Self {
         AuditSettings {
             enabled: true,
+            store_url: None,
             capacity: 10_000,
             batch: 256,
-            flush_interval: Duration::from_millis(20),
+            flush_interval: Duration::from_millis(200),
             max_lag: Duration::from_secs(5),
         }
     }

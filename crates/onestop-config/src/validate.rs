@@ -695,7 +695,7 @@ impl Validator {
 
 /// `Ok` for `sqlite:PATH`, `sqlite://PATH`, `postgres://…` and
 /// `postgresql://…`. The message never repeats the URL: it may hold a password.
-fn check_store_url(url: &str) -> Result<(), String> {
+pub(super) fn check_store_url(url: &str) -> Result<(), String> {
     let rest = ["sqlite:", "postgres://", "postgresql://"]
         .iter()
         .find_map(|scheme| url.strip_prefix(scheme));

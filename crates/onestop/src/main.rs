@@ -260,7 +260,7 @@ fn audit_verify(config_path: &Path, data_dir: &Path) -> ExitCode {
     const PAGE: u32 = 1_000;
     let run = || -> anyhow::Result<Result<onestop_store::VerifyReport, VerifyError>> {
         let (_, config) = server::load(config_path)?;
-        let url = server::store_url(&config, data_dir);
+        let url = server::audit_store_url(&config, data_dir);
         let settings = &config.gateway.store;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

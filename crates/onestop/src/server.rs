@@ -73,6 +73,33 @@ pub fn store_url(config: &Config, data_dir: &std::path::Path) -> String {
         .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("onestop.db").display()))
 }
 
+/// The access audit log's store URL: `[sharing.audit].store_url`, else a
+/// SQLite file beside a SQLite store (`x.db` → `x.audit.db`), else the
+/// store itself.
+pub fn audit_store_url(config: &Config, data_dir: &std::path::Path) -> String {
+    if let Some(url) = &config.gateway.sharing.audit.store_url {
+        return url.clone();
+    }
+    let url = store_url(config, data_dir);
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .filter(|p| !p.starts_with(":memory:"));
+    match path {
+        Some(p) => {
+            let p = std::path::Path::new(p);
+            let stem = p
+                .file_stem()
+                .map_or("onestop".into(), |s| s.to_string_lossy());
+            format!(
+                "sqlite:{}",
+                p.with_file_name(format!("{stem}.audit.db")).display()
+            )
+        }
+        None => url,
+    }
+}
+
 /// Keeps the cases' composite matters and settings in step with the files.
 async fn follow_composites(
     cases: Arc<onestop_cases::Cases>,
@@ -184,9 +211,27 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         ))
         .with_context(|| format!("opening the store {}", redact(&url)))?;
     let case_store: Arc<dyn CaseStore> = Arc::new(sql.clone());
+    let audit_url = audit_store_url(&config, &opts.data_dir);
+    let access: Arc<dyn onestop_store::AccessAuditStore> = if audit_url == url {
+        Arc::new(sql.clone())
+    } else {
+        Arc::new(
+            control_rt
+                .block_on(SqlStore::connect(
+                    &audit_url,
+                    StoreOptions {
+                        max_connections: store_settings.max_connections,
+                        timeout: store_settings.timeout,
+                    },
+                ))
+                .with_context(|| {
+                    format!("opening the access audit store {}", redact(&audit_url))
+                })?,
+        )
+    };
     let sharing_store = SharingStores {
         agreements: Arc::new(sql.clone()),
-        access: Arc::new(sql.clone()),
+        access,
     };
     let store: Arc<dyn Store> = Arc::new(sql);
 
@@ -474,6 +519,37 @@ impl BackgroundService for Startup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(gateway: &str) -> Config {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("onestop.toml"), gateway).expect("write");
+        onestop_config::load_dir(dir.path()).expect("valid")
+    }
+
+    #[test]
+    fn the_audit_log_has_a_sqlite_file_of_its_own_unless_told_otherwise() {
+        let data = std::path::Path::new("/var/lib/onestop");
+        assert_eq!(
+            audit_store_url(&config(""), data),
+            "sqlite:/var/lib/onestop/onestop.audit.db"
+        );
+        assert_eq!(
+            audit_store_url(&config("[store]\nurl = \"sqlite:/srv/gw.db\"\n"), data),
+            "sqlite:/srv/gw.audit.db"
+        );
+        let pg = "postgres://gw@db/onestop?schema=prod";
+        assert_eq!(
+            audit_store_url(&config(&format!("[store]\nurl = \"{pg}\"\n")), data),
+            pg
+        );
+        assert_eq!(
+            audit_store_url(
+                &config("[sharing.audit]\nstore_url = \"sqlite:/logs/a.db\"\n"),
+                data
+            ),
+            "sqlite:/logs/a.db"
+        );
+    }
 
     #[test]
     fn redacts_passwords_only() {

@@ -66,7 +66,7 @@ fn problems_are_reported_as_file_line_col_and_exit_1() {
 /// access audit log passes with its count; a record edited behind the
 /// store's back is named, with exit 1.
 #[test]
-fn audit_verify_names_a_tampered_record() {
+fn audit_verify_names_an_edited_reordered_or_deleted_record() {
     use onestop_store::{AccessAuditStore, NewAccessRecord, SqlStore, StoreOptions};
     use sqlx::{Connection, Executor};
 
@@ -77,7 +77,7 @@ fn audit_verify_names_a_tampered_record() {
     let url = format!("sqlite:{}", db.display());
     std::fs::write(
         config.join("onestop.toml"),
-        format!("[store]\nurl = \"{url}\"\n"),
+        format!("[sharing.audit]\nstore_url = \"{url}\"\n"),
     )
     .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -131,14 +131,45 @@ fn audit_verify_names_a_tampered_record() {
         "{out}"
     );
 
-    runtime.block_on(async {
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        conn.execute("UPDATE access_audit SET purpose = 'marketing' WHERE seq = 7")
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-    });
-    let (code, out) = verify();
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("audit chain broken at record 7: "), "{out}");
+    let sql = |statements: &[&str]| {
+        runtime.block_on(async {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            for statement in statements {
+                conn.execute(*statement).await.unwrap();
+            }
+            conn.close().await.unwrap();
+        });
+    };
+    let broken_at = |seq: i64| {
+        let (code, out) = verify();
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains(&format!("audit chain broken at record {seq}: ")),
+            "{out}"
+        );
+        println!("{}", out.trim());
+    };
+    let clean = || {
+        let (code, out) = verify();
+        assert_eq!(code, 0, "{out}");
+    };
+
+    // Edited: named; edited back: clean again.
+    sql(&["UPDATE access_audit SET purpose = 'marketing' WHERE seq = 7"]);
+    broken_at(7);
+    sql(&["UPDATE access_audit SET purpose = 'loan' WHERE seq = 7"]);
+    clean();
+    // Reordered (records 2 and 3 trade places): the first out of place named.
+    let swap = [
+        "UPDATE access_audit SET seq = -1 WHERE seq = 2",
+        "UPDATE access_audit SET seq = 2 WHERE seq = 3",
+        "UPDATE access_audit SET seq = 3 WHERE seq = -1",
+    ];
+    sql(&swap);
+    broken_at(2);
+    sql(&swap);
+    clean();
+    // Deleted: the record after the gap named.
+    sql(&["DELETE FROM access_audit WHERE seq = 10"]);
+    broken_at(11);
 }

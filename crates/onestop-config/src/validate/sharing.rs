@@ -44,6 +44,11 @@ impl Validator {
             );
         }
         let a = &s.audit;
+        if let Some(url) = &a.store_url
+            && let Err(message) = super::check_store_url(url)
+        {
+            self.gw(doc, &["sharing.audit.store_url"], message);
+        }
         if a.capacity == 0 || a.batch == 0 {
             self.gw(
                 doc,

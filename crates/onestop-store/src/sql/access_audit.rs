@@ -27,12 +27,31 @@ macro_rules! access_columns {
     };
 }
 
-/// Columns bound per inserted row.
-const INSERT_COLUMNS: usize = 12;
+/// The batch arrives as one JSON parameter, an array of rows (each an
+/// array in the order of [`access_columns`]), unpacked by the database:
+/// one statement and one bound value per batch, whatever its size (binding
+/// hundreds of numbered parameters costs SQLite time quadratic in their
+/// number).
+const INSERT_SQLITE: &str = concat!(
+    "INSERT INTO access_audit (",
+    access_columns!(),
+    ") SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+     json_extract(value, '$[2]'), json_extract(value, '$[3]'), \
+     json_extract(value, '$[4]'), json_extract(value, '$[5]'), \
+     json_extract(value, '$[6]'), json_extract(value, '$[7]'), \
+     json_extract(value, '$[8]'), json_extract(value, '$[9]'), \
+     json_extract(value, '$[10]'), json_extract(value, '$[11]') \
+     FROM json_each($1) ORDER BY key"
+);
 
-/// Rows per `INSERT` statement: 64 × 12 = 768 parameters, well below
-/// SQLite's and PostgreSQL's limits.
-const INSERT_CHUNK: usize = 64;
+/// [`INSERT_SQLITE`] for PostgreSQL.
+const INSERT_POSTGRES: &str = concat!(
+    "INSERT INTO access_audit (",
+    access_columns!(),
+    ") SELECT (r->>0)::bigint, (r->>1)::bigint, r->>2, r->>3, r->>4, r->>5, r->>6, \
+     r->>7, r->>8, r->>9, r->>10, r->>11 \
+     FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY AS t(r, n) ORDER BY n"
+);
 
 impl SqlStore {
     async fn do_append_access(&self, batch: &[NewAccessRecord]) -> Result<Vec<AccessRecord>> {
@@ -71,25 +90,42 @@ impl SqlStore {
             prev.clone_from(&record.hash);
             stored.push(record);
         }
-        for (records, fields) in stored.chunks(INSERT_CHUNK).zip(fields.chunks(INSERT_CHUNK)) {
-            let sql = insert_sql(records.len());
-            let mut query = sqlx::query(&sql);
-            for (record, fields) in records.iter().zip(fields) {
-                query = query
-                    .bind(record.seq)
-                    .bind(record.at)
-                    .bind(record.consumer.as_str())
-                    .bind(record.citizen.as_str())
-                    .bind(record.item.as_str())
-                    .bind(fields.as_str())
-                    .bind(record.purpose.as_str())
-                    .bind(record.agreement.as_deref())
-                    .bind(record.request_id.as_str())
-                    .bind(record.outcome.as_str())
-                    .bind(record.prev_hash.as_str())
-                    .bind(record.hash.as_str());
-            }
-            query.execute(&mut *tx).await.map_err(db)?;
+        // Tuples serialise as JSON arrays, without building `Value`s.
+        let rows: Vec<_> = stored
+            .iter()
+            .zip(&fields)
+            .map(|(r, fields)| {
+                (
+                    r.seq,
+                    r.at,
+                    &r.consumer,
+                    &r.citizen,
+                    &r.item,
+                    fields,
+                    &r.purpose,
+                    &r.agreement,
+                    &r.request_id,
+                    &r.outcome,
+                    &r.prev_hash,
+                    &r.hash,
+                )
+            })
+            .collect();
+        let sql = match self.inner.backend {
+            Backend::Sqlite => INSERT_SQLITE,
+            Backend::Postgres => INSERT_POSTGRES,
+        };
+        let inserted = sqlx::query(sql)
+            .bind(to_json(&rows, "the audit batch")?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if inserted.rows_affected() != stored.len() as u64 {
+            return Err(StoreError::Other(format!(
+                "appended {} of {} audit records",
+                inserted.rows_affected(),
+                stored.len()
+            )));
         }
         self.commit(tx, None).await?;
         Ok(stored)
@@ -167,30 +203,6 @@ impl AccessAuditStore for SqlStore {
     }
 }
 
-/// `INSERT INTO access_audit … VALUES (…), (…)` for `rows` rows.
-fn insert_sql(rows: usize) -> String {
-    let mut sql = String::from(concat!(
-        "INSERT INTO access_audit (",
-        access_columns!(),
-        ") VALUES "
-    ));
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..INSERT_COLUMNS {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(row * INSERT_COLUMNS + column + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql
-}
-
 /// One column of `access_audit`; anything undecodable is
 /// [`StoreError::Corrupt`] naming the column and (when known) the record.
 fn column<'r, T>(row: &'r AnyRow, name: &str, seq: Option<i64>) -> Result<T>
@@ -225,23 +237,4 @@ fn record(row: &AnyRow) -> Result<AccessRecord> {
         request_id: get_text("request_id")?,
         outcome: get_text("outcome")?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn insert_sql_numbers_every_parameter() {
-        let sql = insert_sql(2);
-        assert!(sql.ends_with(
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12), \
-             ($13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
-        ));
-        assert_eq!(
-            access_columns!().split(',').count(),
-            INSERT_COLUMNS,
-            "one parameter per column"
-        );
-    }
 }
