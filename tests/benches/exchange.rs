@@ -18,6 +18,8 @@
 //! rounds alternate on, off, on, off, … (`ROUNDS` each), so drift on the
 //! machine hits both alike. Printed: each round's fetches/s and p50/p99,
 //! the median of each side, and the cost (1 − on/off). The target: < 10 %.
+//! `AUDIT_FLUSH=<duration>` sets the audited gateway's
+//! `[sharing.audit] flush_interval` (default 200ms), to compare.
 
 #![allow(clippy::unwrap_used)]
 

@@ -16,9 +16,6 @@ use crate::AdminState;
 use crate::auth::Ctx;
 use crate::error::{ApiError, ErrorBody};
 
-/// Largest page of any list here.
-const MAX_LIMIT: u32 = 500;
-
 fn cases(state: &AdminState) -> Result<&Arc<Cases>, ApiError> {
     state
         .cases
@@ -35,16 +32,6 @@ fn map(e: CaseError) -> ApiError {
         CaseError::FollowupClosed(_) => ApiError::Conflict(e.to_string()),
         CaseError::Invalid(m) => ApiError::bad_request(m),
         other => ApiError::Internal(other.to_string()),
-    }
-}
-
-fn limit(asked: Option<u32>) -> Result<u32, ApiError> {
-    match asked {
-        None => Ok(100),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::bad_request(format!(
-            "limit must be 1 to {MAX_LIMIT}, got {n}"
-        ))),
     }
 }
 
@@ -82,7 +69,7 @@ pub(crate) async fn overdue(
     _ctx: Ctx,
     Query(q): Query<LimitQuery>,
 ) -> Result<Json<CaseList>, ApiError> {
-    let limit = limit(q.limit)?;
+    let limit = crate::extract::limit(q.limit)?;
     let found = cases(&state)?.overdue(limit).await.map_err(map)?;
     let now = now_ms();
     Ok(Json(CaseList {
@@ -163,7 +150,7 @@ pub(crate) async fn list_followups(
         dept: q.dept,
         open,
         overdue_at,
-        limit: limit(q.limit)?,
+        limit: crate::extract::limit(q.limit)?,
     };
     let found = cases(&state)?.followups(&filter).await.map_err(map)?;
     Ok(Json(FollowupList {

@@ -125,3 +125,18 @@ where
         }
     }
 }
+
+/// Largest page of the lists of cases, follow-ups and agreements.
+pub(crate) const MAX_LIMIT: u32 = 500;
+
+/// A list's `limit` query parameter: 100 when absent, else 1 to
+/// [`MAX_LIMIT`] (`400` otherwise).
+pub(crate) fn limit(asked: Option<u32>) -> Result<u32, ApiError> {
+    match asked {
+        None => Ok(100),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_LIMIT}, got {n}"
+        ))),
+    }
+}

@@ -15,7 +15,7 @@
 //! `404` (after authentication), like the cases routes.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use axum::Json;
 use axum::extract::State;
@@ -31,9 +31,6 @@ use crate::AdminState;
 use crate::auth::Ctx;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::extract::{Path, Query};
-
-/// Largest page of agreements.
-const MAX_LIMIT: u32 = 500;
 
 /// How many pending agreements (the newest) `state=overdue` examines.
 const OVERDUE_SCAN: u32 = 10_000;
@@ -67,11 +64,7 @@ fn invalid(message: String, problems: &[Problem]) -> ApiError {
 }
 
 fn deadline_ms(sharing: &Sharing) -> Millis {
-    millis(sharing.state().settings.approval_deadline)
-}
-
-fn millis(d: Duration) -> Millis {
-    Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
+    onestop_sharing::millis(sharing.state().settings.approval_deadline)
 }
 
 /// An RFC 3339 time (`2027-01-31T00:00:00Z`, `…+08:00`, with or without
@@ -110,16 +103,6 @@ pub(crate) fn parse_time(s: &str) -> Option<Millis> {
     let t = humantime::parse_rfc3339(&format!("{local}Z")).ok()?;
     let ms = Millis::try_from(t.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()?;
     ms.checked_sub(offset_s * 1000)
-}
-
-fn limit(asked: Option<u32>) -> Result<u32, ApiError> {
-    match asked {
-        None => Ok(100),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::bad_request(format!(
-            "limit must be 1 to {MAX_LIMIT}, got {n}"
-        ))),
-    }
 }
 
 /// `""` as absent.
@@ -225,7 +208,7 @@ pub(crate) async fn list_agreements(
     _ctx: Ctx,
     Query(q): Query<AgreementsQuery>,
 ) -> Result<Json<AgreementList>, ApiError> {
-    let limit = limit(q.limit)?;
+    let limit = crate::extract::limit(q.limit)?;
     let (wanted, overdue) = match q.state.as_deref() {
         None | Some("") => (None, false),
         Some("overdue") => (Some(AgreementState::Pending), true),

@@ -516,6 +516,6 @@ fn check_reason(reason: &str) -> Result<(), SharingError> {
 }
 
 /// Milliseconds of a duration, saturating.
-pub(crate) fn millis(d: Duration) -> Millis {
+pub fn millis(d: Duration) -> Millis {
     Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
 }

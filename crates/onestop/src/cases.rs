@@ -133,14 +133,10 @@ impl CitizenApi for CasesApi {
         )
         .await;
         match answer {
-            Ok((status, doc)) => ApiReply {
-                status,
-                body: serde_json::to_vec(&doc).unwrap_or_default(),
-            },
-            Err(e) => ApiReply {
-                status: e.status(),
-                body: onestop_core::error::json_body(e.code(), &e.to_string(), req.request_id),
-            },
+            Ok(answer) => crate::sharing::reply(answer),
+            Err(e) => {
+                crate::sharing::error_reply(e.status(), e.code(), &e.to_string(), req.request_id)
+            }
         }
     }
 }

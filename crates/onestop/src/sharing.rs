@@ -135,15 +135,25 @@ impl CitizenApi for SharingApi {
         )
         .await
         {
-            Ok((status, doc)) => ApiReply {
-                status,
-                body: serde_json::to_vec(&doc).unwrap_or_default(),
-            },
-            Err(e) => ApiReply {
-                status: e.status(),
-                body: onestop_core::error::json_body(e.code(), &e.to_string(), req.request_id),
-            },
+            Ok(answer) => reply(answer),
+            Err(e) => error_reply(e.status(), e.code(), &e.to_string(), req.request_id),
         }
+    }
+}
+
+/// A built-in API's answer: its status and JSON document.
+pub fn reply((status, doc): (u16, serde_json::Value)) -> ApiReply {
+    ApiReply {
+        status,
+        body: serde_json::to_vec(&doc).unwrap_or_default(),
+    }
+}
+
+/// A built-in API's error, in the gateway's one JSON error shape.
+pub fn error_reply(status: u16, code: &str, message: &str, request_id: &str) -> ApiReply {
+    ApiReply {
+        status,
+        body: onestop_core::error::json_body(code, message, request_id),
     }
 }
 
@@ -160,10 +170,7 @@ impl CitizenApi for CitizenApis {
     async fn call(&self, req: ApiRequest<'_>) -> ApiReply {
         match self.0.iter().find(|a| a.handles(req.path)) {
             Some(api) => api.call(req).await,
-            None => ApiReply {
-                status: 404,
-                body: onestop_core::error::json_body("NOT_FOUND", "no such API", req.request_id),
-            },
+            None => error_reply(404, "NOT_FOUND", "no such API", req.request_id),
         }
     }
 }
