@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use onestop_tests::registry::issue_token;
 use onestop_tests::secure::Secure;
 use onestop_tests::sharing::{Consumer, approve, consent};
-use onestop_tests::{ConfigOptions, Gateway, GatewaySetup, Sim, percentile};
+use onestop_tests::{ConfigOptions, Gateway, GatewaySetup, Sim, median, percentile};
 
 const ITEM: &str = "hrss.social_insurance";
 const PURPOSE: &str = "housing-loan-review";
@@ -145,11 +145,6 @@ async fn round(consumer: &Consumer, citizens: &[String], seconds: u64) -> (f64, 
     }
     let rate = all.len() as f64 / started.elapsed().as_secs_f64();
     (rate, all)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 async fn run() {

@@ -10,6 +10,7 @@ pub mod registry;
 pub mod relay;
 pub mod secure;
 pub mod sharing;
+pub mod transcode;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -33,12 +34,51 @@ pub fn onestop_bin() -> PathBuf {
     bin
 }
 
-/// A loopback port the OS says is free right now.
+/// A loopback port that is free right now, for a process started later.
+///
+/// It is taken from below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`), where no `bind(…:0)` lands: a port the OS
+/// handed out could be handed out again before the process that is to
+/// listen on it starts, e.g. to one of a fleet's instances, and a gateway
+/// would then talk to someone else's server. Ports are drawn at random per
+/// call and checked by binding; when the range below the ephemeral one is
+/// too small, the OS picks.
 pub fn free_port() -> u16 {
+    const LOWEST: u32 = 10_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_low > LOWEST + 1_000 {
+        let span = u64::from(ephemeral_low - LOWEST);
+        for _ in 0..200 {
+            let port = LOWEST + u32::try_from(random_u64() % span).unwrap_or(0);
+            let Ok(port) = u16::try_from(port) else {
+                continue;
+            };
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("ask the OS for a free port")
+}
+
+/// A random number from the standard library's per-process hasher keys.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 /// A child process killed when dropped; its stderr goes to a log file.
@@ -102,6 +142,21 @@ impl Proc {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The last `n` lines of the log: what a failure message should show
+    /// (a CI log shortens long messages in the middle).
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = self.log_text();
+        let lines: Vec<&str> = text.lines().collect();
+        let skipped = lines.len().saturating_sub(n);
+        let mut tail = if skipped > 0 {
+            format!("[{skipped} earlier lines]\n")
+        } else {
+            String::new()
+        };
+        tail.push_str(&lines[skipped..].join("\n"));
+        tail
     }
 }
 
@@ -434,7 +489,7 @@ impl Gateway {
             assert!(
                 Instant::now() < deadline,
                 "gateway not ready within {within:?}:\n{}",
-                self.proc.log_text()
+                self.proc.log_tail(60)
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -647,6 +702,12 @@ pub async fn paced_load_retrying(
 }
 
 /// Latency percentiles in milliseconds.
+/// The median of per-round figures (the upper one of an even count).
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 pub fn percentile(samples: &[Duration], p: f64) -> f64 {
     let mut h = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
     for s in samples {
@@ -700,7 +761,7 @@ impl Demo {
             assert!(
                 Instant::now() < deadline,
                 "demo not ready within 60 s:\n{}",
-                proc.log_text()
+                proc.log_tail(40)
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };

@@ -18,6 +18,7 @@ mod load;
 mod model;
 mod schema;
 pub mod sharing;
+pub mod transcode;
 mod validate;
 
 pub use access::*;

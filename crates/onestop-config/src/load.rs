@@ -80,11 +80,14 @@ pub fn parse_sources(
     }
     for src in departments {
         match toml::from_str::<DepartmentFile>(&src.text) {
-            Ok(file) => config.departments.push(DepartmentSource {
-                path: src.path,
-                text: src.text,
-                file,
-            }),
+            Ok(mut file) => {
+                problems.extend(read_descriptor_sets(&src, &mut file));
+                config.departments.push(DepartmentSource {
+                    path: src.path,
+                    text: src.text,
+                    file,
+                });
+            }
             Err(e) => problems.push(parse_diagnostic(&src, &e)),
         }
     }
@@ -94,6 +97,34 @@ pub fn parse_sources(
     } else {
         Err(Diagnostics(problems))
     }
+}
+
+/// Reads the descriptor set each gRPC service names (relative to its
+/// department file's directory); a file that cannot be read is a problem
+/// located at its `descriptor_set`. (Whether it decodes, and what it
+/// serves, is `validate`'s.)
+fn read_descriptor_sets(src: &Source, file: &mut DepartmentFile) -> Vec<Diagnostic> {
+    let dir = src.path.parent().unwrap_or(Path::new(""));
+    let mut problems = Vec::new();
+    for service in &mut file.services {
+        let Some(rel) = &service.descriptor_set else {
+            continue;
+        };
+        let path = dir.join(rel.get_ref());
+        match std::fs::read(&path) {
+            Ok(bytes) => service.descriptors = Some(bytes.into()),
+            Err(e) => {
+                let (line, col) = line_col(&src.text, rel.span().start);
+                problems.push(Diagnostic {
+                    file: src.path.clone(),
+                    line,
+                    col,
+                    message: format!("descriptor_set: cannot read {}: {e}", path.display()),
+                });
+            }
+        }
+    }
+    problems
 }
 
 fn parse_diagnostic(src: &Source, e: &toml::de::Error) -> Diagnostic {

@@ -480,6 +480,21 @@ pub struct Service {
     /// Passive health checking.
     #[serde(default)]
     pub outlier: Outlier,
+    /// gRPC services: a `FileDescriptorSet` of the service's protos
+    /// (`protoc --include_imports --descriptor_set_out=…`), relative to this
+    /// department file's directory. With it the gateway also serves the
+    /// routed gRPC services as HTTP/JSON (by their `google.api.http`
+    /// annotations, else `POST /api/v1/rpc/{package.Service}/{Method}`).
+    /// The file is read when the configuration is loaded; it is not part of
+    /// a configuration version, so give each version of it its own name.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub descriptor_set: Option<Spanned<String>>,
+    /// The descriptor set itself: read from `descriptor_set`, or shipped
+    /// with a registration.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub descriptors: Option<std::sync::Arc<[u8]>>,
 }
 
 /// One backend of a service.

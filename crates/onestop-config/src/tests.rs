@@ -410,3 +410,61 @@ fn load_dir_reads_gateway_and_departments() {
     assert_eq!(config.departments.len(), 1);
     assert!(load_path(&dir.path().join("missing")).is_err());
 }
+
+/// A gRPC department whose service names `descriptor_set`.
+fn grpc_dept(protocol: &str, descriptor: &str) -> String {
+    format!(
+        r#"
+[department]
+id = "tax"
+name = "税务局"
+
+[[services]]
+id = "main"
+protocol = "{protocol}"
+instances = [{{ addr = "127.0.0.1:9001" }}]
+descriptor_set = "{descriptor}"
+
+[[routes]]
+id = "summary"
+path = "/onestop.sim.tax.v1.TaxBureau/GetTaxSummary"
+service = "main"
+"#
+    )
+}
+
+fn dept_in(dir: &std::path::Path, text: &str) -> Result<Config, Diagnostics> {
+    parse_sources(None, vec![Source::new(dir.join("tax.toml"), text)])
+}
+
+#[test]
+fn descriptor_set_problems_are_reported_at_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("garbage.binpb"),
+        b"\xff\xff\xff not protobuf",
+    )
+    .unwrap();
+    // An empty set decodes, but serves no service.
+    std::fs::write(dir.path().join("empty.binpb"), b"").unwrap();
+    let line = grpc_dept("grpc", "x")
+        .lines()
+        .position(|l| l.starts_with("descriptor_set"))
+        .unwrap()
+        + 1;
+    for (protocol, file, want) in [
+        ("grpc", "missing.binpb", "descriptor_set: cannot read"),
+        ("grpc", "garbage.binpb", "is not a FileDescriptorSet"),
+        ("grpc", "empty.binpb", "onestop.sim.tax.v1.TaxBureau"),
+        ("http", "empty.binpb", "descriptor_set is for gRPC services"),
+    ] {
+        let err = dept_in(dir.path(), &grpc_dept(protocol, file)).unwrap_err();
+        let found = err
+            .0
+            .iter()
+            .find(|d| d.message.contains(want))
+            .unwrap_or_else(|| panic!("{file}: no problem with {want:?} in {err}"));
+        assert_eq!(found.line, line, "{found}");
+        assert_eq!(found.col, 18, "{found}");
+    }
+}

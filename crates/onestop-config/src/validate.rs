@@ -72,6 +72,11 @@ pub fn validate(config: &Config) -> Vec<Diagnostic> {
             v.route_access(src, route, config);
         }
     }
+    if let Err(problems) = crate::transcode::compile(config) {
+        for p in problems {
+            v.push(&p.src.path, &p.src.text, p.offset, p.message);
+        }
+    }
     v.0
 }
 

@@ -8,8 +8,11 @@
 //!   `/{package.Service}/`, and a gRPC service name belongs to one department.
 //! - Metadata stays within its size limit.
 //! - The configuration with the service added still validates: route
-//!   patterns, ids, methods and citizen parameters, and no route with the
-//!   same match as another (in the files or another registration).
+//!   patterns, ids, methods and citizen parameters, no route with the same
+//!   match as another (in the files or another registration), and a gRPC
+//!   service's descriptor set decodes, describes its routed services and
+//!   binds HTTP paths under `/api/v1/depts/{dept}/` or `/api/v1/rpc/` that
+//!   no other transcoded service binds.
 
 use std::collections::BTreeMap;
 
@@ -128,7 +131,13 @@ pub fn registration(
     }
     merge::add_service(&mut candidate, spec, instances);
     for d in config::validate(&candidate) {
-        problems.push(Problem::new("service", d.message));
+        // Transcoding problems name the descriptor set first.
+        let field = if d.message.starts_with("descriptor_set") {
+            "service.descriptor_set"
+        } else {
+            "service"
+        };
+        problems.push(Problem::new(field, d.message));
     }
     problems
 }

@@ -6,6 +6,7 @@
 //! rules that need the gateway's configuration live in [`crate::check`].
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use onestop_core::registry::{
@@ -22,6 +23,8 @@ pub const MAX_WEIGHT: u32 = 10_000;
 pub const MAX_INSTANCES: usize = 256;
 /// Most routes one service may expose.
 pub const MAX_ROUTES: usize = 1_000;
+/// Largest descriptor set a registration may carry.
+pub const MAX_DESCRIPTOR_SET_BYTES: usize = 4 * 1024 * 1024;
 
 /// Lease TTL defaults and bounds the registry applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +92,7 @@ pub fn service_spec(
             ),
         ));
     }
+    let descriptor_set = descriptor_set(spec.descriptor_set, protocol, &mut problems);
     match protocol {
         Some(protocol) if problems.is_empty() => Ok(ServiceSpec {
             dept: spec.dept,
@@ -99,9 +103,40 @@ pub fn service_spec(
             routes,
             metadata: spec.metadata.into_iter().collect(),
             lease_ttl_ms: u64::try_from(lease_ttl.as_millis()).unwrap_or(u64::MAX),
+            descriptor_set,
         }),
         _ => Err(problems),
     }
+}
+
+/// The descriptor set from the wire: empty is none; only gRPC services
+/// carry one, of at most [`MAX_DESCRIPTOR_SET_BYTES`]. Whether it decodes
+/// and describes the routed services is checked with the configuration
+/// ([`crate::check`]).
+fn descriptor_set(
+    bytes: Vec<u8>,
+    protocol: Option<ServiceProtocol>,
+    problems: &mut Vec<Problem>,
+) -> Option<Arc<[u8]>> {
+    if bytes.is_empty() {
+        return None;
+    }
+    if protocol == Some(ServiceProtocol::Http) {
+        problems.push(Problem::new(
+            "service.descriptor_set",
+            "is for gRPC services (PROTOCOL_GRPC) only",
+        ));
+    }
+    if bytes.len() > MAX_DESCRIPTOR_SET_BYTES {
+        problems.push(Problem::new(
+            "service.descriptor_set",
+            format!(
+                "at most {MAX_DESCRIPTOR_SET_BYTES} bytes (4 MiB), got {}",
+                bytes.len()
+            ),
+        ));
+    }
+    Some(Arc::from(bytes))
 }
 
 fn health(h: pb::HealthCheck, problems: &mut Vec<Problem>) -> Option<HealthSpec> {
@@ -324,6 +359,11 @@ pub fn spec_to_pb(spec: &ServiceSpec) -> pb::ServiceSpec {
             .collect(),
         metadata: spec.metadata.clone().into_iter().collect(),
         lease_ttl_ms: u32::try_from(spec.lease_ttl_ms).unwrap_or(u32::MAX),
+        descriptor_set: spec
+            .descriptor_set
+            .as_deref()
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default(),
     }
 }
 

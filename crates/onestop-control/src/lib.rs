@@ -59,9 +59,17 @@ pub async fn routes(
         .await;
     let mut builder = tonic::service::Routes::builder();
     builder
-        .add_service(pb::registry::registry_server::RegistryServer::new(
-            service::RegistryService::new(registry, auth.clone()),
-        ))
+        .add_service(
+            // A registration may carry a descriptor set of up to 4 MiB
+            // (checked by `convert`, naming the field), so the message
+            // around it may be larger than tonic's default 4 MiB.
+            pb::registry::registry_server::RegistryServer::new(service::RegistryService::new(
+                registry,
+                auth.clone(),
+            ))
+            .max_decoding_message_size(convert::MAX_DESCRIPTOR_SET_BYTES + 1024 * 1024)
+            .max_encoding_message_size(64 * 1024 * 1024),
+        )
         .add_service(pb::cache::cache_server::CacheServer::new(
             cache::CacheService::new(purges, auth.clone()),
         ))

@@ -68,6 +68,10 @@ pub fn service_model(
             }
         }),
         outlier: config::Outlier::default(),
+        // `descriptor_set` names a file of the configuration; a registered
+        // service ships the set itself.
+        descriptor_set: None,
+        descriptors: spec.descriptor_set.clone(),
     };
     let routes = spec
         .routes

@@ -41,6 +41,11 @@ pub enum ErrorCode {
     /// The route returns personal data and the access audit log cannot
     /// record the read (its store is behind or down): fail closed.
     AuditUnavailable,
+    /// A transcoded call's JSON, path or query does not fit the method's
+    /// request message (the body names the field path).
+    InvalidArgument,
+    /// A transcoded call names a gRPC method the service does not have.
+    MethodNotFound,
 }
 
 /// gRPC status codes the gateway emits (subset of `google.rpc.Code`).
@@ -60,7 +65,7 @@ pub enum GrpcCode {
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::RouteNotFound,
         ErrorCode::MalformedRequest,
         ErrorCode::NoHealthyUpstream,
@@ -75,7 +80,14 @@ impl ErrorCode {
         ErrorCode::CitizenNotFound,
         ErrorCode::RateLimited,
         ErrorCode::AuditUnavailable,
+        ErrorCode::InvalidArgument,
+        ErrorCode::MethodNotFound,
     ];
+
+    /// The code named `name` (its [`ErrorCode::as_str`]).
+    pub fn from_name(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == name)
+    }
 
     /// The SNAKE_CASE name carried in the JSON body.
     pub fn as_str(self) -> &'static str {
@@ -94,6 +106,8 @@ impl ErrorCode {
             ErrorCode::CitizenNotFound => "CITIZEN_NOT_FOUND",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::AuditUnavailable => "AUDIT_UNAVAILABLE",
+            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorCode::MethodNotFound => "METHOD_NOT_FOUND",
         }
     }
 
@@ -113,14 +127,16 @@ impl ErrorCode {
             ErrorCode::CitizenNotFound => 404,
             ErrorCode::RateLimited => 429,
             ErrorCode::AuditUnavailable => 503,
+            ErrorCode::InvalidArgument => 400,
+            ErrorCode::MethodNotFound => 404,
         }
     }
 
     /// The gRPC status a gRPC caller receives instead.
     pub fn grpc_code(self) -> GrpcCode {
         match self {
-            ErrorCode::RouteNotFound => GrpcCode::Unimplemented,
-            ErrorCode::MalformedRequest => GrpcCode::InvalidArgument,
+            ErrorCode::RouteNotFound | ErrorCode::MethodNotFound => GrpcCode::Unimplemented,
+            ErrorCode::MalformedRequest | ErrorCode::InvalidArgument => GrpcCode::InvalidArgument,
             ErrorCode::NoHealthyUpstream
             | ErrorCode::DepartmentOverloaded
             | ErrorCode::UpstreamUnavailable
@@ -157,6 +173,8 @@ impl ErrorCode {
             ErrorCode::AuditUnavailable => {
                 "this personal data cannot be served while its access cannot be recorded; retry later"
             }
+            ErrorCode::InvalidArgument => "the request does not fit the method's message",
+            ErrorCode::MethodNotFound => "the service has no such method",
         }
     }
 
@@ -190,6 +208,12 @@ struct Inner<'a> {
     code: &'a str,
     message: &'a str,
     request_id: &'a str,
+    /// A transcoded call's offending field path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    /// A department's gRPC status, when a transcoded call failed there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grpc_status: Option<i32>,
 }
 
 /// The SPEC's one JSON error shape:
@@ -200,9 +224,32 @@ pub fn json_body(code: &str, message: &str, request_id: &str) -> Vec<u8> {
             code,
             message,
             request_id,
+            field: None,
+            grpc_status: None,
         },
     };
     // Serialising three strings into a Vec cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// [`json_body`] with what a transcoded call adds: the offending field
+/// path, or the department's gRPC status.
+pub fn json_body_with(
+    code: &str,
+    message: &str,
+    request_id: &str,
+    field: Option<&str>,
+    grpc_status: Option<i32>,
+) -> Vec<u8> {
+    let body = Body {
+        error: Inner {
+            code,
+            message,
+            request_id,
+            field,
+            grpc_status,
+        },
+    };
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
@@ -257,10 +304,12 @@ mod tests {
         for c in ErrorCode::ALL {
             if let Some(other) = seen.insert(c.http_status(), c) {
                 // 503 and 404 are shared on purpose (a citizen that is not
-                // yours must look like a missing one); classify picks the
-                // first, and the gateway names the code itself when it decides.
+                // yours must look like a missing one), and 400 (the
+                // transcoder's INVALID_ARGUMENT names a field, a malformed
+                // request does not); classify picks the first, and the
+                // gateway names the code itself when it decides.
                 assert!(
-                    [503, 404].contains(&c.http_status()),
+                    [503, 404, 400].contains(&c.http_status()),
                     "{c} and {other} share a status"
                 );
             }

@@ -4,13 +4,14 @@
 //! at its edge; the store persists them as JSON; the binary merges approved
 //! specs into the configuration the data plane compiles.
 //!
-//! A service's **public surface** — its protocol and its routes — needs an
-//! operator's approval (备案) before it receives traffic, and again whenever
-//! it changes. Everything else (instances, weights, health checks, load
+//! A service's **public surface** — its protocol, its routes and (for gRPC)
+//! its descriptor set — needs an operator's approval (备案) before it
+//! receives traffic, and again whenever it changes. Everything else (instances, weights, health checks, load
 //! balancing, metadata, lease TTL) is operational and applies at once.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -117,13 +118,29 @@ pub struct ServiceSpec {
     pub metadata: BTreeMap<String, String>,
     /// How long an instance stays without a renewal.
     pub lease_ttl_ms: u64,
+    /// gRPC services: an encoded `FileDescriptorSet` of the service's protos
+    /// (with their imports), so the gateway also serves them as HTTP/JSON
+    /// and gRPC-Web. Part of the public surface. Stored as base64; specs
+    /// stored before it existed read as `None`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64_bytes"
+    )]
+    pub descriptor_set: Option<Arc<[u8]>>,
 }
 
-/// The part of a spec that needs approval: protocol and routes.
+/// The part of a spec that needs approval: protocol, routes and the
+/// descriptor set (by its digest).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct PublicSurface<'a> {
     pub protocol: ServiceProtocol,
     pub routes: &'a [RouteSpec],
+    /// Hex SHA-256 of the descriptor set. Left out of the canonical JSON
+    /// when there is none, so specs without one keep the hash they had
+    /// before descriptor sets existed (and their approvals stay valid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub descriptor_set_sha256: Option<String>,
 }
 
 impl ServiceSpec {
@@ -136,6 +153,10 @@ impl ServiceSpec {
         PublicSurface {
             protocol: self.protocol,
             routes: &self.routes,
+            descriptor_set_sha256: self
+                .descriptor_set
+                .as_deref()
+                .map(crate::digest::sha256_hex),
         }
     }
 
@@ -144,6 +165,38 @@ impl ServiceSpec {
     pub fn surface_hash(&self) -> String {
         let json = serde_json::to_vec(&self.surface()).unwrap_or_default();
         crate::digest::sha256_hex(&json)
+    }
+}
+
+/// `Option<Arc<[u8]>>` as an optional standard-base64 string (serde `with`).
+mod base64_bytes {
+    use std::sync::Arc;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        bytes: &Option<Arc<[u8]>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => serializer.serialize_str(&STANDARD.encode(b)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Arc<[u8]>>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| {
+                STANDARD
+                    .decode(text.as_bytes())
+                    .map(Arc::from)
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
     }
 }
 
@@ -214,8 +267,13 @@ impl Verdict {
 /// operators deciding on a pending revision.
 pub fn surface_changes(old: Option<&ServiceSpec>, new: &ServiceSpec) -> String {
     let Some(old) = old else {
+        let descriptors = new
+            .descriptor_set
+            .as_ref()
+            .map(|d| format!(", descriptor set of {} bytes", d.len()))
+            .unwrap_or_default();
         return format!(
-            "new service ({:?}, {} routes)",
+            "new service ({:?}, {} routes{descriptors})",
             new.protocol,
             new.routes.len()
         );
@@ -223,6 +281,16 @@ pub fn surface_changes(old: Option<&ServiceSpec>, new: &ServiceSpec) -> String {
     let mut out = String::new();
     if old.protocol != new.protocol {
         let _ = write!(out, "protocol {:?} -> {:?}; ", old.protocol, new.protocol);
+    }
+    match (&old.descriptor_set, &new.descriptor_set) {
+        (None, Some(d)) => {
+            let _ = write!(out, "+descriptor set ({} bytes); ", d.len());
+        }
+        (Some(_), None) => out.push_str("-descriptor set; "),
+        (Some(o), Some(d)) if o != d => {
+            let _ = write!(out, "~descriptor set ({} -> {} bytes); ", o.len(), d.len());
+        }
+        _ => {}
     }
     let old_routes: BTreeMap<&str, &RouteSpec> =
         old.routes.iter().map(|r| (r.id.as_str(), r)).collect();
@@ -276,6 +344,7 @@ mod tests {
             }],
             metadata: BTreeMap::new(),
             lease_ttl_ms: 10_000,
+            descriptor_set: None,
         }
     }
 
@@ -298,6 +367,99 @@ mod tests {
         c.protocol = ServiceProtocol::Grpc;
         assert_ne!(a.surface_hash(), c.surface_hash());
         assert_eq!(a.surface_hash().len(), 64);
+    }
+
+    #[test]
+    fn without_a_descriptor_set_the_surface_hash_is_what_it_was() {
+        // The surface as it was before descriptor sets: protocol and routes.
+        #[derive(Serialize)]
+        struct Before<'a> {
+            protocol: ServiceProtocol,
+            routes: &'a [RouteSpec],
+        }
+        let a = spec();
+        let before = serde_json::to_vec(&Before {
+            protocol: a.protocol,
+            routes: &a.routes,
+        })
+        .expect("JSON");
+        assert_eq!(a.surface_hash(), crate::digest::sha256_hex(&before));
+        assert_eq!(
+            a.surface_hash(),
+            "cf4a843d140ca497f0a5af36c42d0700730a99cf5297abc636acbc19556b42f9"
+        );
+    }
+
+    #[test]
+    fn the_descriptor_set_is_part_of_the_public_surface() {
+        let mut a = spec();
+        a.protocol = ServiceProtocol::Grpc;
+        let without = a.surface_hash();
+        let mut b = a.clone();
+        b.descriptor_set = Some(Arc::from(&b"\x0a\x03abc"[..]));
+        let with = b.surface_hash();
+        assert_ne!(with, without);
+        let mut c = b.clone();
+        c.descriptor_set = Some(Arc::from(&b"\x0a\x03abd"[..]));
+        assert_ne!(c.surface_hash(), with, "a changed set needs approval again");
+        // The same bytes in another allocation: the same surface.
+        let mut d = a.clone();
+        d.descriptor_set = Some(Arc::from(b"\x0a\x03abc".to_vec()));
+        assert_eq!(d.surface_hash(), with);
+        assert_eq!(surface_changes(Some(&a), &b), "+descriptor set (5 bytes)");
+        assert_eq!(
+            surface_changes(Some(&b), &c),
+            "~descriptor set (5 -> 5 bytes)"
+        );
+        assert_eq!(surface_changes(Some(&b), &a), "-descriptor set");
+        assert_eq!(
+            surface_changes(None, &b),
+            "new service (Grpc, 1 routes, descriptor set of 5 bytes)"
+        );
+    }
+
+    #[test]
+    fn specs_round_trip_through_json_with_and_without_a_descriptor_set() {
+        let plain = spec();
+        let json = serde_json::to_string(&plain).expect("JSON");
+        assert!(!json.contains("descriptor_set"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<ServiceSpec>(&json).expect("JSON"),
+            plain
+        );
+
+        let mut grpc = spec();
+        grpc.protocol = ServiceProtocol::Grpc;
+        let bytes: Vec<u8> = (0..=255).collect();
+        grpc.descriptor_set = Some(Arc::from(bytes));
+        let json = serde_json::to_value(&grpc).expect("JSON");
+        assert!(
+            json["descriptor_set"]
+                .as_str()
+                .expect("base64 text")
+                .starts_with("AAECAwQF")
+        );
+        let back: ServiceSpec = serde_json::from_value(json).expect("JSON");
+        assert_eq!(back, grpc);
+        assert_eq!(back.surface_hash(), grpc.surface_hash());
+
+        // A spec stored before descriptor sets existed, and an explicit null.
+        let old = r#"{"dept":"hpf","service":"main","protocol":"grpc","lb":"random",
+            "health":null,"routes":[],"metadata":{},"lease_ttl_ms":5000}"#;
+        let old: ServiceSpec = serde_json::from_str(old).expect("JSON");
+        assert_eq!(old.descriptor_set, None);
+        assert_eq!(old.lb, LbPolicy::Random);
+        let null = r#"{"dept":"hpf","service":"main","protocol":"grpc","lease_ttl_ms":5000,
+            "descriptor_set":null}"#;
+        assert_eq!(
+            serde_json::from_str::<ServiceSpec>(null)
+                .expect("JSON")
+                .descriptor_set,
+            None
+        );
+        let bad = r#"{"dept":"hpf","service":"main","protocol":"grpc","lease_ttl_ms":5000,
+            "descriptor_set":"not base64!"}"#;
+        assert!(serde_json::from_str::<ServiceSpec>(bad).is_err());
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub struct Internal {
     client: reqwest::Client,
     target: SocketAddr,
     secret: String,
+    /// gRPC (h2c) to the public listener, for transcoded calls; made on
+    /// first use (it needs the runtime it will run on).
+    grpc: std::sync::OnceLock<tonic::transport::Channel>,
 }
 
 impl Internal {
@@ -108,7 +111,20 @@ impl Internal {
                 .unwrap_or_default(),
             target,
             secret: hex::encode(secret),
+            grpc: std::sync::OnceLock::new(),
         }
+    }
+
+    /// One h2c channel to the public listener (calls multiplex on it).
+    pub fn grpc(&self) -> Option<tonic::transport::Channel> {
+        if let Some(channel) = self.grpc.get() {
+            return Some(channel.clone());
+        }
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", self.target))
+            .ok()?
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30));
+        Some(self.grpc.get_or_init(|| endpoint.connect_lazy()).clone())
     }
 
     /// Whether `req` is one of this gateway's own requests, and which

@@ -16,6 +16,7 @@ pub mod dept;
 pub mod events;
 pub mod forward;
 mod grpc_health;
+pub mod grpc_web;
 pub mod hygiene;
 pub mod internal;
 pub mod outlier;
@@ -24,6 +25,7 @@ pub mod proxy;
 pub mod request;
 pub mod router;
 pub mod snapshot;
+pub mod transcode;
 pub mod upstream;
 
 use std::collections::HashMap;

@@ -47,16 +47,23 @@ use crate::catalog;
 use crate::dept::Admission;
 use crate::events::{self, RequestDone};
 use crate::forward;
+use crate::grpc_web;
 use crate::hygiene::{self, BodyGate};
 use crate::internal::{Internal, Kind};
 use crate::overview;
 use crate::request;
 use crate::router::RequestView;
 use crate::snapshot::{RouteEntry, Snapshot};
+use crate::transcode;
 use crate::upstream::{Protocol, Upstream};
 
 /// Paths the gateway answers itself.
 pub const CATALOG_PATH: &str = "/api/v1/catalog";
+
+/// On a gateway-made gRPC error: the gateway's own code (`RATE_LIMITED`,
+/// …), so that a transcoded call answers with it. Removed from departments'
+/// answers.
+pub const GATEWAY_ERROR_HEADER: &str = "x-onestop-error";
 
 /// The data plane: reads snapshots, never the store.
 pub struct Gateway {
@@ -155,6 +162,8 @@ pub struct Ctx {
     cache: Option<response_cache::Use>,
     /// What the cache did (the `x-onestop-cache` header).
     cache_status: Option<onestop_cache::Status>,
+    /// A browser's gRPC-Web call, bridged to gRPC.
+    grpc_web: Option<grpc_web::Bridge>,
 }
 
 impl Ctx {
@@ -221,8 +230,17 @@ pub async fn respond_error_with(
     retry_after: Option<u64>,
 ) -> Result<u16> {
     if grpc {
-        let mut h = ResponseHeader::build(200, Some(4))?;
-        h.insert_header("content-type", "application/grpc")?;
+        let content_type = grpc_web::Mode::of(
+            session
+                .req_header()
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .map(http::HeaderValue::as_bytes),
+        )
+        .map_or("application/grpc", grpc_web::Mode::content_type);
+        let mut h = ResponseHeader::build(200, Some(5))?;
+        h.insert_header("content-type", content_type)?;
+        h.insert_header(GATEWAY_ERROR_HEADER, code.as_str())?;
         h.insert_header("grpc-status", (code.grpc_code() as u8).to_string())?;
         h.insert_header("grpc-message", error::grpc_message(message))?;
         h.insert_header(request_id::HEADER, request_id)?;
@@ -375,6 +393,31 @@ impl Gateway {
         Ok(true)
     }
 
+    /// The whole request body of a request the gateway answers itself, at
+    /// most `limit` bytes; `None` when it was larger (and answered 413).
+    async fn read_body(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>> {
+        let mut body = Vec::new();
+        while let Some(chunk) = session.read_request_body().await? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                self.reject(
+                    session,
+                    ctx,
+                    ErrorCode::BodyTooLarge,
+                    &format!("the body is larger than {limit} bytes"),
+                )
+                .await?;
+                return Ok(None);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Some(body))
+    }
+
     /// A built-in API for a verified citizen (cases and ratings): the
     /// citizen, the limits, the body (at most [`MAX_BODY`]), then the API.
     async fn citizen_api(
@@ -392,20 +435,9 @@ impl Gateway {
         else {
             return Ok(true);
         };
-        let mut body = Vec::new();
-        while let Some(chunk) = session.read_request_body().await? {
-            if body.len() + chunk.len() > MAX_BODY {
-                return self
-                    .reject(
-                        session,
-                        ctx,
-                        ErrorCode::BodyTooLarge,
-                        &format!("the body is larger than {MAX_BODY} bytes"),
-                    )
-                    .await;
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let Some(body) = self.read_body(session, ctx, MAX_BODY as u64).await? else {
+            return Ok(true);
+        };
         let req = session.req_header();
         let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
         let reply = api
@@ -430,6 +462,121 @@ impl Gateway {
             .write_response_body(Some(Bytes::from(reply.body)), true)
             .await?;
         ctx.responded = Some(reply.status);
+        Ok(true)
+    }
+
+    /// An HTTP/JSON call of a gRPC method ([`transcode`]): the binding, the
+    /// native method's route (channel grant, auth), the body and the
+    /// request message (400 naming the field; nothing is sent), then the
+    /// native call through the public listener.
+    async fn transcoded(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        snapshot: &Snapshot,
+        channel: Option<&onestop_policy::channel::ChannelRule>,
+        host: Option<String>,
+        path: &str,
+    ) -> Result<bool> {
+        let req = session.req_header();
+        let found = snapshot.transcode.find(&req.method, path);
+        let onestop_transcode::Lookup::Found {
+            method,
+            binding,
+            params,
+        } = found
+        else {
+            let code = if path.starts_with(transcode::RPC_PREFIX) {
+                ErrorCode::MethodNotFound
+            } else {
+                ErrorCode::RouteNotFound
+            };
+            return self
+                .reject(session, ctx, code, code.default_message())
+                .await;
+        };
+        ctx.builtin = Some("transcode");
+        let native = RequestView {
+            method: &http::Method::POST,
+            host: host.as_deref(),
+            path: &method.grpc_path,
+            headers: &req.headers,
+        };
+        let Some(hit) = snapshot.table.find(&native) else {
+            return self
+                .reject(
+                    session,
+                    ctx,
+                    ErrorCode::MethodNotFound,
+                    "the method is not routed",
+                )
+                .await;
+        };
+        let route = hit.value.clone();
+        let authorization = req
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .map(http::HeaderValue::as_bytes);
+        let caller = match access::authenticate(
+            &snapshot.access,
+            &self.departments.load(),
+            &route,
+            channel,
+            authorization,
+            None,
+        ) {
+            Ok(c) => c,
+            Err(refusal) => return self.refuse_access(session, ctx, refusal).await,
+        };
+        // Logged as `onestop/transcode`: the native call it becomes is
+        // logged (and measured) under the method's own route.
+        ctx.caller = caller;
+        let Some(body) = self.read_body(session, ctx, route.max_body).await? else {
+            return Ok(true);
+        };
+        let query = session.req_header().uri.query();
+        let message = match method.request(binding, &params, query, &body) {
+            Ok(m) => m,
+            Err(bad) => {
+                ctx.failure = Some(ErrorCode::InvalidArgument);
+                let body = transcode::bad_request_body(&bad, &ctx.request_id);
+                let h = error_header(
+                    ErrorCode::InvalidArgument,
+                    body.len(),
+                    &ctx.request_id,
+                    None,
+                )?;
+                session.write_response_header(Box::new(h), false).await?;
+                session
+                    .write_response_body(Some(Bytes::from(body)), true)
+                    .await?;
+                ctx.responded = Some(ErrorCode::InvalidArgument.http_status());
+                return Ok(true);
+            }
+        };
+        let Some(grpc) = self.internal.as_ref().and_then(|i| i.grpc()) else {
+            return self
+                .reject(
+                    session,
+                    ctx,
+                    ErrorCode::Internal,
+                    "transcoding needs the public listener's address",
+                )
+                .await;
+        };
+        let outcome = transcode::send(
+            grpc,
+            session,
+            transcode::Call {
+                method,
+                binding,
+                message,
+                request_id: &ctx.request_id,
+            },
+        )
+        .await?;
+        ctx.responded = Some(outcome.status);
+        ctx.failure = outcome.failure;
         Ok(true)
     }
 
@@ -598,6 +745,7 @@ impl ProxyHttp for Gateway {
             body: BodyGate::default(),
             cache: None,
             cache_status: None,
+            grpc_web: None,
         }
     }
 
@@ -606,11 +754,12 @@ impl ProxyHttp for Gateway {
         ctx.request_id = request_id::accept_or_generate(
             req.headers.get(request_id::HEADER).map(|v| v.as_bytes()),
         );
-        ctx.grpc = request::is_grpc(
-            req.headers
-                .get(http::header::CONTENT_TYPE)
-                .map(|v| v.as_bytes()),
-        );
+        let content_type = req
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.as_bytes());
+        ctx.grpc = request::is_grpc(content_type);
+        ctx.grpc_web = grpc_web::Mode::of(content_type).map(grpc_web::Bridge::new);
         // HTTP hygiene: framing, sizes, Host. (The body is checked once the
         // route, and so its limit, is known.) A refusal ends in
         // `fail_to_proxy`, which answers with `respond_error` and closes
@@ -629,13 +778,20 @@ impl ProxyHttp for Gateway {
         &self,
         session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
         let read = session.as_downstream().body_bytes_read() as u64;
         ctx.body
             .on_chunk(body, read)
-            .map_err(|refusal| refuse(session, ctx, refusal))
+            .map_err(|refusal| refuse(session, ctx, refusal))?;
+        if let Some(bridge) = ctx.grpc_web.as_mut()
+            && let Err(e) = bridge.request_body(body, end_of_stream)
+        {
+            ctx.failure = Some(ErrorCode::MalformedRequest);
+            return Err(error_for(ErrorCode::MalformedRequest, e.to_string()));
+        }
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
@@ -723,13 +879,10 @@ impl ProxyHttp for Gateway {
             headers: &req.headers,
         };
         let Some(hit) = snapshot.table.find(&view) else {
+            // Not a route: perhaps an HTTP binding of a gRPC method.
+            let host = host.map(str::to_owned);
             return self
-                .reject(
-                    session,
-                    ctx,
-                    ErrorCode::RouteNotFound,
-                    ErrorCode::RouteNotFound.default_message(),
-                )
+                .transcoded(session, ctx, &snapshot, channel.as_ref(), host, &path)
                 .await;
         };
         let route = hit.value.clone();
@@ -1001,6 +1154,9 @@ impl ProxyHttp for Gateway {
             upstream_request.insert_header("x-forwarded-for", xff)?;
         }
         upstream_request.insert_header("x-forwarded-proto", "http")?;
+        if let Some(bridge) = ctx.grpc_web.as_mut() {
+            bridge.request_header(upstream_request)?;
+        }
         Ok(())
     }
 
@@ -1065,6 +1221,11 @@ impl ProxyHttp for Gateway {
             upstream_response.insert_header(onestop_cache::STATUS_HEADER, status.as_str())?;
         }
         upstream_response.insert_header(request_id::HEADER, &ctx.request_id)?;
+        // Only the gateway names its own errors (a transcoded call reads it).
+        upstream_response.remove_header(GATEWAY_ERROR_HEADER);
+        if let Some(bridge) = ctx.grpc_web.as_mut() {
+            bridge.response_header(upstream_response)?;
+        }
         Ok(())
     }
 
@@ -1083,8 +1244,22 @@ impl ProxyHttp for Gateway {
             } else {
                 using.on_body(&self.cache, body.as_ref(), end_of_stream);
             }
+        } else if let Some(bridge) = &ctx.grpc_web {
+            bridge.response_body(body);
         }
         Ok(None)
+    }
+
+    async fn response_trailer_filter(
+        &self,
+        _session: &mut Session,
+        trailers: &mut http::HeaderMap,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Bytes>> {
+        match ctx.grpc_web.as_mut() {
+            Some(bridge) => bridge.response_trailers(trailers),
+            None => Ok(None),
+        }
     }
 
     fn fail_to_connect(

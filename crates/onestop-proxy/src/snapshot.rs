@@ -35,6 +35,8 @@ pub struct Snapshot {
     pub access: crate::access::Access,
     /// Every department's citizen-overview item, by department id.
     pub overview: Vec<crate::overview::Item>,
+    /// The HTTP bindings of the gRPC methods the gateway transcodes.
+    pub transcode: Arc<onestop_transcode::Table>,
 }
 
 impl Snapshot {
@@ -47,6 +49,7 @@ impl Snapshot {
             limits: config::Limits::default(),
             access: crate::access::Access::default(),
             overview: Vec::new(),
+            transcode: Arc::default(),
         }
     }
 }
@@ -127,6 +130,8 @@ pub enum CompileError {
     Route { route: String, message: String },
     #[error("service {service}: {message}")]
     Service { service: String, message: String },
+    #[error("transcoding: {0}")]
+    Transcode(String),
 }
 
 /// Builds snapshots and keeps long-lived runtime objects between them.
@@ -145,6 +150,7 @@ impl Compiler {
     pub async fn compile(&mut self, cfg: &config::Config) -> Result<Snapshot, CompileError> {
         let identity = crate::access::compile_identity(cfg, self.identity.as_ref())?;
         let access = crate::access::Access::compile(cfg, identity.clone())?;
+        let transcode = onestop_config::transcode::table(cfg).map_err(CompileError::Transcode)?;
         let defaults = &cfg.gateway.defaults;
         let budget = &cfg.gateway.retry_budget;
         let mut upstreams = HashMap::new();
@@ -312,6 +318,7 @@ impl Compiler {
                 overview.sort_by(|a, b| a.dept.cmp(&b.dept));
                 overview
             },
+            transcode,
         };
         events::config_applied(
             snapshot.generation,

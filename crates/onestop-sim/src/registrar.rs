@@ -9,7 +9,8 @@
 //!
 //! - **Start**: one `Register` per department that has a token: the service
 //!   spec ([`service_spec`], the same mapping as the gateway's static
-//!   department files) with every instance that is up. [`Fleet::register`]
+//!   department files, gRPC departments with the fleet's descriptor set)
+//!   with every instance that is up. [`Fleet::register`]
 //!   returns once every department has been registered once.
 //! - **Renewal**: every lease TTL / 3 (at least 100 ms apart), one `Renew`
 //!   with the addresses of the instances that should renew. Addresses the
@@ -317,7 +318,10 @@ impl Drop for Registrar {
 ///   path; auth `citizen` when the matter concerns a citizen
 ///   ([`concerns_citizen`]), else `public`; 5 s timeout, none for
 ///   streaming matters;
-/// - metadata `name`, `name_en` and `sim = "true"`.
+/// - metadata `name`, `name_en` and `sim = "true"`;
+/// - gRPC departments ship the fleet's descriptor set
+///   ([`crate::pb::FILE_DESCRIPTOR_SET`], built with its imports), so the
+///   gateway also serves them as HTTP/JSON and gRPC-Web.
 pub fn service_spec(dept: &DeptManifest, service: &str, lease_ttl: Duration) -> pb::ServiceSpec {
     let protocol = match dept.protocol {
         Protocol::Http => pb::Protocol::Http,
@@ -389,6 +393,10 @@ pub fn service_spec(dept: &DeptManifest, service: &str, lease_ttl: Duration) -> 
             ("sim".to_owned(), "true".to_owned()),
         ]),
         lease_ttl_ms: u32::try_from(lease_ttl.as_millis()).unwrap_or(u32::MAX),
+        descriptor_set: match dept.protocol {
+            Protocol::Http => Vec::new(),
+            Protocol::Grpc => crate::pb::FILE_DESCRIPTOR_SET.to_vec(),
+        },
     }
 }
 

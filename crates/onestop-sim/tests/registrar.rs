@@ -232,6 +232,7 @@ async fn registers_http_and_grpc_departments_with_their_exact_spec() {
                 "Housing Provident Fund Management Centre",
             ),
             lease_ttl_ms: 300,
+            descriptor_set: Vec::new(),
         }),
         instances: weighted(&addrs(hpf)),
     };
@@ -292,6 +293,7 @@ async fn registers_http_and_grpc_departments_with_their_exact_spec() {
             ),
             metadata: metadata("燃气公司", "Gas Company"),
             lease_ttl_ms: 300,
+            descriptor_set: Vec::new(),
         }),
         instances: weighted(&addrs(gas)),
     };
@@ -331,6 +333,8 @@ async fn registers_http_and_grpc_departments_with_their_exact_spec() {
             ),
             metadata: metadata("公安交通管理局", "Traffic Police Bureau"),
             lease_ttl_ms: 300,
+            // The fleet's protos, so the gateway can transcode it.
+            descriptor_set: onestop_sim::pb::FILE_DESCRIPTOR_SET.to_vec(),
         }),
         instances: weighted(&addrs(traffic)),
     };

@@ -193,6 +193,7 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
     // Departments from an earlier run with more of them must not linger.
     let _ = std::fs::remove_dir_all(&departments);
     std::fs::create_dir_all(&departments)?;
+    fleet_config::write_descriptor_set(&departments)?;
     let file_opts = fleet_config::Options {
         citizen_auth: true,
         ..fleet_config::Options::default()
@@ -293,7 +294,14 @@ struct Setup {
 impl Setup {
     async fn run(self, fleet: &FleetThread) -> anyhow::Result<()> {
         let started = Instant::now();
-        let http = reqwest::Client::new();
+        // Every step is bounded: a listener that accepts and never answers
+        // (say, another program on the port) must fail the start-up with a
+        // message, not hang it.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("the demo's HTTP client")?;
         let auth = format!("Bearer {}", self.operator_token);
         let admin = |path: &str| format!("http://{}/admin/v1{path}", self.admin);
         let mut tokens = BTreeMap::new();
@@ -314,9 +322,21 @@ impl Setup {
                 .with_context(|| format!("no token in {answer}"))?;
             tokens.insert(dept.clone(), token.to_string());
         }
-        let count = fleet
-            .register(RegistrarOptions::new(self.control, tokens))
-            .await?;
+        tracing::info!(
+            departments = tokens.len(),
+            "demo: tokens issued; registering the fleet"
+        );
+        let count = tokio::time::timeout(
+            Duration::from_secs(60),
+            fleet.register(RegistrarOptions::new(self.control, tokens)),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "the fleet did not register within 60 s at the control listener {}",
+                self.control
+            )
+        })??;
         let pending: Value = http
             .get(admin("/registry/services?status=pending"))
             .header("authorization", &auth)
@@ -326,6 +346,10 @@ impl Setup {
             .json()
             .await?;
         let services = pending["services"].as_array().cloned().unwrap_or_default();
+        tracing::info!(
+            pending = services.len(),
+            "demo: fleet registered; approving"
+        );
         for s in &services {
             let (Some(dept), Some(service), Some(revision)) = (
                 s["dept"].as_str(),
@@ -455,6 +479,13 @@ fn print_banner(manifest: &FleetManifest, at: Endpoints, creds: Credentials<'_>,
         println!(
             "  grpcurl -plaintext -rpc-header 'x-onestop-app-key: {}' -rpc-header \"authorization: Bearer $T\" -import-path proto -proto onestop/sim/v1/traffic.proto -d '{{\"citizen_id\":\"me\"}}' {public} {svc}/ListViolations",
             creds.app_key
+        );
+        // The same department as HTTP/JSON (transcoded), and a stream as NDJSON.
+        println!(
+            "  curl -s {key} -H \"authorization: Bearer $T\" http://{public}/api/v1/depts/traffic/citizens/me/violations"
+        );
+        println!(
+            "  curl -sN {key} -H \"authorization: Bearer $T\" 'http://{public}/api/v1/depts/tax/citizens/me/records?count=3&intervalMs=500'"
         );
     }
     println!(

@@ -28,6 +28,21 @@ pub struct Options {
     pub citizen_auth: bool,
     /// Each department's deadline in the citizen overview.
     pub overview_timeout: Duration,
+    /// gRPC departments name the fleet's descriptor set
+    /// ([`DESCRIPTOR_FILE`], written by [`write_descriptor_set`]), so the
+    /// gateway also serves them as HTTP/JSON and gRPC-Web.
+    pub transcode: bool,
+}
+
+/// The fleet's descriptor set, beside the department files.
+pub const DESCRIPTOR_FILE: &str = "onestop-sim.binpb";
+
+/// Writes the fleet's descriptor set into a departments directory.
+pub fn write_descriptor_set(departments: &Path) -> std::io::Result<()> {
+    let path = departments.join(DESCRIPTOR_FILE);
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, onestop_sim::pb::FILE_DESCRIPTOR_SET)?;
+    std::fs::rename(&tmp, path)
 }
 
 impl Default for Options {
@@ -42,6 +57,7 @@ impl Default for Options {
             passive_health: true,
             citizen_auth: false,
             overview_timeout: Duration::from_millis(800),
+            transcode: true,
         }
     }
 }
@@ -170,6 +186,9 @@ pub fn department_toml(dept: &DeptManifest, opts: &Options) -> String {
         ("instances", Value::Array(instances)),
         ("health", Value::Table(health)),
     ]);
+    if opts.transcode && dept.protocol == Protocol::Grpc {
+        service.insert("descriptor_set".into(), s(DESCRIPTOR_FILE));
+    }
     if !opts.passive_health {
         service.insert(
             "outlier".into(),
@@ -451,6 +470,7 @@ pub fn life_events_toml(fleet: &FleetManifest) -> String {
 pub fn write_departments(dir: &Path, fleet: &FleetManifest, opts: &Options) -> std::io::Result<()> {
     let departments = dir.join("departments");
     std::fs::create_dir_all(&departments)?;
+    write_descriptor_set(&departments)?;
     for dept in &fleet.departments {
         write_atomically(
             &departments.join(format!("{}.toml", dept.id)),
@@ -592,12 +612,15 @@ mod tests {
         .expect("fleet starts");
         let manifest = fleet.manifest().clone();
         fleet.shutdown().await;
+        // The gRPC departments' descriptor set lies beside their files.
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_descriptor_set(dir.path()).expect("descriptor set");
         let sources = manifest
             .departments
             .iter()
             .map(|d| {
                 onestop_config::Source::new(
-                    format!("{}.toml", d.id),
+                    dir.path().join(format!("{}.toml", d.id)),
                     department_toml(d, &Options::default()),
                 )
             })
@@ -693,5 +716,66 @@ mod tests {
             .filter(|r| r.data_item.is_some())
             .count();
         assert_eq!(with_item, 6);
+    }
+
+    /// The fleet's descriptor set binds HTTP paths under tax's and
+    /// traffic's own prefixes; another department serving those services
+    /// is refused, naming the method and the path.
+    #[test]
+    fn http_bindings_must_lie_under_the_serving_department() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_descriptor_set(dir.path()).expect("descriptor set");
+        let text = |dept: &str| {
+            format!(
+                r#"
+[department]
+id = "{dept}"
+name = "x"
+
+[[services]]
+id = "main"
+protocol = "grpc"
+instances = [{{ addr = "127.0.0.1:9001" }}]
+descriptor_set = "{DESCRIPTOR_FILE}"
+
+[[routes]]
+id = "tax"
+prefix = "/onestop.sim.tax.v1.TaxBureau/"
+service = "main"
+"#
+            )
+        };
+        let parse = |dept: &str| {
+            onestop_config::parse_sources(
+                None,
+                vec![onestop_config::Source::new(
+                    dir.path().join(format!("{dept}.toml")),
+                    text(dept),
+                )],
+            )
+        };
+        let config = match parse("tax") {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let table = onestop_config::transcode::compile(&config).expect("table");
+        let methods: Vec<&str> = table.services()[0]
+            .methods
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(methods, ["GetTaxSummary", "FileReturn", "ListTaxRecords"]);
+
+        let Err(problems) = parse("other") else {
+            panic!("another department may not serve tax's paths");
+        };
+        let text = problems.to_string();
+        assert!(
+            text.contains(
+                "/onestop.sim.tax.v1.TaxBureau/GetTaxSummary: the HTTP path /api/v1/depts/tax/citizens/{citizen_id}/summary/{year} is not under /api/v1/depts/other/"
+            ),
+            "{text}"
+        );
+        assert_eq!(problems.0.len(), 4, "{text}");
     }
 }

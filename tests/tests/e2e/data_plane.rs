@@ -304,8 +304,21 @@ async fn metrics_follow_traffic() {
         let r = http.get(gw.url(&matter.example.path)).send().await.unwrap();
         assert_eq!(r.status(), 200);
     }
-    let after = gw.metric(&counter).await.unwrap();
-    let after_hist = gw.metric(&hist).await.unwrap();
+    // A request is counted in pingora's `logging` phase, just after its
+    // answer is written: give the last one a moment before comparing.
+    let counted = |series: String, want: f64| {
+        let gw = &gw;
+        async move {
+            wait_for(Duration::from_secs(2), || {
+                let series = series.clone();
+                async move { gw.metric(&series).await.is_some_and(|v| v >= want) }
+            })
+            .await;
+            gw.metric(&series).await
+        }
+    };
+    let after = counted(counter.clone(), before + 25.0).await.unwrap();
+    let after_hist = counted(hist.clone(), before_hist + 25.0).await.unwrap();
     assert_eq!(after - before, 25.0);
     assert_eq!(after_hist - before_hist, 25.0);
     // Requests the gateway answers itself are counted under its own name.
@@ -313,7 +326,10 @@ async fn metrics_follow_traffic() {
     let catalog_before = gw.metric(catalog).await.unwrap_or(0.0);
     let r = http.get(gw.url("/api/v1/catalog")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(gw.metric(catalog).await, Some(catalog_before + 1.0));
+    assert_eq!(
+        counted(catalog.to_string(), catalog_before + 1.0).await,
+        Some(catalog_before + 1.0)
+    );
     let scrape = gw.metrics().await;
     assert!(scrape.contains("onestop_request_duration_seconds_bucket{dept=\"hpf\""));
     assert!(scrape.contains("onestop_inflight_requests{dept=\"hpf\"} 0"));

@@ -21,3 +21,4 @@ mod registry;
 mod reload;
 mod routing;
 mod sharing;
+mod transcode;

@@ -506,3 +506,162 @@ async fn a_store_outage_fails_writes_cleanly_and_drops_no_request() {
         "renewals kept working in memory"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_grpc_service_ships_its_descriptor_set_and_a_new_one_needs_approval() {
+    use onestop_sim::pb::FILE_DESCRIPTOR_SET;
+    use onestop_sim::pb::tax::{GetTaxSummaryRequest, tax_bureau_client::TaxBureauClient};
+    use prost::Message as _;
+    use prost_reflect::prost_types::{FileDescriptorProto, FileDescriptorSet};
+
+    let sim = Sim::start(7, 50).await;
+    let gw = gateway(&sim, GatewaySetup::default()).await;
+    let tax = sim.dept("tax");
+    let citizen = sim.manifest.citizens[0].id.clone();
+    let token = issue_token(&gw, &tax.id).await;
+    let client = DeptClient::connect(gw.control, &token).await;
+    let http = reqwest::Client::new();
+    // TaxBureau/GetTaxSummary's `google.api.http` binding.
+    let url = gw.url(&format!("/api/v1/depts/tax/citizens/{citizen}/summary"));
+
+    // A descriptor set that is not one is refused, with the field named.
+    let mut bad = spec(tax, Duration::from_secs(10));
+    bad.descriptor_set = b"garbage".to_vec();
+    let err = client.register(bad, &addrs(tax)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("service.descriptor_set"), "{err:?}");
+
+    // The registrar's spec for a gRPC department carries the fleet's set.
+    let mut tax_spec = spec(tax, Duration::from_secs(10));
+    assert_eq!(tax_spec.protocol(), pb::Protocol::Grpc);
+    assert_eq!(tax_spec.descriptor_set, FILE_DESCRIPTOR_SET);
+    let reg = client
+        .register(tax_spec.clone(), &addrs(tax))
+        .await
+        .unwrap();
+    assert_eq!(reg.status(), pb::Status::Pending);
+    let _renew = Renewer::start(
+        client.clone(),
+        &tax.id,
+        "main",
+        &addrs(tax),
+        Duration::from_secs(2),
+    );
+    let listed = client.list().await.unwrap();
+    assert_eq!(
+        listed.services[0].spec.as_ref().unwrap().descriptor_set,
+        FILE_DESCRIPTOR_SET,
+        "List gives the descriptor set back"
+    );
+    assert_eq!(status_of(&http, &url).await, 404, "pending: not transcoded");
+
+    // Approved: the HTTP binding answers what a native call answers.
+    let (status, body) = approve(&gw, &tax.id, reg.revision).await;
+    assert_eq!(status, 200, "{body}");
+    let took = wait_for(Duration::from_secs(5), || async {
+        status_of(&http, &url).await == 200
+    })
+    .await;
+    assert!(took.is_some(), "the approved service is not transcoded");
+    let resp = http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let content_type = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let json = resp.bytes().await.unwrap();
+    let mut native = TaxBureauClient::new(onestop_tests::grpc::channel(gw.public).await);
+    let want = native
+        .get_tax_summary(GetTaxSummaryRequest {
+            citizen_id: citizen.clone(),
+            year: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let compared =
+        onestop_tests::transcode::assert_json_is("onestop.sim.tax.v1.TaxSummary", &json, &want);
+    println!(
+        "approval → transcoded in {took:?}; descriptor set {} bytes; {compared} fields equal to the native answer: {}",
+        FILE_DESCRIPTOR_SET.len(),
+        String::from_utf8_lossy(&json)
+    );
+
+    // A changed descriptor set (one more file) changes the public surface:
+    // a new revision awaits approval while the approved one keeps serving.
+    // The extra file is appended as encoded bytes (repeated fields of
+    // concatenated messages concatenate): decoding the set with
+    // `prost_types` and encoding it again would drop the `google.api.http`
+    // options, which `prost_types` keeps no unknown fields for.
+    let extra = FileDescriptorSet {
+        file: vec![FileDescriptorProto {
+            name: Some("onestop/e2e/v1/extra.proto".into()),
+            package: Some("onestop.e2e.v1".into()),
+            syntax: Some("proto3".into()),
+            ..FileDescriptorProto::default()
+        }],
+    };
+    tax_spec.descriptor_set = [FILE_DESCRIPTOR_SET, &extra.encode_to_vec()].concat();
+    let files = |bytes: &[u8]| FileDescriptorSet::decode(bytes).unwrap().file.len();
+    assert_eq!(
+        files(&tax_spec.descriptor_set),
+        files(FILE_DESCRIPTOR_SET) + 1
+    );
+    let changed = client
+        .register(tax_spec.clone(), &addrs(tax))
+        .await
+        .unwrap();
+    println!(
+        "new descriptor set ({} bytes): revision {} → {}, {:?}, new_revision {}",
+        tax_spec.descriptor_set.len(),
+        reg.revision,
+        changed.revision,
+        changed.status(),
+        changed.new_revision
+    );
+    assert_eq!(changed.status(), pb::Status::Pending);
+    assert!(changed.new_revision);
+    assert!(changed.revision > reg.revision);
+    let services = gw.admin_get("/registry/services?dept=tax").await;
+    let view = &services["services"][0];
+    assert_eq!(view["status"], "pending", "{view}");
+    assert!(
+        view["changes"]
+            .as_str()
+            .unwrap()
+            .contains("~descriptor set"),
+        "{}",
+        view["changes"]
+    );
+    assert_eq!(
+        status_of(&http, &url).await,
+        200,
+        "the approved revision keeps serving"
+    );
+    // The same registration again changes nothing.
+    let again = client
+        .register(tax_spec.clone(), &addrs(tax))
+        .await
+        .unwrap();
+    assert_eq!(again.revision, changed.revision);
+    assert!(!again.new_revision);
+
+    // Approved in turn, the new set serves: the same answer throughout.
+    let (status, body) = approve(&gw, &tax.id, changed.revision).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "approved", "{body}");
+    assert_eq!(body["approved_revision"], changed.revision, "{body}");
+    let listed = client.list().await.unwrap();
+    assert_eq!(
+        listed.services[0].spec.as_ref().unwrap().descriptor_set,
+        tax_spec.descriptor_set
+    );
+    for _ in 0..20 {
+        let resp = http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "after approving the new set");
+        let again = resp.bytes().await.unwrap();
+        onestop_tests::transcode::assert_json_is("onestop.sim.tax.v1.TaxSummary", &again, &want);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

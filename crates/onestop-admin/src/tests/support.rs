@@ -754,6 +754,7 @@ pub fn forms_spec(service: &str, pattern: &str) -> ServiceSpec {
         }],
         metadata: BTreeMap::new(),
         lease_ttl_ms: 10_000,
+        descriptor_set: None,
     }
 }
 

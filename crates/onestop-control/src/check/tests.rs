@@ -72,6 +72,7 @@ fn spec(dept: &str, service: &str, routes: Vec<RouteSpec>) -> ServiceSpec {
         routes,
         metadata: BTreeMap::new(),
         lease_ttl_ms: 10_000,
+        descriptor_set: None,
     }
 }
 
@@ -243,4 +244,80 @@ fn grpc_service_names_parse() {
     assert_eq!(grpc_service_of("/api/v1"), None);
     assert_eq!(grpc_service_of("/a.B/c/d"), None);
     assert_eq!(grpc_service_of("/a..B/"), None);
+}
+
+/// A length-delimited protobuf field.
+fn ld(tag: u32, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    prost::encoding::encode_key(tag, prost::encoding::WireType::LengthDelimited, &mut out);
+    prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// A `FileDescriptorSet` of `onestop.hpf.v1.Accounts` with one method
+/// `GetBalance(Req) returns (Req)`, without HTTP annotations.
+fn accounts_descriptor_set() -> Vec<u8> {
+    let method = [
+        ld(1, b"GetBalance"),
+        ld(2, b".onestop.hpf.v1.Req"),
+        ld(3, b".onestop.hpf.v1.Req"),
+    ]
+    .concat();
+    let service = [ld(1, b"Accounts"), ld(2, &method)].concat();
+    let file = [
+        ld(1, b"onestop/hpf/v1/accounts.proto"),
+        ld(2, b"onestop.hpf.v1"),
+        ld(4, &ld(1, b"Req")),
+        ld(6, &service),
+        ld(12, b"proto3"),
+    ]
+    .concat();
+    ld(1, &file)
+}
+
+fn grpc_accounts(descriptor_set: Option<Vec<u8>>) -> ServiceSpec {
+    let mut s = spec(
+        "hpf",
+        "rpc",
+        vec![route(
+            "accounts",
+            PathMatchKind::Prefix,
+            "/onestop.hpf.v1.Accounts/",
+        )],
+    );
+    s.protocol = ServiceProtocol::Grpc;
+    s.descriptor_set = descriptor_set.map(Into::into);
+    s
+}
+
+#[test]
+fn a_shipped_descriptor_set_is_checked_with_the_configuration() {
+    let view = RegistryView::default();
+    let ok = grpc_accounts(Some(accounts_descriptor_set()));
+    assert_eq!(registration(&files(), &view, &ok, &[], 4096), []);
+    // The merged service carries the set itself, not a file name.
+    let (service, _) = merge::service_model(&ok, &[]);
+    assert_eq!(service.descriptors, ok.descriptor_set);
+    assert_eq!(service.descriptor_set, None);
+
+    let garbage = grpc_accounts(Some(b"garbage".to_vec()));
+    let p = registration(&files(), &view, &garbage, &[], 4096);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].field, "service.descriptor_set", "{p:?}");
+    assert!(p[0].message.contains("not a FileDescriptorSet"), "{p:?}");
+
+    // A set that does not describe the routed service.
+    let mut other = grpc_accounts(Some(accounts_descriptor_set()));
+    other.routes[0].pattern = "/onestop.hpf.v1.Loans/".into();
+    let p = registration(&files(), &view, &other, &[], 4096);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].field, "service.descriptor_set", "{p:?}");
+    assert!(p[0].message.contains("onestop.hpf.v1.Loans"), "{p:?}");
+
+    // Without a set, nothing is transcoded and nothing checked.
+    assert_eq!(
+        registration(&files(), &view, &grpc_accounts(None), &[], 4096),
+        []
+    );
 }

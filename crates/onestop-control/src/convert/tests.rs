@@ -34,6 +34,24 @@ fn wire_spec() -> pb::ServiceSpec {
         }],
         metadata: [("owner".to_string(), "ops".to_string())].into(),
         lease_ttl_ms: 0,
+        descriptor_set: Vec::new(),
+    }
+}
+
+fn grpc_wire_spec(descriptor_set: Vec<u8>) -> pb::ServiceSpec {
+    pb::ServiceSpec {
+        protocol: pb::Protocol::Grpc as i32,
+        lb: pb::LbPolicy::RoundRobin as i32,
+        health: None,
+        routes: vec![pb::Route {
+            id: "summary".into(),
+            name: "个税汇总".into(),
+            kind: pb::PathKind::Prefix as i32,
+            pattern: "/onestop.sim.tax.v1.TaxBureau/".into(),
+            ..pb::Route::default()
+        }],
+        descriptor_set,
+        ..wire_spec()
     }
 }
 
@@ -65,6 +83,46 @@ fn a_wire_spec_converts_with_defaults() {
     assert_eq!(back.routes[0].timeout_ms, Some(0));
     assert_eq!(back.lease_ttl_ms, 10_000);
     assert_eq!(service_spec(Some(back), BOUNDS).expect("valid"), spec);
+}
+
+#[test]
+fn a_descriptor_set_round_trips_and_empty_is_none() {
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+    let spec = service_spec(Some(grpc_wire_spec(bytes.clone())), BOUNDS).expect("valid");
+    assert_eq!(spec.protocol, ServiceProtocol::Grpc);
+    assert_eq!(spec.descriptor_set.as_deref(), Some(bytes.as_slice()));
+    let back = spec_to_pb(&spec);
+    assert_eq!(back.descriptor_set, bytes);
+    assert_eq!(service_spec(Some(back), BOUNDS).expect("valid"), spec);
+
+    let none = service_spec(Some(grpc_wire_spec(Vec::new())), BOUNDS).expect("valid");
+    assert_eq!(
+        none.descriptor_set, None,
+        "empty bytes are no descriptor set"
+    );
+    assert!(spec_to_pb(&none).descriptor_set.is_empty());
+    assert_ne!(none.surface_hash(), spec.surface_hash());
+    // An HTTP service without one converts as before.
+    let http = service_spec(Some(wire_spec()), BOUNDS).expect("valid");
+    assert_eq!(http.descriptor_set, None);
+}
+
+#[test]
+fn a_descriptor_set_is_for_grpc_services_and_bounded() {
+    let mut http = wire_spec();
+    http.descriptor_set = vec![0x0a, 0x00];
+    let problems = service_spec(Some(http), BOUNDS).expect_err("HTTP with a descriptor set");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].field, "service.descriptor_set");
+    assert!(problems[0].message.contains("gRPC"), "{problems:?}");
+
+    let at_limit = vec![0u8; MAX_DESCRIPTOR_SET_BYTES];
+    assert!(service_spec(Some(grpc_wire_spec(at_limit)), BOUNDS).is_ok());
+    let too_big = vec![0u8; MAX_DESCRIPTOR_SET_BYTES + 1];
+    let problems = service_spec(Some(grpc_wire_spec(too_big)), BOUNDS).expect_err("too big");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].field, "service.descriptor_set");
+    assert!(problems[0].message.contains("4194304"), "{problems:?}");
 }
 
 #[test]

@@ -87,6 +87,7 @@ fn spec(routes: &[&str]) -> ServiceSpec {
             .collect(),
         metadata: BTreeMap::new(),
         lease_ttl_ms: 10_000,
+        descriptor_set: None,
     }
 }
 

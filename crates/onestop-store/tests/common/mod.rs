@@ -280,6 +280,7 @@ pub fn spec(dept: &str, service: &str) -> ServiceSpec {
         }],
         metadata: BTreeMap::from([("owner".to_string(), "ops@example".to_string())]),
         lease_ttl_ms: 10_000,
+        descriptor_set: None,
     }
 }
 
