@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export OPENSSL_NO_VENDOR := 1
 
-.PHONY: all deps build release demo test lint fmt bench bench-deps bench-micro bench-cache bench-overview bench-exchange clean
+.PHONY: all deps build release demo test lint fmt bench bench-deps bench-micro bench-cache bench-overview bench-exchange bench-transcode clean
 
 all: build
 
@@ -28,16 +28,21 @@ deps:
 build: deps
 	$(CARGO) build --workspace --bins
 
+# The gateway, and the bare pingora proxy `make bench` measures as the
+# framework's floor, in one build (one feature set, one set of artifacts).
 release: deps
-	$(CARGO) build --release -p onestop
+	$(CARGO) build --release -p onestop -p onestop-proxy --bins --example bare_pingora
 
 # The gateway plus the simulated 32-department fleet on loopback.
 demo: release
 	./target/release/onestop --log-format text demo --data-dir data/demo
 
 # Unit tests and cross-process tests (real fleet and gateway processes).
+# Bins and tests are built in one go: the bins then get the features the
+# tests' dev-dependencies unify, so the test run does not build the
+# workspace a second time.
 test: deps
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --bins --tests
 	@if command -v cargo-nextest >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
@@ -98,6 +103,12 @@ bench-overview: deps
 # (real fleet and two gateways; about a minute); prints the cost.
 bench-exchange: deps
 	$(CARGO) build --release -p onestop && $(CARGO) bench -p onestop-tests --bench exchange
+
+# JSON/gRPC transcoding against gRPC passthrough for the same unary call
+# (real fleet and gateway; about a minute); prints calls/s, p50/p99, the
+# gateway's CPU per call and the ratio transcoded/passthrough.
+bench-transcode: deps
+	$(CARGO) build --release -p onestop && $(CARGO) bench -p onestop-tests --bench transcode
 
 clean:
 	$(CARGO) clean

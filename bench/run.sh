@@ -15,6 +15,9 @@ export OPENSSL_NO_VENDOR=1
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
 BIN=$ROOT/target/release/onestop
+# pingora's ProxyHttp with only an upstream and a log line: the framework's
+# floor on the passthrough (crates/onestop-proxy/examples/bare_pingora.rs).
+BARE_BIN=$ROOT/target/release/examples/bare_pingora
 WORK=${BENCH_WORK:-/tmp/onestop-bench}
 DUR=${BENCH_DURATION:-4}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -107,6 +110,11 @@ start_proxies() { # base | routes
   NGINX=$!; PIDS+=("$NGINX")
   haproxy -f "$WORK/haproxy/$conf.cfg" > "$WORK/logs/haproxy-$conf.log" 2>&1 &
   HAPROXY=$!; PIDS+=("$HAPROXY")
+  BARE=
+  if [ "$conf" = base ] && [ -x "$BARE_BIN" ]; then
+    "$BARE_BIN" 127.0.0.1:18086 127.0.0.1:18081 1 2> "$WORK/logs/pingora-$conf.log" > /dev/null &
+    BARE=$!; PIDS+=("$BARE"); wait_port 18086
+  fi
   wait_port 18080; wait_port 18082; wait_port 18084; wait_port 18085
   # onestop answers 503 until its first health round; wait for a 200.
   for _ in $(seq 100); do
@@ -114,7 +122,7 @@ start_proxies() { # base | routes
     sleep 0.1
   done
 }
-stop_proxies() { stop "$ONESTOP"; stop "$NGINX"; stop "$HAPROXY"; }
+stop_proxies() { stop "$ONESTOP"; stop "$NGINX"; stop "$HAPROXY"; [ -z "$BARE" ] || stop "$BARE"; }
 
 pids_of() { # target [grpc] → the processes whose CPU and memory count
   case $1 in
@@ -122,9 +130,10 @@ pids_of() { # target [grpc] → the processes whose CPU and memory count
     onestop) echo "$ONESTOP" ;;
     nginx) tree "$NGINX" ;;
     haproxy) echo "$HAPROXY" ;;
+    pingora) echo "$BARE" ;;
   esac
 }
-http_port() { case $1 in direct) echo 18081;; onestop) echo 18080;; nginx) echo 18082;; haproxy) echo 18084;; esac; }
+http_port() { case $1 in direct) echo 18081;; onestop) echo 18080;; nginx) echo 18082;; haproxy) echo 18084;; pingora) echo 18086;; esac; }
 grpc_addr() { case $1 in direct) echo "$GRPC";; onestop) echo 127.0.0.1:18080;; nginx) echo 127.0.0.1:18083;; haproxy) echo 127.0.0.1:18085;; esac; }
 
 record() { # scenario target round json-from-tool extra-json
@@ -226,8 +235,16 @@ if [ "$PROFILE" = 1 ] && command -v perf >/dev/null; then
   log "profile: bench/results/profile-$STAMP.txt"
 fi
 
+PASS_TARGETS="direct onestop nginx haproxy"
+if [ -n "$BARE" ]; then
+  PASS_TARGETS="$PASS_TARGETS pingora"
+  size=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:18086/api/v1/depts/bench/echo")
+  [ "$size" = "200 1024" ] || { echo "bench: bare pingora answered '$size'" >&2; exit 1; }
+else
+  log "no $BARE_BIN: the passthrough runs without the bare pingora floor"
+fi
 for r in $(seq "$ROUNDS"); do
-  for t in direct onestop nginx haproxy; do
+  for t in $PASS_TARGETS; do
     run_wrk passthrough "$t" "$r" "http://127.0.0.1:$(http_port "$t")/api/v1/depts/bench/echo"
   done
   for t in direct onestop nginx haproxy; do
@@ -240,7 +257,7 @@ for r in $(seq "$ROUNDS"); do
 done
 
 # ------------------------------------------------------------ idle connections
-for t in direct onestop nginx haproxy; do
+for t in $PASS_TARGETS; do
   pids=$(pids_of "$t")
   before=$(rss_kb $pids)
   n=$IDLE; [ "$t" = haproxy ] && [ "$n" -gt 9900 ] && n=9900   # its maxconn (see gen.py)
@@ -336,22 +353,26 @@ fi
 
 # ------------------------------------------------------------ criterion route match
 if [ "$MICRO" = 1 ]; then
-  log "criterion: route match at 10,000 routes (short run)"
+  log "criterion: route match at 100 and 10,000 routes (short run)"
   # Bounded: another cargo holding the build lock must not stall the run.
-  (cd "$ROOT" && timeout 300 cargo bench -q -p onestop-proxy --bench route_match -- --warm-up-time 1 --measurement-time 2 '10000' ) \
+  (cd "$ROOT" && timeout 300 cargo bench -q -p onestop-proxy --bench route_match -- --warm-up-time 1 --measurement-time 2 'route_match/(100|10000)$' ) \
     > "$WORK/logs/criterion.txt" 2>&1 || true
   NS=$(python3 - "$WORK/logs/criterion.txt" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
-m = re.search(r"10000\S*\s+time:\s+\[\S+ \S+ (\S+) (\S+) ", t)
-if m:
-    v, u = float(m.group(1)), m.group(2)
-    print(v * {"ps": 1e-3, "ns": 1, "µs": 1e3, "us": 1e3, "ms": 1e6}[u])
+def ns(n):
+    m = re.search(r"route_match/%d\s+time:\s+\[\S+ \S+ (\S+) (\S+) " % n, t)
+    if m:
+        return float(m.group(1)) * {"ps": 1e-3, "ns": 1, "µs": 1e3, "us": 1e3, "ms": 1e6}[m.group(2)]
+small, big = ns(100), ns(10000)
+if small and big:
+    print(big, small)
 PY
 )
   if [ -n "$NS" ]; then
-    python3 -c "import json,sys; f=sys.argv[1]; d=json.load(open(f)); d['route_match_10k_ns']=float(sys.argv[2]); json.dump(d, open(f,'w'))" "$FACTS" "$NS"
-    log "route match, 10,000 routes: median $NS ns"
+    set -- $NS
+    python3 -c "import json,sys; f=sys.argv[1]; d=json.load(open(f)); d['route_match_10k_ns']=float(sys.argv[2]); d['route_match_100_ns']=float(sys.argv[3]); json.dump(d, open(f,'w'))" "$FACTS" "$1" "$2"
+    log "route match: median $1 ns at 10,000 routes, $2 ns at 100"
   else
     log "criterion did not report (see $WORK/logs/criterion.txt)"
   fi

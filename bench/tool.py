@@ -61,7 +61,7 @@ SCEN = [
     ("overview", "citizen overview, 30 departments"),
     ("idle", "RSS with 10,000 idle keep-alive connections"),
 ]
-TARGETS = ["direct", "onestop", "nginx", "haproxy", "onestop-8"]
+TARGETS = ["direct", "onestop", "nginx", "haproxy", "pingora", "onestop-8"]
 
 
 def med(xs):
@@ -145,6 +145,9 @@ def targets(res):
     add("gRPC unary req/s vs nginx grpc_pass", r, ">= 1.0", None if r is None else r >= 1.0)
     m = res["machine"].get("route_match_10k_ns")
     add("route match, 10k routes, median (criterion)", m, "< 1000 ns", None if m is None else m < 1000)
+    small = res["machine"].get("route_match_100_ns")
+    r = m / small if m and small else None
+    add("route match, 10k routes vs 100 routes", r, "<= 2.0", None if r is None else r <= 2.0)
     o = s.get("overview", {}).get("onestop") or {}
     if o.get("p50_ms") is not None and o.get("slowest_dept_ms") is None:
         o["slowest_dept_ms"] = (s.get("overview", {}).get("direct") or {}).get("p50_ms")
