@@ -9,7 +9,8 @@
 # Knobs: BENCH_DURATION (s per run, 4), BENCH_ROUNDS (3), BENCH_CONNS (64),
 # BENCH_THREADS (2, load generator), BENCH_IDLE (10000), BENCH_ROUTES (10000),
 # BENCH_MICRO (1: criterion route match), BENCH_WORK (/tmp/onestop-bench),
-# BENCH_PROFILE (1: perf record onestop during one passthrough run).
+# BENCH_PROFILE (1: perf record onestop, then bare pingora, during a
+# passthrough run each: bench/results/profile-<time>-{onestop,pingora}.txt).
 set -euo pipefail
 export OPENSSL_NO_VENDOR=1
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -122,7 +123,8 @@ start_proxies() { # base | routes
     sleep 0.1
   done
 }
-stop_proxies() { stop "$ONESTOP"; stop "$NGINX"; stop "$HAPROXY"; [ -z "$BARE" ] || stop "$BARE"; }
+# pingora's SIGTERM waits out a graceful period; the bare proxy is stopped with SIGINT.
+stop_proxies() { stop "$ONESTOP"; stop "$NGINX"; stop "$HAPROXY"; [ -z "$BARE" ] || { kill -INT "$BARE" 2>/dev/null; stop "$BARE"; }; }
 
 pids_of() { # target [grpc] → the processes whose CPU and memory count
   case $1 in
@@ -215,24 +217,29 @@ curl -sI "http://127.0.0.1:18084/api/v1/depts/bench/cached" -X GET | grep -qi '^
 # gRPC: the direct answer's size is the reference (an error is trailers-only: no data).
 GRPC_OK=true
 
-if [ "$PROFILE" = 1 ] && command -v perf >/dev/null; then
-  log "profiling onestop during a passthrough run (perf record -e cpu-clock)"
+profile() { # name pid port: perf record the process during one passthrough run
+  local name=$1 pid=$2 port=$3 out=$BENCH/results/profile-$STAMP-$1.txt
+  log "profiling $name during a passthrough run (perf record -e cpu-clock)"
   # cpu-clock: this container has no hardware counters. Flat (self) profile.
-  perf record -e cpu-clock -F 999 -p "$ONESTOP" -o "$WORK/perf.data" -- sleep "$DUR" > /dev/null 2>&1 &
-  PERF=$!
+  perf record -e cpu-clock -F 999 -p "$pid" -o "$WORK/perf-$name.data" -- sleep "$DUR" > /dev/null 2>&1 &
+  local perf=$!
   sleep 0.3
-  wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" http://127.0.0.1:18080/api/v1/depts/bench/echo > /dev/null 2>&1 || true
-  wait "$PERF" || true
-  perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' > "$WORK/perf-symbols.txt" || true
-  { echo "perf record -e cpu-clock -F 999 -p ONESTOP during wrk -t$THREADS -c$CONNS passthrough, ${DUR}s"
-    echo "$(grep -c . "$WORK/perf-symbols.txt") symbols; self time by shared object:"
-    perf report -i "$WORK/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -10
+  wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" "http://127.0.0.1:$port/api/v1/depts/bench/echo" > /dev/null 2>&1 || true
+  wait "$perf" || true
+  perf report -i "$WORK/perf-$name.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' > "$WORK/perf-symbols-$name.txt" || true
+  { echo "perf record -e cpu-clock -F 999 -p $name during wrk -t$THREADS -c$CONNS passthrough, ${DUR}s"
+    echo "$(grep -c . "$WORK/perf-symbols-$name.txt") symbols; self time by shared object:"
+    perf report -i "$WORK/perf-$name.data" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -10
     echo; echo "self time by group (bench/tool.py profile):"
-    python3 "$BENCH/tool.py" profile "$WORK/perf-symbols.txt"
+    python3 "$BENCH/tool.py" profile "$WORK/perf-symbols-$name.txt"
     echo; echo "top symbols:"
-    head -80 "$WORK/perf-symbols.txt"
-  } > "$BENCH/results/profile-$STAMP.txt" || true
-  log "profile: bench/results/profile-$STAMP.txt"
+    head -80 "$WORK/perf-symbols-$name.txt"
+  } > "$out" || true
+  log "profile: ${out#$ROOT/}"
+}
+if [ "$PROFILE" = 1 ] && command -v perf >/dev/null; then
+  profile onestop "$ONESTOP" 18080
+  [ -z "$BARE" ] || profile pingora "$BARE" 18086
 fi
 
 PASS_TARGETS="direct onestop nginx haproxy"
@@ -355,7 +362,7 @@ fi
 if [ "$MICRO" = 1 ]; then
   log "criterion: route match at 100 and 10,000 routes (short run)"
   # Bounded: another cargo holding the build lock must not stall the run.
-  (cd "$ROOT" && timeout 300 cargo bench -q -p onestop-proxy --bench route_match -- --warm-up-time 1 --measurement-time 2 'route_match/(100|10000)$' ) \
+  (cd "$ROOT" && timeout 300 cargo bench -q -p onestop-proxy --bench route_match -- --warm-up-time 1 --measurement-time 3 'route_match/(100|10000)$' ) \
     > "$WORK/logs/criterion.txt" 2>&1 || true
   NS=$(python3 - "$WORK/logs/criterion.txt" <<'PY'
 import re, sys

@@ -66,6 +66,9 @@ fn at<'a>(src: &'a DepartmentSource, service: &Service, message: String) -> Prob
 pub fn compile(config: &Config) -> Result<Table, Vec<Problem<'_>>> {
     let mut problems = Vec::new();
     let mut all: Vec<ServiceBindings> = Vec::new();
+    // Departments often ship the same set (one build of all their protos):
+    // each distinct set is decoded once per compile.
+    let mut decoded: Vec<(&[u8], Descriptors)> = Vec::new();
     for src in &config.departments {
         let dept = src.file.department.id.get_ref();
         let allowed = format!("/api/v1/depts/{dept}/");
@@ -81,15 +84,23 @@ pub fn compile(config: &Config) -> Result<Table, Vec<Problem<'_>>> {
                 ));
                 continue;
             }
-            let descriptors = match Descriptors::decode(bytes) {
-                Ok(d) => d,
-                Err(e) => {
-                    problems.push(at(
-                        src,
-                        service,
-                        format!("descriptor_set is not a FileDescriptorSet: {e}"),
-                    ));
-                    continue;
+            let bytes: &[u8] = bytes;
+            let descriptors = if let Some((_, d)) = decoded.iter().find(|(b, _)| *b == bytes) {
+                d.clone()
+            } else {
+                match Descriptors::decode(bytes) {
+                    Ok(d) => {
+                        decoded.push((bytes, d.clone()));
+                        d
+                    }
+                    Err(e) => {
+                        problems.push(at(
+                            src,
+                            service,
+                            format!("descriptor_set is not a FileDescriptorSet: {e}"),
+                        ));
+                        continue;
+                    }
                 }
             };
             for name in routed_services(src, service) {

@@ -4,8 +4,9 @@
 //! gateway. The gap between this and nginx is pingora's; the gap between
 //! onestop and this is onestop's own request path.
 //!
-//! `bare_pingora LISTEN UPSTREAM [THREADS]`, e.g.
-//! `bare_pingora 127.0.0.1:18086 127.0.0.1:18081 1`.
+//! `bare_pingora LISTEN UPSTREAM [THREADS [READ_BUFFER]]`, e.g.
+//! `bare_pingora 127.0.0.1:18086 127.0.0.1:18081 1` (the listener's L4
+//! read buffer defaults to the gateway's 4 KiB).
 
 use std::io::Write;
 use std::time::Instant;
@@ -17,7 +18,7 @@ use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_proxy::{ProxyHttp, Session};
 
-/// The same read buffer as the gateway's public listener.
+/// The same read buffer as the gateway's public listener (by default).
 const READ_BUFFER: usize = 4096;
 
 struct Bare {
@@ -65,10 +66,14 @@ impl ProxyHttp for Bare {
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(listen), Some(upstream)) = (args.next(), args.next()) else {
-        eprintln!("usage: bare_pingora LISTEN UPSTREAM [THREADS]");
+        eprintln!("usage: bare_pingora LISTEN UPSTREAM [THREADS [READ_BUFFER]]");
         std::process::exit(2);
     };
     let threads = args.next().and_then(|t| t.parse().ok()).unwrap_or(1);
+    let read_buffer = args
+        .next()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(READ_BUFFER);
     let conf = ServerConf {
         threads,
         ..ServerConf::default()
@@ -81,7 +86,7 @@ fn main() {
         "bare",
     );
     proxy.add_listener(
-        ListenerConfig::tcp(listen).l4_buffer(L4BufferSettings::default().read(READ_BUFFER)),
+        ListenerConfig::tcp(listen).l4_buffer(L4BufferSettings::default().read(read_buffer)),
     );
     proxy.threads = Some(threads);
     server.add_service(proxy);

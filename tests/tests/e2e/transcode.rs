@@ -1484,3 +1484,82 @@ fn not_found(body: &Value, text: &str) {
         other => panic!("404 code {other:?}: {text}"),
     }
 }
+
+/// A transcoded call is the native call it becomes: it is counted once
+/// against the citizen's quota, not once as HTTP and again as gRPC, and a
+/// refusal is the gateway's `RATE_LIMITED` (429) before the department is
+/// asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transcoded_call_counts_once_against_the_citizens_rate_limit() {
+    const BURST: u64 = 10;
+    let secure = Secure::new();
+    let sim = Sim::start_signed(DEPARTMENTS, 50, Some(&secure.signing_key_hex)).await;
+    let gw = secure
+        .gateway(
+            &sim,
+            &[],
+            &[],
+            &format!("\n[rate_limits]\nper_citizen = {{ per_second = 1, burst = {BURST} }}\n"),
+        )
+        .await;
+    let mut c = caller(&gw, &secure, &sim.manifest.citizens[0].id).await;
+    let path = "/api/v1/depts/tax/citizens/me/summary/2024";
+    let before = served(&sim, "tax").await;
+    let started = std::time::Instant::now();
+    // Native and transcoded calls in turn until the quota refuses one.
+    let mut ok = 0_u64;
+    let mut refused = None;
+    for i in 0..(BURST * 3) {
+        if i % 2 == 0 {
+            match c
+                .tax
+                .get_tax_summary(GetTaxSummaryRequest {
+                    citizen_id: "me".into(),
+                    year: 2024,
+                })
+                .await
+            {
+                Ok(_) => ok += 1,
+                Err(status) => {
+                    assert_eq!(
+                        status.code(),
+                        tonic::Code::ResourceExhausted,
+                        "native call {i}: {status:?}"
+                    );
+                    refused = Some(format!("native call {i}"));
+                    break;
+                }
+            }
+        } else {
+            let resp = c.http.get(gw.url(path)).send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            if status == 200 {
+                ok += 1;
+                continue;
+            }
+            let body: Value = serde_json::from_str(&text).unwrap_or_default();
+            assert_eq!(status, 429, "transcoded call {i}: {text}");
+            assert_eq!(body["error"]["code"], "RATE_LIMITED", "{text}");
+            refused = Some(format!("transcoded call {i}"));
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    let served_now = served(&sim, "tax").await - before;
+    println!(
+        "burst {BURST}, 1/s: {ok} calls answered, then {} refused, in {elapsed:?}; tax served {served_now}",
+        refused.as_deref().unwrap_or("none")
+    );
+    let refused = refused.expect("the quota never refused a call");
+    // Counted twice, the alternating calls would use the burst up after
+    // 7 answers (1 + 2 + 1 + 2 + …), plus what refilled meanwhile.
+    let refilled = elapsed.as_secs() + 1;
+    assert!(
+        ok >= BURST && ok <= BURST + refilled,
+        "{ok} answered before {refused}, burst {BURST}, {elapsed:?}"
+    );
+    // Every answered call reached the department once; the refused one
+    // never did.
+    assert_eq!(served_now, ok, "the department served {served_now} of {ok}");
+}
