@@ -57,11 +57,13 @@ lint: deps
 fmt:
 	$(CARGO) fmt --all
 
-# Side by side with nginx and HAProxy (bench/run.sh, about 5 minutes): installs
+# Side by side with nginx and HAProxy (bench/run.sh, about 6 minutes): installs
 # nginx, HAProxy, wrk and h2load from Debian when missing, builds onestop in
-# release, runs every scenario against direct / onestop / nginx / HAProxy,
+# release, runs every scenario against direct / onestop / nginx / HAProxy
+# (and a bare pingora proxy, the framework's floor, on the passthrough),
 # prints the table and writes bench/results/<time>.json. BENCH_PROFILE=1 adds
-# a perf profile of onestop; see docs/PERFORMANCE.md for the knobs.
+# perf profiles of onestop and of bare pingora; see docs/PERFORMANCE.md
+# for the knobs.
 bench: deps bench-deps release
 	bench/run.sh
 
