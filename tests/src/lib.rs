@@ -50,10 +50,8 @@ pub fn free_port() -> u16 {
         .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
         .unwrap_or(32_768);
     if ephemeral_low > LOWEST + 1_000 {
-        let span = u64::from(ephemeral_low - LOWEST);
         for _ in 0..200 {
-            let port = LOWEST + u32::try_from(random_u64() % span).unwrap_or(0);
-            let Ok(port) = u16::try_from(port) else {
+            let Ok(port) = u16::try_from(fastrand::u32(LOWEST..ephemeral_low)) else {
                 continue;
             };
             if TcpListener::bind(("127.0.0.1", port)).is_ok() {
@@ -65,20 +63,6 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("ask the OS for a free port")
-}
-
-/// A random number from the standard library's per-process hasher keys.
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
 }
 
 /// A child process killed when dropped; its stderr goes to a log file.
