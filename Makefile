@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export OPENSSL_NO_VENDOR := 1
 
-.PHONY: all deps build release demo test lint fmt bench bench-deps bench-micro bench-cache bench-overview bench-exchange bench-transcode clean
+.PHONY: all deps test-deps console-screenshots build release demo test lint fmt bench bench-deps bench-micro bench-cache bench-overview bench-exchange bench-transcode clean
 
 all: build
 
@@ -41,7 +41,20 @@ demo: release
 # Bins and tests are built in one go: the bins then get the features the
 # tests' dev-dependencies unify, so the test run does not build the
 # workspace a second time.
-test: deps
+# The console's browser tests drive Debian's headless Chromium over
+# WebDriver (chromium-driver).
+test-deps:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test: deps test-deps
 	$(CARGO) build --workspace --bins --tests
 	@if command -v cargo-nextest >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast; \
@@ -111,6 +124,18 @@ bench-exchange: deps
 # gateway's CPU per call and the ratio transcoded/passthrough.
 bench-transcode: deps
 	$(CARGO) build --release -p onestop && $(CARGO) bench -p onestop-tests --bench transcode
+
+# Screenshots of the operator console for the docs (docs/console/*.png):
+# the demo's pages and the operator's walk, in headless Chromium with
+# Debian's CJK fonts.
+console-screenshots: deps test-deps
+	@dpkg -s fonts-noto-cjk >/dev/null 2>&1 || { \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends fonts-noto-cjk; }
+	$(CARGO) build --workspace --bins --tests
+	ONESTOP_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(CARGO) nextest run -p onestop-tests \
+	  -E 'test(=console::the_demo_feeds_every_console_page) | test(=console::an_operator_works_the_console_in_a_real_browser)'
 
 clean:
 	$(CARGO) clean

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod browser;
 pub mod grpc;
 pub mod raw;
 pub mod registry;

@@ -147,11 +147,26 @@ pub struct UpstreamStats {
     pub requests: u64,
 }
 
+/// Whether one instance of an upstream service receives traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceHealth {
+    pub dept: String,
+    pub service: String,
+    pub addr: String,
+    /// Healthy and not ejected.
+    pub up: bool,
+}
+
 /// Read-only figures from the data plane.
 pub trait TrafficStats: Send + Sync + 'static {
     fn upstreams(&self) -> Vec<UpstreamStats>;
     /// Epoch ms when this process started serving (for "no traffic since").
     fn started_ms(&self) -> i64;
+    /// Every instance the data plane routes to, with its health (the
+    /// console's routing page). None by default.
+    fn instances(&self) -> Vec<InstanceHealth> {
+        Vec::new()
+    }
 }
 
 /// The response cache: purges and figures.

@@ -22,6 +22,12 @@
 //! | `GET /admin/v1/data-items`, `GET /admin/v1/agreements[/{id}]` | any |
 //! | `POST /admin/v1/agreements` | editor, for a consumer department within the operator's departments (named in the body) |
 //! | `POST /admin/v1/agreements/{id}/approve`, `/reject`, `/revoke` | approver: not limited to departments (as the gateway's operator), or limited to departments that include the agreement's provider (as the provider) |
+//! | `GET /admin/v1/assessment`, `GET /admin/v1/traffic`, `GET /admin/v1/upstreams`, `GET /admin/v1/access-audit/verify` | any (assessment and traffic: a department-scoped operator gets their departments' rows) |
+//!
+//! The operators' web console (`/console/…`, module [`console`]) is
+//! served beside the API on the same listener; every change it makes and
+//! every figure it reads goes through these routes in-process, as the
+//! signed-in operator, so the same guard, handlers and audit trail apply.
 //!
 //! Every route is registered in [`router`] through utoipa-axum's
 //! `OpenApiRouter` with the access policy it needs, so the OpenAPI
@@ -29,12 +35,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod assessment_api;
 pub mod audit;
 pub mod auth;
 pub mod backend;
 pub mod cache_api;
 pub mod cases_api;
 pub mod config_api;
+pub mod console;
 mod edge;
 pub mod error;
 mod events;
@@ -104,6 +112,9 @@ pub struct AdminState {
     /// Governed data sharing: the data catalog and agreements; `None` when
     /// this gateway runs none (those routes then answer 404, like cases).
     pub sharing: Option<Arc<onestop_sharing::Sharing>>,
+    /// Department assessment over the store's roll-ups and figures;
+    /// `None` when this gateway runs none (those routes then answer 404).
+    pub assessment: Option<Arc<onestop_assessment::Assessor>>,
 }
 
 impl AdminState {
@@ -129,18 +140,24 @@ impl AdminState {
 /// The admin HTTP application: `/admin/v1/…`, `/metrics`, `/healthz`, `/readyz`.
 pub fn router(state: AdminState) -> Router {
     let (router, api) = api(&state).split_for_parts();
-    openapi::serve(router, &api)
+    let api_router: Router = openapi::serve(router, &api)
         .fallback(|| async { ApiError::NotFound("no such admin resource".into()) })
         .layer(middleware::from_fn(edge::edge))
-        .with_state(state)
+        .with_state(state.clone());
+    if !state.config.current().config.gateway.console.enabled {
+        return api_router;
+    }
+    // The console calls the API router in-process, as the signed-in operator.
+    let console = console::router(state, api_router.clone()).layer(middleware::from_fn(edge::edge));
+    api_router.merge(console)
 }
 
 /// Every route with its policy; the OpenAPI document is collected from the
 /// same calls.
 fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
     use crate::{
-        audit, auth, cache_api as cache, cases_api as cases, config_api as config,
-        registry_api as reg, sharing_api as sharing, tokens_api as tokens,
+        assessment_api as assessment, audit, auth, cache_api as cache, cases_api as cases,
+        config_api as config, registry_api as reg, sharing_api as sharing, tokens_api as tokens,
     };
     let read = Policy::read();
     let editor = |action| Policy::change(Role::Editor, action, Scope::Department);
@@ -231,6 +248,10 @@ fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
             approver_any("agreement.revoke"),
             routes!(sharing::revoke),
         ))
+        .merge(g(read, routes!(assessment::assessment)))
+        .merge(g(read, routes!(assessment::traffic)))
+        .merge(g(read, routes!(assessment::upstreams)))
+        .merge(g(read, routes!(assessment::verify_chain)))
 }
 
 /// The admin listener as a pingora background service.

@@ -3,8 +3,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod access;
+mod assessment;
 mod cache;
 mod config;
+mod console;
 mod ops;
 mod registry;
 mod sharing;

@@ -180,6 +180,19 @@ pub(crate) async fn zombies(
     if window.is_zero() {
         return Err(ApiError::bad_request("the window must be longer than 0s"));
     }
+    let now = now_ms();
+    let departments = current(&state, window, now);
+    Ok(Json(ZombieReport {
+        window: humantime::format_duration(window).to_string(),
+        window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+        now_ms: now,
+        departments,
+    }))
+}
+
+/// The zombie report of this gateway now, over `window`.
+pub(crate) fn current(state: &AdminState, window: Duration, now: i64) -> Vec<DeptZombies> {
+    let snap = state.config.current();
     let mut candidates: Vec<Candidate> = snap
         .config
         .departments
@@ -208,20 +221,13 @@ pub(crate) async fn zombies(
                 }),
         );
     }
-    let now = now_ms();
-    let departments = report(
+    report(
         &candidates,
         &state.stats.upstreams(),
         state.stats.started_ms(),
         now,
         window,
-    );
-    Ok(Json(ZombieReport {
-        window: humantime::format_duration(window).to_string(),
-        window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
-        now_ms: now,
-        departments,
-    }))
+    )
 }
 
 #[cfg(test)]

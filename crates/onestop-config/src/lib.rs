@@ -11,6 +11,7 @@ pub mod access;
 mod bundle;
 pub mod cache;
 pub mod composite;
+pub mod console;
 mod diag;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -25,6 +26,7 @@ pub use access::*;
 pub use bundle::Bundle;
 pub use cache::*;
 pub use composite::*;
+pub use console::*;
 pub use diag::{Diagnostic, Diagnostics};
 pub use load::{Source, department_files, load_dir, load_path, parse_sources};
 pub use model::*;

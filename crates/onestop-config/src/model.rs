@@ -87,6 +87,12 @@ pub struct GatewayFile {
     /// Data sharing between departments: agreements and the access audit.
     #[serde(default)]
     pub sharing: crate::sharing::SharingSettings,
+    /// Department assessment: traffic roll-ups and the assessment month.
+    #[serde(default)]
+    pub assessment: crate::console::AssessmentSettings,
+    /// The operators' web console on the admin listener.
+    #[serde(default)]
+    pub console: crate::console::ConsoleSettings,
 }
 
 /// Where durable state lives.

@@ -54,6 +54,18 @@ fn a_valid_department_loads_with_defaults() {
 
 /// A gateway file with every key set, none to its default.
 const GATEWAY_ALL: &str = r#"
+[assessment]
+rollup_interval = "5s"
+gauge_interval = "30s"
+gateway = "gw-east-1"
+utc_offset_hours = 9
+
+[console]
+enabled = false
+session_ttl = "4h"
+idle_timeout = "15m"
+secure_cookie = true
+
 [listeners]
 public = "0.0.0.0:80"
 control = "0.0.0.0:50052"
@@ -187,6 +199,16 @@ fn gateway_file_round_trips() {
     assert_ne!(r.sync_interval, rd.sync_interval);
     assert_ne!(r.zombie_window, rd.zombie_window);
     assert_ne!(r.max_metadata_bytes, rd.max_metadata_bytes);
+    let (a, ad) = (&gw.assessment, &d.assessment);
+    assert_ne!(a.rollup_interval, ad.rollup_interval);
+    assert_ne!(a.gauge_interval, ad.gauge_interval);
+    assert_eq!(a.gateway.as_deref(), Some("gw-east-1"));
+    assert_ne!(a.utc_offset_hours, ad.utc_offset_hours);
+    let (c, cd) = (&gw.console, &d.console);
+    assert_ne!(c.enabled, cd.enabled);
+    assert_ne!(c.session_ttl, cd.session_ttl);
+    assert_ne!(c.idle_timeout, cd.idle_timeout);
+    assert_ne!(c.secure_cookie, cd.secure_cookie);
     assert_eq!(gw.operators.len(), 1);
     assert_eq!(gw.operators[0].roles.len(), 3);
     assert_eq!(gw.operators[0].departments.len(), 1);

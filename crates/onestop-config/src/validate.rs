@@ -235,6 +235,7 @@ impl Validator {
         self.access(&doc, config, departments);
         self.composites(&doc, config, departments);
         self.sharing_settings(&doc, config);
+        self.console_settings(&doc, config);
     }
 
     fn store(&mut self, doc: &GatewayDoc<'_>, config: &Config) {
@@ -837,6 +838,7 @@ fn is_param(s: &str) -> bool {
 
 mod access;
 mod composite;
+mod console;
 mod sharing;
 #[cfg(test)]
 mod tests;

@@ -228,6 +228,14 @@ impl Sharing {
         self.state.load_full()
     }
 
+    /// Verifies the whole access-audit hash chain (the admin API's and the
+    /// console's view of `onestop audit verify`).
+    pub async fn verify_audit(
+        &self,
+    ) -> Result<onestop_store::VerifyReport, onestop_store::VerifyError> {
+        onestop_store::verify_store(&*self.access, 1000).await
+    }
+
     /// Records an access; `Err` when the audit log cannot take it (the
     /// data must then not be returned). Always `Ok` with auditing off.
     pub fn audit(&self, record: NewAccessRecord) -> Result<(), onestop_audit::AuditUnavailable> {

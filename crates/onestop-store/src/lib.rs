@@ -30,6 +30,12 @@
 //! two gateways on one PostgreSQL never both decide; like [`CaseStore`]'s,
 //! its writes announce nothing.
 //!
+//! Traffic roll-ups every gateway writes (hourly and per-minute rows per
+//! department and gateway, with latency histogram buckets) and the period
+//! figures of cases, ratings and follow-ups that department assessment
+//! (考核) reads are behind a fifth trait, [`AssessmentStore`] (module
+//! `assessment`), also implemented by [`SqlStore`].
+//!
 //! Times are Unix epoch milliseconds ([`Millis`]).
 //!
 //! # Opening a store
@@ -81,12 +87,14 @@
 #![forbid(unsafe_code)]
 
 mod access_audit;
+mod assessment;
 mod cases;
 mod records;
 mod sharing;
 mod sql;
 
 pub use access_audit::*;
+pub use assessment::*;
 pub use cases::*;
 pub use records::*;
 pub use sharing::*;

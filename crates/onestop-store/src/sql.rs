@@ -11,6 +11,7 @@
 //! increasing order.
 
 mod access_audit;
+mod assessment;
 mod cases;
 mod error;
 mod listener;

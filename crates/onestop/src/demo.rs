@@ -188,6 +188,9 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
         gateway.push_str(&fleet_config::channel_toml(id, name, hash));
     }
     gateway.push_str(&fleet_config::life_events_toml(&manifest));
+    // A department whose system hangs: an overdue case for the console.
+    let hung = crate::demo_feed::HungDepartment::start()?;
+    gateway.push_str(crate::demo_feed::HungDepartment::gateway_toml());
     write_atomically(&config_dir.join("onestop.toml"), &gateway)?;
     let departments = config_dir.join("departments");
     // Departments from an earlier run with more of them must not linger.
@@ -208,6 +211,7 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
         };
         write_atomically(&departments.join(format!("{}.toml", dept.id)), &text)?;
     }
+    write_atomically(&departments.join("archive.toml"), &hung.department_toml())?;
     write_atomically(
         &opts.data_dir.join("fleet.json"),
         &serde_json::to_string_pretty(&manifest)?,
@@ -225,6 +229,7 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
         app_key: app_key.clone(),
         registered,
         expected_matters,
+        citizens: Vec::new(),
     };
     let now = std::time::SystemTime::now();
     let citizen_tokens: Vec<String> = manifest
@@ -232,6 +237,12 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
         .iter()
         .map(|c| signer.mint(&c.id, None, CITIZEN_TOKEN_TTL, now))
         .collect();
+    // Citizens 1 and 2 rate their cases for the console (citizen 0 is the
+    // example everyone else uses).
+    let setup = Setup {
+        citizens: citizen_tokens.iter().skip(1).take(3).cloned().collect(),
+        ..setup
+    };
     let banner_manifest = manifest.clone();
     let (public, control, admin) = (opts.public, opts.control, opts.admin);
     let json_path = demo_json.clone();
@@ -289,6 +300,8 @@ struct Setup {
     app_key: String,
     registered: Vec<String>,
     expected_matters: usize,
+    /// Citizens whose rated cases feed the console.
+    citizens: Vec<String>,
 }
 
 impl Setup {
@@ -328,7 +341,7 @@ impl Setup {
         );
         let count = tokio::time::timeout(
             Duration::from_secs(60),
-            fleet.register(RegistrarOptions::new(self.control, tokens)),
+            fleet.register(RegistrarOptions::new(self.control, tokens.clone())),
         )
         .await
         .with_context(|| {
@@ -398,6 +411,20 @@ impl Setup {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // Something for every page of the operator console.
+        crate::demo_feed::Feed {
+            http: &http,
+            public: self.public,
+            admin: self.admin,
+            control: self.control,
+            operator_token: &self.operator_token,
+            app_key: &self.app_key,
+            dept_tokens: &tokens,
+            citizens: &self.citizens,
+        }
+        .run(&fleet.manifest)
+        .await
+        .context("feeding the console")?;
         tracing::info!(
             departments = count,
             approved = services.len(),
@@ -459,6 +486,10 @@ fn print_banner(manifest: &FleetManifest, at: Endpoints, creds: Credentials<'_>,
         format!("http://{admin}")
     );
     println!("  fleet    {fleet:<28} fault knobs: /fleet");
+    println!(
+        "  console  {:<28} operator console: sign in with the operator token below",
+        format!("http://{admin}/console/")
+    );
     println!("  app key          {}", creds.app_key);
     println!("  operator token   {}", creds.operator);
     println!(

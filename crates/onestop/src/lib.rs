@@ -5,12 +5,14 @@
 pub mod admin_client;
 pub mod cases;
 pub mod demo;
+mod demo_feed;
 pub mod edit;
 pub mod fleet_config;
 pub mod jwks;
 pub mod listener;
 pub mod manage;
 pub mod reload;
+pub mod rollup;
 pub mod server;
 pub mod sharing;
 pub mod telemetry;

@@ -233,6 +233,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         agreements: Arc::new(sql.clone()),
         access,
     };
+    let assessment_store: Arc<dyn onestop_store::AssessmentStore> = Arc::new(sql.clone());
     let store: Arc<dyn Store> = Arc::new(sql);
 
     let limiter = {
@@ -357,7 +358,20 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         cache: purges.clone(),
         cases,
         sharing: sharing.clone(),
+        assessment: Some(Arc::new(onestop_assessment::Assessor::new(
+            assessment_store.clone(),
+            Arc::new(onestop_assessment::NoAppeals),
+        ))),
     };
+    let assessment_loop = background_service(
+        "onestop assessment",
+        crate::rollup::AssessmentLoop {
+            store: assessment_store,
+            manager: manager.clone(),
+            admin: admin_state.clone(),
+            gateway: crate::rollup::gateway_name(&config),
+        },
+    );
     let mut admin = RouterApp::service(
         "onestop admin",
         &listeners.admin.to_string(),
@@ -404,6 +418,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     server.add_service(purge_loop);
     server.add_service(watcher);
     server.add_service(startup);
+    server.add_service(assessment_loop);
     tracing::info!(public = %listeners.public, control = %listeners.control, admin = %listeners.admin, store = %redact(&url), threads, "onestop serving");
     // `run_forever` never returns; the store runtime must outlive it.
     let _keep = control_rt;
@@ -481,6 +496,10 @@ impl TrafficStats for DataPlaneStats {
 
     fn started_ms(&self) -> i64 {
         self.started_ms
+    }
+
+    fn instances(&self) -> Vec<onestop_admin::backend::InstanceHealth> {
+        crate::rollup::instances(prometheus::default_registry())
     }
 }
 

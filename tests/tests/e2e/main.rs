@@ -8,6 +8,7 @@ mod cache;
 mod cases;
 mod cli;
 mod config_versions;
+mod console;
 mod data_plane;
 mod grpc;
 mod health;

@@ -10,16 +10,18 @@ use super::support::*;
 use crate::ConfigBackend;
 
 /// Every operation the router serves.
-const SERVED: [(&str, &str); 40] = [
+const SERVED: [(&str, &str); 44] = [
     ("DELETE", "/admin/v1/config/departments/{dept}"),
     (
         "DELETE",
         "/admin/v1/config/departments/{dept}/routes/{route}",
     ),
     ("DELETE", "/admin/v1/departments/{dept}/tokens/{id}"),
+    ("GET", "/admin/v1/access-audit/verify"),
     ("GET", "/admin/v1/agreements"),
     ("GET", "/admin/v1/agreements/{id}"),
     ("GET", "/admin/v1/audit"),
+    ("GET", "/admin/v1/assessment"),
     ("GET", "/admin/v1/cache/stats"),
     ("GET", "/admin/v1/cases/overdue"),
     ("GET", "/admin/v1/cases/{id}"),
@@ -37,6 +39,8 @@ const SERVED: [(&str, &str); 40] = [
     ("GET", "/admin/v1/registry/services"),
     ("GET", "/admin/v1/registry/services/{dept}/{service}"),
     ("GET", "/admin/v1/registry/zombies"),
+    ("GET", "/admin/v1/traffic"),
+    ("GET", "/admin/v1/upstreams"),
     ("GET", "/admin/v1/whoami"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
@@ -204,7 +208,7 @@ async fn every_admin_route_needs_a_valid_token() {
     let h = Harness::start().await;
     let doc = document(&h).await;
     let ops = admin_operations(&doc);
-    assert_eq!(ops.len(), 36);
+    assert_eq!(ops.len(), 40);
     let bad: [Option<&str>; 6] = [
         None,
         Some("Bearer not-a-known-token"),

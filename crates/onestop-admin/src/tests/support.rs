@@ -237,6 +237,18 @@ impl FakeConfig {
         self.files_tx.subscribe()
     }
 
+    /// Replaces the running files (as a hot reload of edited files would).
+    pub fn replace_files(&self, files: BTreeMap<String, String>) {
+        let config = Arc::new(parse(&files).unwrap_or_else(|e| panic!("{e}")));
+        let mut inner = self.inner.lock().unwrap();
+        inner.current.content_hash = Bundle {
+            files: files.clone(),
+        }
+        .hash();
+        inner.current.files = files;
+        inner.current.config = config;
+    }
+
     pub fn version_count(&self) -> usize {
         self.inner.lock().unwrap().versions.len()
     }
@@ -682,6 +694,10 @@ impl Harness {
             cache: Arc::new(purges),
             cases: None,
             sharing: sharing.clone(),
+            assessment: Some(Arc::new(onestop_assessment::Assessor::new(
+                Arc::new(store.clone()),
+                Arc::new(onestop_assessment::NoAppeals),
+            ))),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

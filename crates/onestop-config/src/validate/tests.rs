@@ -1091,3 +1091,59 @@ fn composite_problems_are_located() {
         "cases.lease must be more than 0",
     );
 }
+
+#[test]
+fn console_and_assessment_settings_are_bounded() {
+    let p = gateway(
+        "[assessment]\nrollup_interval = \"0s\"\ngauge_interval = \"2h\"\ngateway = \"a b\"\nutc_offset_hours = 15\n\n[console]\nsession_ttl = \"30s\"\nidle_timeout = \"2d\"\n",
+    );
+    assert_eq!(p.len(), 6, "{p:#?}");
+    at(
+        &p[0],
+        GW_PATH,
+        2,
+        19,
+        "assessment.rollup_interval must be between 1s and 5m",
+    );
+    at(
+        &p[1],
+        GW_PATH,
+        3,
+        18,
+        "assessment.gauge_interval must be between 1s and 1h",
+    );
+    at(
+        &p[2],
+        GW_PATH,
+        4,
+        11,
+        "assessment.gateway must be 1-64 characters",
+    );
+    at(
+        &p[3],
+        GW_PATH,
+        5,
+        20,
+        "assessment.utc_offset_hours must be between -12 and 14",
+    );
+    at(
+        &p[4],
+        GW_PATH,
+        8,
+        15,
+        "console.session_ttl must be between 1m and 24h",
+    );
+    at(
+        &p[5],
+        GW_PATH,
+        9,
+        16,
+        "console.idle_timeout must be between 1m and 24h",
+    );
+    assert_eq!(
+        gateway(
+            "[assessment]\nrollup_interval = \"1s\"\nutc_offset_hours = -5\n\n[console]\nenabled = false\n"
+        ),
+        vec![]
+    );
+}

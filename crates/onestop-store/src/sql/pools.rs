@@ -133,6 +133,11 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "sharing",
         include_str!("../../migrations/sqlite/0005_sharing.sql"),
     ),
+    (
+        8,
+        "rollups",
+        include_str!("../../migrations/sqlite/0008_rollups.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Embedded = &[
@@ -160,6 +165,11 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         5,
         "sharing",
         include_str!("../../migrations/postgres/0005_sharing.sql"),
+    ),
+    (
+        8,
+        "rollups",
+        include_str!("../../migrations/postgres/0008_rollups.sql"),
     ),
 ];
 
