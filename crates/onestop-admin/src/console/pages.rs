@@ -805,7 +805,7 @@ pub async fn version(State(c): State<Console>, op: Operator, Path(v): Path<i64>)
     let diff = s(&one.body["diff"]);
     ok(&VersionPage {
         nav: Nav::new(&op, "versions"),
-        version: version_row(&one.body["meta"], current, c.offset()),
+        version: version_row(&one.body, current, c.offset()),
         previous: s(&one.body["previous"]),
         diff: diff
             .lines()

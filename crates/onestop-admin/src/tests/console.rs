@@ -152,6 +152,7 @@ async fn sign_in_makes_a_cookie_session_and_sign_out_ends_it() {
     assert!(csp.contains("script-src 'self'"), "{csp}");
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "same-origin");
     assert_eq!(headers["cache-control"], "no-store");
     // No inline script anywhere, and the token is on no page.
     for page in [
@@ -159,6 +160,7 @@ async fn sign_in_makes_a_cookie_session_and_sign_out_ends_it() {
         "/console/registrations",
         "/console/routing",
         "/console/versions",
+        "/console/versions/1",
         "/console/zombies",
         "/console/cases",
         "/console/sharing",
@@ -177,6 +179,8 @@ async fn sign_in_makes_a_cookie_session_and_sign_out_ends_it() {
             assert!(tag.contains("src=\"/console/assets/"), "{page}: {tag}");
         }
     }
+    let (_, html, _) = b.get("/console/versions/1").await;
+    assert!(html.contains("配置版本 v1"), "{html}");
     let (status, css, headers) = b.get("/console/assets/console.css").await;
     assert_eq!(
         (status, &headers["content-type"]),
