@@ -211,7 +211,7 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
         };
         write_atomically(&departments.join(format!("{}.toml", dept.id)), &text)?;
     }
-    write_atomically(&departments.join("archive.toml"), &hung.department_toml())?;
+    write_atomically(&departments.join("dossier.toml"), &hung.department_toml())?;
     write_atomically(
         &opts.data_dir.join("fleet.json"),
         &serde_json::to_string_pretty(&manifest)?,

@@ -40,7 +40,7 @@ impl Feed<'_> {
         Ok(())
     }
 
-    /// A registered HTTP department adds a notices route: its service's
+    /// A registered HTTP department adds a service-guide route: its service's
     /// new revision waits for an operator while the approved one serves.
     async fn pending_registration(&self, manifest: &FleetManifest) -> anyhow::Result<()> {
         let Some(dept) = manifest
@@ -54,11 +54,11 @@ impl Feed<'_> {
         let ttl = onestop_sim::RegistrarOptions::new(self.control, Default::default()).lease_ttl;
         let mut spec = onestop_sim::registrar::service_spec(dept, "main", ttl);
         spec.routes.push(pb::Route {
-            id: "notices".into(),
-            name: "办事指南与公告".into(),
+            id: "service-guide-v2".into(),
+            name: "办事指南（新版）".into(),
             description: "部门新增的公开事项（演示：等待备案审批）".into(),
             kind: pb::PathKind::Exact as i32,
-            pattern: format!("/api/v1/depts/{}/notices", dept.id),
+            pattern: format!("/api/v1/depts/{}/service-guide/v2", dept.id),
             methods: vec!["GET".into()],
             citizen_param: String::new(),
             timeout_ms: None,
@@ -209,7 +209,7 @@ impl Feed<'_> {
     }
 }
 
-/// The demo's department whose system hangs: 市档案馆, one instance that
+/// The demo's department whose system hangs: 人事档案中心, one instance that
 /// accepts connections and never answers (a stand-in for a department
 /// system that stopped responding). Its transfer step keeps a case
 /// running past its statutory deadline, so the console's overdue list has
@@ -238,14 +238,14 @@ impl HungDepartment {
         Ok(HungDepartment { addr })
     }
 
-    /// `departments/archive.toml`.
+    /// `departments/dossier.toml`.
     pub fn department_toml(&self) -> String {
         format!(
             r#"# 演示：系统无响应的部门。Demo: a department whose system hangs.
 [department]
-id = "archive"
-name = "市档案馆"
-name_en = "City Archives"
+id = "dossier"
+name = "人事档案中心"
+name_en = "Personnel Dossier Centre"
 
 [[services]]
 id = "main"
@@ -254,7 +254,7 @@ instances = [{{ addr = "{}" }}]
 [[routes]]
 id = "transfer"
 name = "档案转递"
-path = "/api/v1/depts/archive/applications/transfer"
+path = "/api/v1/depts/dossier/applications/transfer"
 methods = ["POST"]
 service = "main"
 auth = "citizen"
@@ -275,15 +275,15 @@ retries = 0
 step_timeout = "30m"
 
 [[composite]]
-id = "archive-transfer"
+id = "dossier-transfer"
 name = "档案转递一件事（演示：部门系统无响应）"
-lead = "archive"
+lead = "dossier"
 
 [[composite.steps]]
 id = "transfer"
 name = "档案转递"
-dept = "archive"
-path = "/api/v1/depts/archive/applications/transfer"
+dept = "dossier"
+path = "/api/v1/depts/dossier/applications/transfer"
 body = { citizen = "{citizen}" }
 deadline = "5s"
 "#
@@ -291,7 +291,7 @@ deadline = "5s"
 }
 
 impl Feed<'_> {
-    /// A citizen applies for the archive transfer; the case keeps running.
+    /// A citizen applies for the dossier transfer; the case keeps running.
     pub async fn overdue_case(&self) -> anyhow::Result<()> {
         let Some(token) = self.citizens.get(2) else {
             return Ok(());
@@ -300,7 +300,7 @@ impl Feed<'_> {
             .post(format!("http://{}/api/v1/me/cases", self.public))
             .header("x-onestop-app-key", self.app_key)
             .bearer_auth(token)
-            .json(&json!({"matter": "archive-transfer", "input": {}}))
+            .json(&json!({"matter": "dossier-transfer", "input": {}}))
             .send()
             .await?
             .error_for_status()

@@ -123,14 +123,28 @@ async fn two_gateways_on_one_postgres_report_the_same_assessment() {
     assert_eq!(t["platform"]["requests"], 60);
 }
 
+/// Waits (a form submitted by a click navigates after the click returns)
+/// until the browser is at `path`; panics naming where it is.
+async fn wait_path(browser: &Browser, path: &str) {
+    let arrived = wait_for(Duration::from_secs(10), || async {
+        browser.path().await == path
+    })
+    .await;
+    assert!(
+        arrived.is_some(),
+        "at {} instead of {path}: {}",
+        browser.path().await,
+        browser.text("body").await
+    );
+}
+
 /// Signs in through the login form.
 async fn sign_in(browser: &Browser, admin: std::net::SocketAddr, token: &str) {
     browser.goto(&format!("http://{admin}/console/")).await;
     assert_eq!(browser.path().await, "/console/login");
     browser.type_into("#token", token).await;
     browser.click("#signin").await;
-    let at = browser.path().await;
-    assert_eq!(at, "/console/", "signed in? {}", browser.text("body").await);
+    wait_path(browser, "/console/").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,7 +232,7 @@ async fn an_operator_works_the_console_in_a_real_browser() {
     assert!(browser.source().await.contains("&lt;script&gt;alert"));
     // Approve: the route serves traffic.
     browser.click(&format!("{card} button.approve")).await;
-    assert_eq!(browser.path().await, "/console/registrations?done=approved");
+    wait_path(&browser, "/console/registrations?done=approved").await;
     let routed = wait_for(Duration::from_secs(5), || async {
         status_of(&http, &route).await == 200
     })
@@ -277,6 +291,11 @@ async fn an_operator_works_the_console_in_a_real_browser() {
         .await
         .unwrap();
     browser.click("#save").await;
+    let shown = wait_for(Duration::from_secs(10), || async {
+        browser.has(&format!("#line-{line}")).await
+    })
+    .await;
+    assert!(shown.is_some(), "{}", browser.text("body").await);
     let marked = browser.text(&format!("#line-{line}")).await;
     assert!(marked.contains("nope"), "line {line}: {marked}");
     assert!(marked.contains(&format!("line {line}:")), "{marked}");
@@ -295,7 +314,7 @@ async fn an_operator_works_the_console_in_a_real_browser() {
         .await
         .unwrap();
     browser.click("#save").await;
-    assert_eq!(browser.path().await, "/console/routing?done=saved");
+    wait_path(&browser, "/console/routing?done=saved").await;
     let edited_version = gw.admin_get("/config/status").await["version"]
         .as_i64()
         .unwrap();
@@ -306,16 +325,19 @@ async fn an_operator_works_the_console_in_a_real_browser() {
     browser
         .click(&format!("#version-{version} button.rollback"))
         .await;
-    // The confirmation the script asks for.
-    if let Ok(alert) = browser.client.get_alert_text().await {
-        assert!(alert.contains("回滚"), "{alert}");
-        browser.client.accept_alert().await.unwrap();
+    // The confirmation the console's script asks for.
+    let mut confirmed = false;
+    for _ in 0..50 {
+        if let Ok(question) = browser.client.get_alert_text().await {
+            assert!(question.contains("回滚"), "{question}");
+            browser.client.accept_alert().await.unwrap();
+            confirmed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let rolled = wait_for(Duration::from_secs(5), || async {
-        browser.path().await == "/console/versions?done=rolledback"
-    })
-    .await;
-    assert!(rolled.is_some(), "at {}", browser.path().await);
+    assert!(confirmed, "the rollback asks for confirmation first");
+    wait_path(&browser, "/console/versions?done=rolledback").await;
     let now = gw.admin_get("/config").await;
     let old = gw.admin_get(&format!("/config/versions/{version}")).await;
     assert_eq!(now["content_hash"], old["content_hash"]);
@@ -334,7 +356,7 @@ async fn an_operator_works_the_console_in_a_real_browser() {
 
     // Sign out; a viewer sees no buttons, and a forged form is refused.
     browser.click("#logout").await;
-    assert_eq!(browser.path().await, "/console/login");
+    wait_path(&browser, "/console/login").await;
     browser.goto(&format!("http://{}/console/", gw.admin)).await;
     assert_eq!(browser.path().await, "/console/login", "signed out");
     sign_in(&browser, gw.admin, &viewer_token).await;
