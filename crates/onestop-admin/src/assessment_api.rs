@@ -501,6 +501,7 @@ pub(crate) async fn verify_chain(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

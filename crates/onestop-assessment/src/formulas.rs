@@ -155,6 +155,7 @@ impl std::fmt::Display for Month {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

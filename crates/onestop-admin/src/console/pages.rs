@@ -1602,6 +1602,7 @@ pub async fn purge(State(c): State<Console>, op: Operator, Form(f): Form<PurgeFo
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -63,14 +63,13 @@ impl Sessions {
             last_seen: now,
         };
         let mut map = self.by_hash.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_SESSIONS {
-            if let Some(oldest) = map
+        if map.len() >= MAX_SESSIONS
+            && let Some(oldest) = map
                 .iter()
                 .min_by_key(|(_, s)| s.last_seen)
                 .map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
-            }
+        {
+            map.remove(&oldest);
         }
         map.insert(sha256_hex(id.as_bytes()), session.clone());
         (id, session)
@@ -148,6 +147,7 @@ pub fn set_cookie(name: &str, value: &str, max_age: Duration, secure: bool) -> H
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

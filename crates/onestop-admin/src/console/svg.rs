@@ -207,6 +207,7 @@ pub fn lines(title: &str, series: &[Line], unit: Unit) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

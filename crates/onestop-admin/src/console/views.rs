@@ -545,6 +545,7 @@ pub struct CachePage {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
