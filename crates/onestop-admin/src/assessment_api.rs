@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use onestop_assessment::report::{TrafficRates, UNROUTED};
+use onestop_assessment::report::{BUILTIN, TrafficRates, UNROUTED, platform_only};
 use onestop_assessment::{Assessor, Context, DeptInfo, Month, Report};
 use onestop_store::{HOUR_MS, MINUTE_MS, Millis, TrafficCounts, now_ms};
 use serde::{Deserialize, Serialize};
@@ -248,7 +248,7 @@ pub struct TrafficPoint {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeptTraffic {
     /// The department id (`platform` for the whole, `-` for requests no
-    /// route matched).
+    /// route matched, `onestop` for the gateway's own APIs).
     pub dept: String,
     pub name: String,
     pub requests: i64,
@@ -367,14 +367,13 @@ pub(crate) async fn traffic(
     let mut departments: Vec<DeptTraffic> = by_dept
         .iter()
         .filter(|(d, _)| {
-            ctx.caller.departments.is_empty()
-                || (d.as_str() != UNROUTED && ctx.caller.may_change(d))
+            ctx.caller.departments.is_empty() || (!platform_only(d) && ctx.caller.may_change(d))
         })
         .map(|(d, points)| {
-            let name = if d == UNROUTED {
-                "（未匹配路由）"
-            } else {
-                names.get(d).map_or(d.as_str(), String::as_str)
+            let name = match d.as_str() {
+                UNROUTED => "（未匹配路由）",
+                BUILTIN => "平台内置接口",
+                _ => names.get(d).map_or(d.as_str(), String::as_str),
             };
             dept_traffic(d, name, points)
         })

@@ -174,7 +174,7 @@ pub struct Report {
     /// Whether appeals' figures are included (false until appeals report).
     pub appeals_available: bool,
     /// Every department's figures summed; traffic also counts requests no
-    /// department's route matched.
+    /// department's route matched and the gateway's own APIs.
     pub platform: DeptAssessment,
     /// By department id.
     pub departments: Vec<DeptAssessment>,
@@ -206,9 +206,19 @@ pub struct Inputs {
 /// The label of requests no department's route matched.
 pub const UNROUTED: &str = "-";
 
+/// The label of the gateway's own APIs (catalog, overview, cases,
+/// consents): the platform's, no department's.
+pub const BUILTIN: &str = "onestop";
+
+/// Whether traffic of `label` counts for the platform only.
+pub fn platform_only(label: &str) -> bool {
+    label == UNROUTED || label == BUILTIN
+}
+
 /// Builds the report. Departments are the configuration's plus any the
 /// figures name (a department removed since still has its history);
-/// requests no route matched count for the platform only.
+/// requests no route matched and the gateway's own APIs count for the
+/// platform only.
 pub fn build(inputs: &Inputs) -> Report {
     let mut ids: BTreeSet<&str> = inputs.departments.iter().map(|d| d.id.as_str()).collect();
     ids.extend(inputs.figures.keys().map(String::as_str));
@@ -217,7 +227,7 @@ pub fn build(inputs: &Inputs) -> Report {
             .traffic
             .keys()
             .map(String::as_str)
-            .filter(|d| *d != UNROUTED),
+            .filter(|d| !platform_only(d)),
     );
     if let Some(appeals) = &inputs.appeals {
         ids.extend(appeals.keys().map(String::as_str));
@@ -257,8 +267,10 @@ pub fn build(inputs: &Inputs) -> Report {
             zombies,
         ));
     }
-    if let Some(unrouted) = inputs.traffic.get(UNROUTED) {
-        platform_traffic.add(unrouted);
+    for (label, counts) in &inputs.traffic {
+        if platform_only(label) {
+            platform_traffic.add(counts);
+        }
     }
     let platform = assess(
         "platform",

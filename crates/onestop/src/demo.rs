@@ -317,6 +317,24 @@ impl Setup {
             .context("the demo's HTTP client")?;
         let auth = format!("Bearer {}", self.operator_token);
         let admin = |path: &str| format!("http://{}/admin/v1{path}", self.admin);
+        // The admin listener is a service of its own: on a busy machine it
+        // may bind after this start-up work begins.
+        let healthz = format!("http://{}/healthz", self.admin);
+        let listening = Instant::now() + Duration::from_secs(15);
+        while !http
+            .get(&healthz)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            if Instant::now() > listening {
+                bail!(
+                    "the admin listener {} does not answer after 15 s",
+                    self.admin
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let mut tokens = BTreeMap::new();
         for dept in &self.registered {
             let answer: Value = http

@@ -75,6 +75,7 @@ fn inputs() -> Inputs {
             ("hpf".to_string(), traffic(200, 2, 150)),
             ("water".to_string(), traffic(100, 0, 100)),
             (UNROUTED.to_string(), traffic(10, 0, 10)),
+            (BUILTIN.to_string(), traffic(40, 0, 40)),
         ]),
         appeals: None,
         zombies: BTreeMap::from([("water".to_string(), vec!["meter".to_string()])]),
@@ -136,10 +137,16 @@ fn the_platform_sums_counts_not_rates() {
     // Ratings of hpf (5) and old (1): 4 satisfied of 6.
     assert_eq!(p.ratings.count, 6);
     assert!(close(p.ratings.satisfaction_rate, 4.0 / 6.0));
-    // Requests of every department plus those no route matched.
-    assert_eq!(p.traffic.requests, 310);
+    // Requests of every department plus those no route matched and the
+    // gateway's own APIs (no department row of their own).
+    assert_eq!(p.traffic.requests, 350);
     assert_eq!(p.traffic.errors, 2, "2 errors at hpf, none elsewhere");
-    assert!(close(p.traffic.availability, 308.0 / 310.0));
+    assert!(close(p.traffic.availability, 348.0 / 350.0));
+    assert!(
+        !r.departments
+            .iter()
+            .any(|d| d.dept == BUILTIN || d.dept == UNROUTED)
+    );
     assert_eq!(p.zombie_services, vec!["water/meter".to_string()]);
 }
 
