@@ -137,7 +137,8 @@ pub async fn handle(cases: &Arc<Cases>, req: Request<'_>) -> Result<(u16, Value)
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CaseError> {
-    serde_json::from_slice(body).map_err(|e| CaseError::Invalid(format!("invalid JSON body: {e}")))
+    onestop_core::json::from_slice(body)
+        .map_err(|e| CaseError::Invalid(format!("invalid JSON body: {e}")))
 }
 
 async fn submit(cases: &Arc<Cases>, req: Request<'_>) -> Result<(u16, Value), CaseError> {

@@ -171,6 +171,29 @@ pub struct Limits {
     /// Requests for another host: `accept` or `reject` (404).
     #[serde(default)]
     pub unknown_host: UnknownHost,
+    /// Time to receive a request's whole header block, counted from the
+    /// accept (first request) or from the next request's first byte; the
+    /// connection is closed at the limit, without an answer.
+    #[serde(default = "default_header_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub header_timeout: Duration,
+    /// Longest gap between two reads of a request body; at the limit the
+    /// request is answered 408 `REQUEST_TIMEOUT` and the connection closed.
+    #[serde(default = "default_body_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub body_timeout: Duration,
+    /// How long an HTTP/1.1 connection may wait for its next request, and an
+    /// h2 connection without open streams; then it is closed.
+    #[serde(default = "default_keepalive_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub keepalive_timeout: Duration,
+    /// Open connections on the public listener; a connection beyond it is
+    /// closed at once, before anything is read.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Open connections from one client IP address; beyond it, the same.
+    #[serde(default = "default_max_connections_per_addr")]
+    pub max_connections_per_addr: usize,
 }
 
 impl Default for Limits {
@@ -181,8 +204,29 @@ impl Default for Limits {
             max_body_bytes: default_body_bytes(),
             hosts: Vec::new(),
             unknown_host: UnknownHost::Accept,
+            header_timeout: default_header_timeout(),
+            body_timeout: default_body_timeout(),
+            keepalive_timeout: default_keepalive_timeout(),
+            max_connections: default_max_connections(),
+            max_connections_per_addr: default_max_connections_per_addr(),
         }
     }
+}
+
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_keepalive_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_connections() -> usize {
+    16_000
+}
+fn default_max_connections_per_addr() -> usize {
+    1_000
 }
 
 fn default_header_bytes() -> usize {

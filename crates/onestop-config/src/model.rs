@@ -681,6 +681,12 @@ pub struct Route {
     /// access audit log first, and refused with 503 when it cannot be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_item: Option<String>,
+    /// Client credentials passed through to the department: `cookie`
+    /// and, on `auth = "public"` routes only, `authorization`. Without it
+    /// the gateway removes both (and always its app key) before a
+    /// department: a citizen token is valid for every department.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forward_credentials: Vec<String>,
 }
 
 fn yes() -> bool {

@@ -110,6 +110,7 @@ pub fn service_model(
                 rate_limit: None,
                 cache: None,
                 data_item: None,
+                forward_credentials: Vec::new(),
             }
         })
         .collect();

@@ -46,6 +46,11 @@ pub enum ErrorCode {
     InvalidArgument,
     /// A transcoded call names a gRPC method the service does not have.
     MethodNotFound,
+    /// The client sent its request body too slowly (a gap between two
+    /// reads longer than `limits.body_timeout`).
+    RequestTimeout,
+    /// A method the gateway does not serve at all (`CONNECT`).
+    MethodNotAllowed,
 }
 
 /// gRPC status codes the gateway emits (subset of `google.rpc.Code`).
@@ -65,7 +70,7 @@ pub enum GrpcCode {
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::RouteNotFound,
         ErrorCode::MalformedRequest,
         ErrorCode::NoHealthyUpstream,
@@ -82,6 +87,8 @@ impl ErrorCode {
         ErrorCode::AuditUnavailable,
         ErrorCode::InvalidArgument,
         ErrorCode::MethodNotFound,
+        ErrorCode::RequestTimeout,
+        ErrorCode::MethodNotAllowed,
     ];
 
     /// The code named `name` (its [`ErrorCode::as_str`]).
@@ -108,6 +115,8 @@ impl ErrorCode {
             ErrorCode::AuditUnavailable => "AUDIT_UNAVAILABLE",
             ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
             ErrorCode::MethodNotFound => "METHOD_NOT_FOUND",
+            ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
         }
     }
 
@@ -129,19 +138,23 @@ impl ErrorCode {
             ErrorCode::AuditUnavailable => 503,
             ErrorCode::InvalidArgument => 400,
             ErrorCode::MethodNotFound => 404,
+            ErrorCode::RequestTimeout => 408,
+            ErrorCode::MethodNotAllowed => 405,
         }
     }
 
     /// The gRPC status a gRPC caller receives instead.
     pub fn grpc_code(self) -> GrpcCode {
         match self {
-            ErrorCode::RouteNotFound | ErrorCode::MethodNotFound => GrpcCode::Unimplemented,
+            ErrorCode::RouteNotFound | ErrorCode::MethodNotFound | ErrorCode::MethodNotAllowed => {
+                GrpcCode::Unimplemented
+            }
             ErrorCode::MalformedRequest | ErrorCode::InvalidArgument => GrpcCode::InvalidArgument,
             ErrorCode::NoHealthyUpstream
             | ErrorCode::DepartmentOverloaded
             | ErrorCode::UpstreamUnavailable
             | ErrorCode::AuditUnavailable => GrpcCode::Unavailable,
-            ErrorCode::UpstreamTimeout => GrpcCode::DeadlineExceeded,
+            ErrorCode::UpstreamTimeout | ErrorCode::RequestTimeout => GrpcCode::DeadlineExceeded,
             ErrorCode::Internal => GrpcCode::Internal,
             ErrorCode::HeadersTooLarge | ErrorCode::BodyTooLarge | ErrorCode::RateLimited => {
                 GrpcCode::ResourceExhausted
@@ -175,6 +188,8 @@ impl ErrorCode {
             }
             ErrorCode::InvalidArgument => "the request does not fit the method's message",
             ErrorCode::MethodNotFound => "the service has no such method",
+            ErrorCode::RequestTimeout => "the request body arrived too slowly",
+            ErrorCode::MethodNotAllowed => "this method is not served",
         }
     }
 

@@ -10,6 +10,7 @@
 
 pub mod digest;
 pub mod error;
+pub mod json;
 pub mod mask;
 pub mod problem;
 pub mod registry;

@@ -3,17 +3,24 @@
 /// The header every request and response carries.
 pub const HEADER: &str = "x-request-id";
 
-/// Longest request id accepted from a client.
+/// Longest request id other parts of the gateway accept in their own
+/// inputs (e.g. a case step's recorded id).
 pub const MAX_LEN: usize = 128;
 
-/// Whether a client-supplied request id may be kept: 1–128 characters of
-/// `[A-Za-z0-9._:-]`. Anything else could inject into logs or headers.
+/// Whether a client-supplied request id may be kept: a UUID in its
+/// hyphenated form (`8-4-4-4-12` hex digits) or 32 hex digits (the form the
+/// gateway mints), either case. Anything else (`attacker-id`, free text that
+/// could forge log lines or collide with another request's id) is replaced;
+/// the gateway logs the client's value as a separate field.
 pub fn is_well_formed(id: &[u8]) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_LEN
-        && id
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    match id.len() {
+        32 => id.iter().all(u8::is_ascii_hexdigit),
+        36 => id.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        }),
+        _ => false,
+    }
 }
 
 /// A fresh request id: a UUIDv7 in simple (32 hex digits) form, so ids sort
@@ -45,17 +52,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keeps_well_formed_ids() {
-        assert_eq!(accept_or_generate(Some(b"abc-123_x.y:z")), "abc-123_x.y:z");
+    fn keeps_uuids_and_32_hex_digits() {
+        for good in [
+            "0190f0a1-2b3c-7d4e-8f90-a1b2c3d4e5f6",
+            "0190F0A1-2B3C-7D4E-8F90-A1B2C3D4E5F6",
+            "0190f0a12b3c7d4e8f90a1b2c3d4e5f6",
+        ] {
+            assert_eq!(accept_or_generate(Some(good.as_bytes())), good);
+        }
     }
 
     #[test]
     fn replaces_bad_ids() {
         for bad in [
             &b""[..],
+            b"attacker-id",
+            b"abc-123_x.y:z",
             b"has space",
             b"new\nline",
             b"\xe4\xb8\xad",
+            b"0190f0a12b3c7d4e8f90a1b2c3d4e5fg",
+            b"0190f0a1-2b3c-7d4e-8f90a1b2-c3d4e5f6",
+            b"0190f0a1-2b3c-7d4e-8f90-a1b2c3d4e5f6a",
             &[b'a'; 129][..],
         ] {
             let id = accept_or_generate(Some(bad));

@@ -14,6 +14,10 @@ pub struct Matter {
     /// Who may call it. Every route is `public` until citizen identity exists.
     pub auth: String,
     pub description: String,
+    /// Client credentials this route passes through to the department
+    /// (`forward_credentials`); absent when none, the default.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forward_credentials: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -59,6 +63,7 @@ mod tests {
             path: format!("/api/v1/depts/{dept}/{id}"),
             auth: "public".into(),
             description: String::new(),
+            forward_credentials: Vec::new(),
         }
     }
 

@@ -351,3 +351,96 @@ fn itoa_status(status: u16) -> [u8; 3] {
         b'0' + u8::try_from(s % 10).unwrap_or(0),
     ]
 }
+
+/// The public listener's connection metrics (`listener`).
+pub struct ListenerMetrics {
+    pub open: IntGauge,
+    pub refused: IntCounterVec,
+    pub timeouts: IntCounterVec,
+    pub parser_refused: IntCounter,
+}
+
+pub static LISTENER: LazyLock<ListenerMetrics> = LazyLock::new(|| ListenerMetrics {
+    open: register(
+        IntGauge::new(
+            "onestop_listener_connections",
+            "Open connections on the public listener.",
+        )
+        .expect("valid metric"),
+    ),
+    refused: register(
+        IntCounterVec::new(
+            Opts::new(
+                "onestop_listener_refused_total",
+                "Connections closed at accept, by limit (total, per_addr).",
+            ),
+            &["limit"],
+        )
+        .expect("valid metric"),
+    ),
+    timeouts: register(
+        IntCounterVec::new(
+            Opts::new(
+                "onestop_listener_timeouts_total",
+                "Connections or requests cut off by a listener timeout (header, body).",
+            ),
+            &["timeout"],
+        )
+        .expect("valid metric"),
+    ),
+    parser_refused: register(
+        IntCounter::new(
+            "onestop_listener_parser_refused_total",
+            "Requests pingora's HTTP parser refused (answered 400/405 in the JSON shape).",
+        )
+        .expect("valid metric"),
+    ),
+});
+
+/// A connection was closed at accept because a connection limit is reached.
+pub fn connection_refused(limit: &'static str, max: usize) {
+    debug!(
+        limit,
+        max, "connection limit reached; new connection closed"
+    );
+    LISTENER.refused.with_label_values(&[limit]).inc();
+}
+
+/// The number of open connections changed.
+pub fn connections_open(open: usize) {
+    LISTENER.open.set(i64::try_from(open).unwrap_or(i64::MAX));
+}
+
+/// A client did not send its request header (or the next body bytes) in time.
+pub fn client_timed_out(timeout: &'static str) {
+    debug!(timeout, "client too slow; cut off");
+    LISTENER.timeouts.with_label_values(&[timeout]).inc();
+}
+
+/// A client's `x-request-id` was not in the accepted format (UUID or 32 hex
+/// digits) and was replaced; its value is logged apart, escaped and cut to
+/// 128 characters, so it can neither forge log lines nor pose as an id.
+pub fn request_id_replaced(request_id: &str, client: &[u8]) {
+    let shown: String = String::from_utf8_lossy(client)
+        .escape_debug()
+        .take(128)
+        .collect();
+    info!(
+        target: "onestop::access",
+        request_id,
+        client_request_id = %shown,
+        "client request id replaced"
+    );
+}
+
+/// pingora's parser refused a request before any filter ran; the gateway
+/// answered in its JSON shape under a fresh request id.
+pub fn parser_refused(status: u16, request_id: &str) {
+    info!(
+        target: "onestop::access",
+        request_id,
+        status,
+        "request refused by the HTTP parser"
+    );
+    LISTENER.parser_refused.inc();
+}

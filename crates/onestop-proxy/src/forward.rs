@@ -14,10 +14,31 @@ pub const CHANNEL: &str = "x-onestop-channel";
 pub const TIMESTAMP: &str = "x-onestop-timestamp";
 pub const SIGNATURE: &str = "x-onestop-signature";
 
-/// Removes every client-sent `x-onestop-*` header, also from `Connection`
-/// (a client listing `x-onestop-citizen` there would have a later hop strip
-/// the gateway's own header), and the `Authorization` the gateway consumed.
-pub fn sanitize(req: &mut RequestHeader, drop_authorization: bool) {
+/// Client credentials a route passes through (`forward_credentials`);
+/// everything else is removed before a department.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Passed {
+    pub authorization: bool,
+    pub cookie: bool,
+}
+
+impl Passed {
+    /// From the route's validated list of names.
+    pub fn from_names(names: &[String]) -> Passed {
+        Passed {
+            authorization: names.iter().any(|n| n == "authorization"),
+            cookie: names.iter().any(|n| n == "cookie"),
+        }
+    }
+}
+
+/// Removes every client-sent `x-onestop-*` header (among them the app
+/// key), also from `Connection` (a client listing `x-onestop-citizen` there
+/// would have a later hop strip the gateway's own header), and the client's
+/// credentials — `Authorization`, `Proxy-Authorization`, `Cookie` — unless
+/// the route passes them through. A citizen token is valid for every
+/// department: one that reached a department could be replayed elsewhere.
+pub fn sanitize(req: &mut RequestHeader, passed: Passed) {
     let names: Vec<http::HeaderName> = req
         .headers
         .keys()
@@ -40,7 +61,10 @@ pub fn sanitize(req: &mut RequestHeader, drop_authorization: bool) {
         let kept: Vec<&str> = connection
             .iter()
             .map(String::as_str)
-            .filter(|t| !t.starts_with(IDENTITY_PREFIX) && *t != "authorization")
+            .filter(|t| {
+                !t.starts_with(IDENTITY_PREFIX)
+                    && !matches!(*t, "authorization" | "proxy-authorization" | "cookie")
+            })
             .collect();
         req.remove_header(&http::header::CONNECTION);
         if !kept.is_empty()
@@ -49,9 +73,13 @@ pub fn sanitize(req: &mut RequestHeader, drop_authorization: bool) {
             let _ = req.insert_header(http::header::CONNECTION, v);
         }
     }
-    if drop_authorization {
+    if !passed.authorization {
         req.remove_header(&http::header::AUTHORIZATION);
     }
+    if !passed.cookie {
+        req.remove_header(&http::header::COOKIE);
+    }
+    req.remove_header(&http::header::PROXY_AUTHORIZATION);
 }
 
 /// `path` with its `index`-th segment (0 = the first after the leading `/`)
@@ -133,9 +161,12 @@ mod tests {
             ("x-onestop-anything", "x"),
             ("Connection", "keep-alive, X-Onestop-Citizen, authorization"),
             ("authorization", "Bearer abc"),
+            ("cookie", "session=1"),
+            ("proxy-authorization", "Basic x"),
+            ("x-onestop-app-key", "k"),
             ("x-other", "kept"),
         ]);
-        sanitize(&mut r, true);
+        sanitize(&mut r, Passed::default());
         let names: Vec<&str> = r.headers.keys().map(http::HeaderName::as_str).collect();
         assert_eq!(names, ["x-other", "connection"], "{names:?}");
         assert_eq!(r.headers["connection"], "keep-alive");
@@ -143,15 +174,27 @@ mod tests {
 
     #[test]
     fn a_connection_header_of_identity_tokens_only_goes_away() {
-        let mut r = req(&[("connection", "x-onestop-citizen")]);
-        sanitize(&mut r, false);
+        let mut r = req(&[("connection", "x-onestop-citizen, cookie")]);
+        sanitize(&mut r, Passed::default());
         assert!(r.headers.get("connection").is_none());
-        let mut r = req(&[("authorization", "Basic x")]);
-        sanitize(&mut r, false);
-        assert!(
-            r.headers.get("authorization").is_some(),
-            "kept for public routes"
+    }
+
+    #[test]
+    fn credentials_pass_only_when_the_route_names_them() {
+        let creds = [("authorization", "Basic x"), ("cookie", "a=1")];
+        let mut r = req(&creds);
+        sanitize(&mut r, Passed::default());
+        assert!(r.headers.is_empty(), "{:?}", r.headers);
+        let mut r = req(&creds);
+        sanitize(&mut r, Passed::from_names(&["cookie".into()]));
+        assert_eq!(r.headers.len(), 1);
+        assert_eq!(r.headers["cookie"], "a=1");
+        let mut r = req(&creds);
+        sanitize(
+            &mut r,
+            Passed::from_names(&["authorization".into(), "cookie".into()]),
         );
+        assert_eq!(r.headers.len(), 2);
     }
 
     #[test]

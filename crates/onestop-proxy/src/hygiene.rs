@@ -59,6 +59,9 @@ pub enum Refusal {
     /// The body could not be read: bad chunked framing, or the client
     /// stopped sending.
     UnreadableBody,
+    /// The client paused longer than `limits.body_timeout` between two
+    /// reads of its body.
+    BodyTimeout,
 }
 
 impl Refusal {
@@ -67,13 +70,14 @@ impl Refusal {
         match self {
             Refusal::TooManyHeaders | Refusal::HeadersTooLarge => ErrorCode::HeadersTooLarge,
             Refusal::BodyTooLarge => ErrorCode::BodyTooLarge,
+            Refusal::BodyTimeout => ErrorCode::RequestTimeout,
             // Unknown hosts answer like unknown paths: no route serves them.
             Refusal::UnknownHost => ErrorCode::RouteNotFound,
             _ => ErrorCode::MalformedRequest,
         }
     }
 
-    /// The HTTP status: 400, 404, 413 or 431.
+    /// The HTTP status: 400, 404, 408, 413 or 431.
     pub fn status(self) -> u16 {
         self.code().http_status()
     }
@@ -97,6 +101,7 @@ impl Refusal {
             Refusal::UnknownHost => "no route matches this request",
             Refusal::BodyTooLarge => "the request body is too large",
             Refusal::UnreadableBody => "the request body could not be read",
+            Refusal::BodyTimeout => "the request body arrived too slowly",
         }
     }
 }
@@ -219,7 +224,37 @@ pub async fn admit_body(session: &mut Session, gate: &mut BodyGate) -> Result<()
             }
             // The whole body is in the retry buffer.
             Ok(None) => return Ok(()),
-            Err(_) => return Err(Refusal::UnreadableBody),
+            Err(e) => return Err(read_refusal(&e)),
+        }
+    }
+}
+
+/// Why a body read failed: a pause past `limits.body_timeout` (408), else
+/// framing or a client gone (400).
+pub fn read_refusal(e: &pingora_error::Error) -> Refusal {
+    if e.etype() == &pingora_error::ErrorType::ReadTimedout {
+        Refusal::BodyTimeout
+    } else {
+        Refusal::UnreadableBody
+    }
+}
+
+/// The whole body of a request the gateway answers itself (built-in
+/// routes), through the same gate as proxied bodies: a declared length over
+/// `limit` is refused before anything is read (413), the bytes read are
+/// checked against it as they come (413), framing errors are 400 and a
+/// pause past `limits.body_timeout` is 408.
+pub async fn read_whole_body(session: &mut Session, limit: u64) -> Result<Vec<u8>, Refusal> {
+    check_declared_body(session.req_header(), limit)?;
+    let mut body = Vec::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                check_body_read((body.len() + chunk.len()) as u64, limit)?;
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => return Err(read_refusal(&e)),
         }
     }
 }

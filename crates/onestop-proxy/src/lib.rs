@@ -19,6 +19,7 @@ mod grpc_health;
 pub mod grpc_web;
 pub mod hygiene;
 pub mod internal;
+pub mod listener;
 pub mod outlier;
 pub mod overview;
 pub mod proxy;

@@ -394,28 +394,18 @@ impl Gateway {
     }
 
     /// The whole request body of a request the gateway answers itself, at
-    /// most `limit` bytes; `None` when it was larger (and answered 413).
+    /// most `limit` bytes, through the one body gate
+    /// ([`hygiene::read_whole_body`]): 413 / 400 / 408 end the request.
     async fn read_body(
         &self,
         session: &mut Session,
         ctx: &mut Ctx,
         limit: u64,
     ) -> Result<Option<Vec<u8>>> {
-        let mut body = Vec::new();
-        while let Some(chunk) = session.read_request_body().await? {
-            if (body.len() + chunk.len()) as u64 > limit {
-                self.reject(
-                    session,
-                    ctx,
-                    ErrorCode::BodyTooLarge,
-                    &format!("the body is larger than {limit} bytes"),
-                )
-                .await?;
-                return Ok(None);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Some(body))
+        hygiene::read_whole_body(session, limit)
+            .await
+            .map(Some)
+            .map_err(|refusal| refuse(session, ctx, refusal))
     }
 
     /// A built-in API for a verified citizen (cases and ratings): the
@@ -535,7 +525,9 @@ impl Gateway {
             return Ok(true);
         };
         let query = session.req_header().uri.query();
-        let message = match method.request(binding, &params, query, &body) {
+        let message = match transcode::unique_keys(&body)
+            .and_then(|()| method.request(binding, &params, query, &body))
+        {
             Ok(m) => m,
             Err(bad) => {
                 ctx.failure = Some(ErrorCode::InvalidArgument);
@@ -750,10 +742,13 @@ impl ProxyHttp for Gateway {
     }
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        crate::listener::request_header_received(session.as_downstream_mut());
         let req = session.req_header();
-        ctx.request_id = request_id::accept_or_generate(
-            req.headers.get(request_id::HEADER).map(|v| v.as_bytes()),
-        );
+        let incoming = req.headers.get(request_id::HEADER).map(|v| v.as_bytes());
+        ctx.request_id = request_id::accept_or_generate(incoming);
+        if let Some(client) = incoming.filter(|v| *v != ctx.request_id.as_bytes()) {
+            events::request_id_replaced(&ctx.request_id, client);
+        }
         let content_type = req
             .headers
             .get(http::header::CONTENT_TYPE)
@@ -1112,11 +1107,12 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let consumed_credentials = ctx
+        let passed = ctx
             .route
             .as_ref()
-            .is_some_and(|r| r.auth != onestop_config::AuthMode::Public);
-        forward::sanitize(upstream_request, consumed_credentials);
+            .map(|r| r.forward_credentials)
+            .unwrap_or_default();
+        forward::sanitize(upstream_request, passed);
         if ctx.cache.as_ref().is_some_and(|using| using.store) {
             // An answer to share must be whole: a 304 or 412 for this
             // client's validators could serve nobody else.
@@ -1335,6 +1331,9 @@ impl ProxyHttp for Gateway {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        if ctx.failure.is_none() && crate::listener::body_timed_out(e) {
+            ctx.failure = Some(ErrorCode::RequestTimeout);
+        }
         if ctx.failure.is_none() && client_went_away(e) {
             // Nobody to answer; the access log records the error type.
             ctx.responded = Some(0);
@@ -1396,6 +1395,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        crate::listener::request_finished(session.as_downstream());
         let status = ctx
             .responded
             .or_else(|| {

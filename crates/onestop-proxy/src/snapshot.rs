@@ -86,6 +86,8 @@ pub struct RouteEntry {
     pub cache: Option<Arc<onestop_cache::Policy>>,
     /// The data item the route answers: citizens' reads are audited.
     pub data_item: Option<Arc<DataRead>>,
+    /// Client credentials passed through to the department.
+    pub forward_credentials: crate::forward::Passed,
 }
 
 /// What a read through a route declaring `data_item` records.
@@ -252,6 +254,7 @@ impl Compiler {
                         path: pattern,
                         auth: route.auth.as_str().into(),
                         description: route.description.clone().unwrap_or_default(),
+                        forward_credentials: route.forward_credentials.clone(),
                     });
                 }
                 let entry = RouteEntry {
@@ -287,6 +290,9 @@ impl Compiler {
                         .cache
                         .as_ref()
                         .map(|c| Arc::new(onestop_cache::Policy::from_config(c))),
+                    forward_credentials: crate::forward::Passed::from_names(
+                        &route.forward_credentials,
+                    ),
                     data_item: route.data_item.as_ref().and_then(|item| {
                         file.data_items
                             .iter()

@@ -94,6 +94,18 @@ impl Failure {
     }
 }
 
+/// A JSON body repeating a key at any depth is refused before the request
+/// message is built (the protobuf JSON parser would keep the last value).
+pub fn unique_keys(body: &[u8]) -> Result<(), onestop_transcode::BadRequest> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    onestop_core::json::check_unique_keys(body).map_err(|e| onestop_transcode::BadRequest {
+        field: String::new(),
+        message: e.to_string(),
+    })
+}
+
 /// The 400 body of a request that does not fit its message.
 pub fn bad_request_body(bad: &onestop_transcode::BadRequest, request_id: &str) -> Vec<u8> {
     let message = if bad.field.is_empty() {

@@ -72,7 +72,7 @@ pub async fn handle(
             ))
         }
         ("POST", CONSENTS_PATH, _) => {
-            let grant: Grant = serde_json::from_slice(body).map_err(|e| {
+            let grant: Grant = onestop_core::json::from_slice(body).map_err(|e| {
                 SharingError::Invalid(vec![onestop_core::problem::Problem::new(
                     "body",
                     format!("invalid JSON body: {e}"),

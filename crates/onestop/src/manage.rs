@@ -334,6 +334,7 @@ impl ConfigManager {
     }
 
     fn reject(&self, trigger: &str, problems: Vec<Diagnostic>) -> ChangeError {
+        let problems = relative_to(&config_dir(&self.path), problems);
         for p in &problems {
             tracing::warn!(trigger, problem = %p, "configuration problem");
         }
@@ -410,7 +411,8 @@ impl ConfigManager {
                 VersionSource::Rollback
             }
             ConfigChange::Reload => {
-                next = Bundle::read(&self.path).map_err(|d| ChangeError::Invalid(d.0))?;
+                next = Bundle::read(&self.path)
+                    .map_err(|d| ChangeError::Invalid(relative_to(&config_dir(&self.path), d.0)))?;
                 VersionSource::File
             }
         };
@@ -442,6 +444,18 @@ fn store_error(e: StoreError) -> ChangeError {
 }
 
 /// The directory holding the configuration files of `path`.
+/// `problems` with their files named relative to the configuration
+/// directory `dir`: admin answers and the status page never show the
+/// host's absolute paths.
+pub fn relative_to(dir: &Path, mut problems: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    for p in &mut problems {
+        if let Ok(rel) = p.file.strip_prefix(dir) {
+            p.file = rel.to_path_buf();
+        }
+    }
+    problems
+}
+
 pub fn config_dir(path: &Path) -> PathBuf {
     if path.is_dir() {
         path.to_path_buf()
@@ -515,5 +529,37 @@ impl ConfigBackend for ConfigManager {
             rejected_total: s.rejected_total,
             last_rejection: s.last_rejection,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_name_files_relative_to_the_config_directory() {
+        let at = |file: &str| Diagnostic {
+            file: PathBuf::from(file),
+            line: 1,
+            col: 2,
+            message: "m".into(),
+        };
+        let out = relative_to(
+            Path::new("/srv/onestop/config"),
+            vec![
+                at("/srv/onestop/config/departments/hpf.toml"),
+                at("departments/water.toml"),
+                at("/elsewhere/x.toml"),
+            ],
+        );
+        let files: Vec<String> = out.iter().map(|d| d.file.display().to_string()).collect();
+        assert_eq!(
+            files,
+            [
+                "departments/hpf.toml",
+                "departments/water.toml",
+                "/elsewhere/x.toml"
+            ]
+        );
     }
 }

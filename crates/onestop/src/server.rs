@@ -320,10 +320,17 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         sharing.clone(),
     ));
 
-    let mut public = pingora_proxy::http_proxy_service_with_name(
-        &server.configuration,
-        gateway,
-        "onestop public",
+    // The proxy app, wrapped in the listener's connection layer (limits,
+    // header deadline, body-gap and keep-alive timeouts, pipelining).
+    let listener_limits = onestop_proxy::listener::ListenerLimits::from(&config.gateway.limits);
+    let mut proxy_app = pingora_proxy::http_proxy(&server.configuration, gateway);
+    let mut options = HttpServerOptions::default();
+    options.h2c = true;
+    options.h2_idle_timeout = Some(listener_limits.keepalive_timeout);
+    proxy_app.server_options = Some(options);
+    let mut public = pingora_core::services::listening::Service::new(
+        "onestop public".to_string(),
+        onestop_proxy::listener::PublicApp::new(proxy_app, listener_limits),
     );
     // pingora gives each accepted connection a 64 KiB read buffer, resident
     // for as long as the connection lives: ~450 MB for 10,000 idle
@@ -333,11 +340,6 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         ListenerConfig::tcp(listeners.public.to_string())
             .l4_buffer(L4BufferSettings::default().read(PUBLIC_READ_BUFFER)),
     );
-    if let Some(app) = public.app_logic_mut() {
-        let mut options = HttpServerOptions::default();
-        options.h2c = true;
-        app.server_options = Some(options);
-    }
     public.threads = Some(threads);
 
     let mut control = RouterApp::service(

@@ -147,16 +147,22 @@ async fn gateway_errors_have_their_status_and_json_shape() {
     // 404: unknown route; a well-formed request id is kept.
     let resp = http
         .get(gw.url("/api/v1/nowhere"))
-        .header("x-request-id", "test-404")
+        .header("x-request-id", "0190f0a1-2b3c-7d4e-8f90-a1b2c3d4e5f6")
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
-    assert_eq!(resp.headers()["x-request-id"], "test-404");
+    assert_eq!(
+        resp.headers()["x-request-id"],
+        "0190f0a1-2b3c-7d4e-8f90-a1b2c3d4e5f6"
+    );
     assert_eq!(resp.headers()["content-type"], "application/json");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(error_code(&body), "ROUTE_NOT_FOUND");
-    assert_eq!(body["error"]["request_id"], "test-404");
+    assert_eq!(
+        body["error"]["request_id"],
+        "0190f0a1-2b3c-7d4e-8f90-a1b2c3d4e5f6"
+    );
     assert!(!body["error"]["message"].as_str().unwrap().is_empty());
 
     // 400: malformed request target; a malformed request id is replaced.

@@ -15,6 +15,7 @@ mod health;
 mod hygiene;
 mod identity;
 mod lifecycle;
+mod listener;
 mod masking;
 mod overview;
 mod ratelimit;

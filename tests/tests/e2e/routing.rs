@@ -117,14 +117,17 @@ service = "hashed"
     // The backend receives the path and query exactly as requested, plus the request id.
     let r = http
         .get(gw.url("/api/v1/depts/hrss/echo/abc?b=2&a=1"))
-        .header("x-request-id", "routing-echo-1")
+        .header("x-request-id", "0190f0a12b3c7d4e8f90a1b2c3d4e5f6")
         .send()
         .await
         .unwrap();
     let echo: Value = r.json().await.unwrap();
     assert_eq!(echo["path"], "/api/v1/depts/hrss/echo/abc");
     assert_eq!(echo["query"], "b=2&a=1");
-    assert_eq!(echo["headers"]["x-request-id"], "routing-echo-1");
+    assert_eq!(
+        echo["headers"]["x-request-id"],
+        "0190f0a12b3c7d4e8f90a1b2c3d4e5f6"
+    );
     assert!(
         echo["headers"]["x-forwarded-for"]
             .as_str()

@@ -223,7 +223,7 @@ async fn every_admin_route_needs_a_valid_token() {
         for auth in bad {
             let mut rb = h
                 .req(method, &fill(path), None)
-                .header("x-request-id", "req-401-test");
+                .header("x-request-id", "0190f0a1-2b3c-7d4e-8f90-a1b2c3d4e401");
             if let Some(a) = auth {
                 rb = rb.header("authorization", a);
             }
@@ -231,11 +231,17 @@ async fn every_admin_route_needs_a_valid_token() {
                 rb = rb.header("content-type", ct).body(body);
             }
             let resp = rb.send().await.unwrap();
-            assert_eq!(resp.headers()["x-request-id"], "req-401-test");
+            assert_eq!(
+                resp.headers()["x-request-id"],
+                "0190f0a1-2b3c-7d4e-8f90-a1b2c3d4e401"
+            );
             let (status, body) = answer(resp).await;
             assert_eq!(status, 401, "{method} {path} with {auth:?}: {body}");
             assert_eq!(body["error"]["code"], "UNAUTHENTICATED");
-            assert_eq!(body["error"]["request_id"], "req-401-test");
+            assert_eq!(
+                body["error"]["request_id"],
+                "0190f0a1-2b3c-7d4e-8f90-a1b2c3d4e401"
+            );
             if method != "GET" {
                 refused_changes += 1;
             }

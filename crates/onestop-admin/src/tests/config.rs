@@ -321,7 +321,7 @@ async fn an_invalid_department_file_is_422_with_locations() {
     let (status, body) = answer(
         h.req("PUT", "/admin/v1/config/departments/tax", Some(EDITOR))
             .header("content-type", "application/toml; charset=utf-8")
-            .header("x-request-id", "bad-file-1")
+            .header("x-request-id", "0190f0a12b3c7d4e8f90a1b2c3d4e422")
             .body(text)
             .send()
             .await
@@ -330,7 +330,10 @@ async fn an_invalid_department_file_is_422_with_locations() {
     .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "INVALID_CONFIG");
-    assert_eq!(body["error"]["request_id"], "bad-file-1");
+    assert_eq!(
+        body["error"]["request_id"],
+        "0190f0a12b3c7d4e8f90a1b2c3d4e422"
+    );
     assert_eq!(
         body["error"]["message"],
         "the configuration is invalid (1 problems); nothing changed"

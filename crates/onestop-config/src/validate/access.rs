@@ -66,6 +66,37 @@ impl Validator {
                 );
             }
         }
+        // The public listener's timeouts and connection limits (issue 18).
+        for (key, value) in [
+            ("header_timeout", l.header_timeout),
+            ("body_timeout", l.body_timeout),
+            ("keepalive_timeout", l.keepalive_timeout),
+        ] {
+            if value < std::time::Duration::from_millis(100) {
+                self.gw(
+                    doc,
+                    &[&format!("limits.{key}")],
+                    format!("limits.{key} must be at least 100ms"),
+                );
+            }
+        }
+        if l.max_connections == 0 {
+            self.gw(
+                doc,
+                &["limits.max_connections"],
+                "limits.max_connections must be at least 1".into(),
+            );
+        }
+        if l.max_connections_per_addr == 0 || l.max_connections_per_addr > l.max_connections {
+            self.gw(
+                doc,
+                &["limits.max_connections_per_addr"],
+                format!(
+                    "limits.max_connections_per_addr must be between 1 and limits.max_connections ({}), got {}",
+                    l.max_connections, l.max_connections_per_addr
+                ),
+            );
+        }
         if l.unknown_host == UnknownHost::Reject && l.hosts.is_empty() {
             self.gw(
                 doc,
@@ -292,6 +323,28 @@ impl Validator {
                 format!("route `{rid}` has auth = \"operator\" but no [[operators]] are configured"),
             ),
             _ => {}
+        }
+        for (i, name) in route.forward_credentials.iter().enumerate() {
+            let problem = match name.as_str() {
+                "cookie" => None,
+                "authorization" if route.auth == AuthMode::Public => None,
+                "authorization" => Some(
+                    "`authorization` carries the gateway's own credential here; only an auth = \"public\" route may pass it through".to_string(),
+                ),
+                other => Some(format!(
+                    "`{other}` cannot be passed through (only `authorization` and `cookie`, lower-case)"
+                )),
+            };
+            let repeated = route.forward_credentials[..i].contains(name);
+            if let Some(problem) =
+                problem.or_else(|| repeated.then(|| format!("`{name}` is listed twice")))
+            {
+                self.at(
+                    src,
+                    &route.id,
+                    format!("route `{rid}`: forward_credentials: {problem}"),
+                );
+            }
         }
         if route.max_body_bytes == Some(0) {
             self.at(

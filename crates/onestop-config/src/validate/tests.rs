@@ -892,6 +892,18 @@ fn limits_and_rate_limits_are_checked() {
     assert_eq!(p.len(), 2, "{p:#?}");
     at(&p[0], GW_PATH, 2, 20, "between 1024 and 1048575");
     at(&p[1], GW_PATH, 3, 16, "needs a list of limits.hosts");
+    let p = gateway(
+        "[limits]\nheader_timeout = \"10ms\"\nmax_connections = 10\nmax_connections_per_addr = 11\n",
+    );
+    assert_eq!(p.len(), 2, "{p:#?}");
+    at(&p[0], GW_PATH, 2, 18, "at least 100ms");
+    at(
+        &p[1],
+        GW_PATH,
+        4,
+        28,
+        "between 1 and limits.max_connections (10)",
+    );
     let p = gateway("[rate_limits]\nredis_url = \"http://x\"\nper_citizen = { per_second = 0 }\n");
     assert_eq!(p.len(), 2, "{p:#?}");
     at(&p[0], GW_PATH, 2, 13, "redis://");
@@ -914,6 +926,36 @@ fn citizen_routes_need_an_issuer() {
     );
     let p = check(Some(ISSUER), &[(HPF_PATH, &text)]);
     assert_eq!(p, vec![]);
+}
+
+#[test]
+fn forward_credentials_name_only_client_credentials() {
+    let with = |extra: &str| {
+        HPF.replace(
+            "service = \"accounts\"\n",
+            &format!("service = \"accounts\"\n{extra}"),
+        )
+    };
+    let ok = with("forward_credentials = [\"authorization\", \"cookie\"]\n");
+    assert_eq!(dept(&ok), vec![]);
+    let p = dept(&with(
+        "forward_credentials = [\"x-onestop-app-key\", \"cookie\", \"cookie\"]\n",
+    ));
+    assert_eq!(p.len(), 2, "{p:#?}");
+    at(
+        &p[0],
+        HPF_PATH,
+        10,
+        6,
+        "`x-onestop-app-key` cannot be passed through",
+    );
+    at(&p[1], HPF_PATH, 10, 6, "`cookie` is listed twice");
+    let citizen = with(
+        "auth = \"citizen\"\ncitizen_param = \"citizen\"\nforward_credentials = [\"authorization\"]\n",
+    );
+    let p = check(Some(ISSUER), &[(HPF_PATH, &citizen)]);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    at(&p[0], HPF_PATH, 10, 6, "only an auth = \"public\" route");
 }
 
 #[test]

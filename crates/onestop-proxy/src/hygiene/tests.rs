@@ -7,6 +7,7 @@ fn limits() -> Limits {
         max_body_bytes: 100,
         hosts: vec!["gov.example".into()],
         unknown_host: UnknownHost::Reject,
+        ..Limits::default()
     }
 }
 
