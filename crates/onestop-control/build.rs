@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         proto_root.join("onestop/registry/v1/registry.proto"),
         proto_root.join("onestop/cache/v1/cache.proto"),
         proto_root.join("onestop/exchange/v1/exchange.proto"),
+        proto_root.join("onestop/appeals/v1/appeals.proto"),
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());

@@ -35,6 +35,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod appeals_api;
 pub mod assessment_api;
 pub mod audit;
 pub mod auth;
@@ -115,6 +116,9 @@ pub struct AdminState {
     /// Department assessment over the store's roll-ups and figures;
     /// `None` when this gateway runs none (those routes then answer 404).
     pub assessment: Option<Arc<onestop_assessment::Assessor>>,
+    /// Citizens' appeals (12345); `None` when this gateway runs none (those
+    /// routes then answer 404).
+    pub appeals: Option<Arc<onestop_appeals_desk::Desk>>,
 }
 
 impl AdminState {
@@ -156,8 +160,9 @@ pub fn router(state: AdminState) -> Router {
 /// same calls.
 fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
     use crate::{
-        assessment_api as assessment, audit, auth, cache_api as cache, cases_api as cases,
-        config_api as config, registry_api as reg, sharing_api as sharing, tokens_api as tokens,
+        appeals_api as appeals, assessment_api as assessment, audit, auth, cache_api as cache,
+        cases_api as cases, config_api as config, registry_api as reg, sharing_api as sharing,
+        tokens_api as tokens,
     };
     let read = Policy::read();
     let editor = |action| Policy::change(Role::Editor, action, Scope::Department);
@@ -252,6 +257,11 @@ fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
         .merge(g(read, routes!(assessment::traffic)))
         .merge(g(read, routes!(assessment::upstreams)))
         .merge(g(read, routes!(assessment::verify_chain)))
+        .merge(g(read, routes!(appeals::stats)))
+        .merge(g(read, routes!(appeals::list)))
+        .merge(g(read, routes!(appeals::get_appeal)))
+        .merge(g(editor_any("appeal.dispatch"), routes!(appeals::dispatch)))
+        .merge(g(whole("appeal.close"), routes!(appeals::close)))
 }
 
 /// The admin listener as a pingora background service.

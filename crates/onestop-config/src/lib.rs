@@ -8,6 +8,7 @@
 //! [`json_schemas`] describes both kinds of file for editors.
 
 pub mod access;
+pub mod appeals;
 mod bundle;
 pub mod cache;
 pub mod composite;
@@ -23,6 +24,7 @@ pub mod transcode;
 mod validate;
 
 pub use access::*;
+pub use appeals::*;
 pub use bundle::Bundle;
 pub use cache::*;
 pub use composite::*;

@@ -93,6 +93,9 @@ pub struct GatewayFile {
     /// The operators' web console on the admin listener.
     #[serde(default)]
     pub console: crate::console::ConsoleSettings,
+    /// Citizens' appeals (诉求): time limits, calendar, dispatch rules.
+    #[serde(default)]
+    pub appeals: crate::appeals::AppealSettings,
 }
 
 /// Where durable state lives.

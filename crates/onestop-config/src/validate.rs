@@ -236,6 +236,7 @@ impl Validator {
         self.composites(&doc, config, departments);
         self.sharing_settings(&doc, config);
         self.console_settings(&doc, config);
+        self.appeal_settings(&doc, config, departments);
     }
 
     fn store(&mut self, doc: &GatewayDoc<'_>, config: &Config) {
@@ -837,6 +838,7 @@ fn is_param(s: &str) -> bool {
 }
 
 mod access;
+mod appeals;
 mod composite;
 mod console;
 mod sharing;

@@ -21,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod appeals;
 pub mod auth;
 pub mod cache;
 pub mod check;

@@ -17,5 +17,9 @@ pub mod exchange {
     tonic::include_proto!("onestop.exchange.v1");
 }
 
+pub mod appeals {
+    tonic::include_proto!("onestop.appeals.v1");
+}
+
 /// The encoded descriptor set, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("control_descriptor");

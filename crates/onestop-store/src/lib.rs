@@ -87,6 +87,7 @@
 #![forbid(unsafe_code)]
 
 mod access_audit;
+mod appeals;
 mod assessment;
 mod cases;
 mod records;
@@ -94,6 +95,7 @@ mod sharing;
 mod sql;
 
 pub use access_audit::*;
+pub use appeals::*;
 pub use assessment::*;
 pub use cases::*;
 pub use records::*;

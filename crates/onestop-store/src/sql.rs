@@ -11,6 +11,7 @@
 //! increasing order.
 
 mod access_audit;
+mod appeals;
 mod assessment;
 mod cases;
 mod error;

@@ -51,6 +51,7 @@ macro_rules! on_postgres {
 
 // After the macros, which they use.
 mod access_audit;
+mod appeals;
 mod assessment;
 mod cases;
 mod sharing;

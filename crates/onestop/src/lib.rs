@@ -3,6 +3,7 @@
 //! fleet's department configuration, and telemetry set-up.
 
 pub mod admin_client;
+pub mod appeals;
 pub mod cases;
 pub mod demo;
 mod demo_feed;

@@ -234,6 +234,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         access,
     };
     let assessment_store: Arc<dyn onestop_store::AssessmentStore> = Arc::new(sql.clone());
+    let appeal_store: Arc<dyn onestop_store::AppealStore> = Arc::new(sql.clone());
     let store: Arc<dyn Store> = Arc::new(sql);
 
     let limiter = {
@@ -253,6 +254,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let (files_tx, files_rx) = tokio::sync::watch::channel(Arc::new(config.clone()));
     let cases_files = files_tx.subscribe();
     let sharing_files = files_tx.subscribe();
+    let appeals_files = files_tx.subscribe();
     let registry = Registry::new(
         store.clone(),
         RegistrySettings::from_config(&config.gateway.registry),
@@ -284,6 +286,19 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let listeners = &config.gateway.listeners;
     let gateway = dataplane.gateway(proxy.upstream_idle_timeout, Some(listeners.public));
     let mut citizen_apis: Vec<Arc<dyn onestop_proxy::builtin::CitizenApi>> = Vec::new();
+    // Citizens' appeals (12345): the desk, its overdue scanner, the API.
+    let appeals = {
+        let _entered = control_rt.enter();
+        crate::appeals::start(
+            &config,
+            appeal_store,
+            appeals_files,
+            format!("gw{}", std::process::id()),
+        )
+    };
+    if let Some(desk) = &appeals {
+        citizen_apis.push(Arc::new(crate::appeals::AppealsApi::new(desk.clone())));
+    }
     // Composite matters: steps go out as the gateway's own requests through
     // the public listener; cases nobody drives (after a restart) are taken
     // over by the scanner; the files' composites are followed on reload.
@@ -319,6 +334,13 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         Arc::new(TokenAuth::new(registry.clone())),
         sharing.clone(),
     ));
+    let control_routes = match &appeals {
+        Some(desk) => control_routes.add_service(onestop_control::appeals::server(
+            desk.clone(),
+            Arc::new(TokenAuth::new(registry.clone())),
+        )),
+        None => control_routes,
+    };
 
     // The proxy app, wrapped in the listener's connection layer (limits,
     // header deadline, body-gap and keep-alive timeouts, pipelining).
@@ -362,8 +384,9 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         sharing: sharing.clone(),
         assessment: Some(Arc::new(onestop_assessment::Assessor::new(
             assessment_store.clone(),
-            Arc::new(onestop_assessment::NoAppeals),
+            crate::appeals::source(&appeals),
         ))),
+        appeals: appeals.clone(),
     };
     let assessment_loop = background_service(
         "onestop assessment",

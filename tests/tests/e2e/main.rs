@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod appeals;
 mod cache;
 mod cases;
 mod cli;

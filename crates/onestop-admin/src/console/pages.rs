@@ -1146,10 +1146,62 @@ pub async fn close_followup(
 
 // ----- appeals -----------------------------------------------------------
 
-/// The appeals queue's place: filled when the appeals module is merged.
-pub async fn appeals(op: Operator) -> Response {
+/// The appeals desk: open appeals (the queue, escalated ones, every
+/// department's) and the counts per state, kind and department.
+pub async fn appeals(State(c): State<Console>, op: Operator) -> Response {
+    let open = op.get(&c, "/admin/v1/appeals?view=open&limit=200").await;
+    let notice = (open.status == 404).then(|| open.message());
+    if !open.ok() && notice.is_none() {
+        return failed(&op, "appeals", &open, "/console/");
+    }
+    let stats = op.get(&c, "/admin/v1/appeals/stats").await;
+    let offset = c.offset();
+    let rows = open.body["appeals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["dept"].is_null() || op.sees(&s(&a["dept"])))
+        .map(|a| AppealRow {
+            id: s(&a["id"]),
+            kind: s(&a["kind"]),
+            title: s(&a["title"]),
+            state: s(&a["state"]),
+            dept: if a["dept"].is_null() {
+                "—（待派单）".into()
+            } else {
+                s(&a["dept"])
+            },
+            created: api_time(&a["created_at"], offset),
+            due: api_time(&a["next_due"], offset),
+            overdue: a["overdue"] == Value::Bool(true),
+        })
+        .collect();
+    let depts = stats.body["by_dept"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(d, v)| AppealDeptRow {
+            dept: d.clone(),
+            total: s(&v["total"]),
+            open: s(&v["open"]),
+            overdue: s(&v["overdue"]),
+        })
+        .collect();
+    let states = stats.body["by_state"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k} {}", s(v)))
+        .collect::<Vec<_>>()
+        .join(" · ");
     ok(&AppealsPage {
         nav: Nav::new(&op, "appeals"),
+        notice,
+        rows,
+        depts,
+        total: s(&stats.body["total"]),
+        overdue: s(&stats.body["overdue"]),
+        states,
     })
 }
 

@@ -463,6 +463,31 @@ pub struct CasesPage {
 #[template(path = "console/appeals.html")]
 pub struct AppealsPage {
     pub nav: Nav,
+    /// Why there is nothing to show (not enabled on this gateway).
+    pub notice: Option<String>,
+    pub rows: Vec<AppealRow>,
+    pub depts: Vec<AppealDeptRow>,
+    pub total: String,
+    pub overdue: String,
+    pub states: String,
+}
+
+pub struct AppealRow {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    pub state: String,
+    pub dept: String,
+    pub created: String,
+    pub due: String,
+    pub overdue: bool,
+}
+
+pub struct AppealDeptRow {
+    pub dept: String,
+    pub total: String,
+    pub open: String,
+    pub overdue: String,
 }
 
 pub struct AssessRow {

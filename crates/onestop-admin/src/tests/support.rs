@@ -698,6 +698,7 @@ impl Harness {
                 Arc::new(store.clone()),
                 Arc::new(onestop_assessment::NoAppeals),
             ))),
+            appeals: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -138,6 +138,11 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "rollups",
         include_str!("../../migrations/sqlite/0008_rollups.sql"),
     ),
+    (
+        10,
+        "appeals",
+        include_str!("../../migrations/sqlite/0010_appeals.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Embedded = &[
@@ -170,6 +175,11 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         8,
         "rollups",
         include_str!("../../migrations/postgres/0008_rollups.sql"),
+    ),
+    (
+        10,
+        "appeals",
+        include_str!("../../migrations/postgres/0010_appeals.sql"),
     ),
 ];
 

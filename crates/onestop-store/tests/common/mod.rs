@@ -201,6 +201,23 @@ impl Fixture {
         }
     }
 
+    /// Like [`Fixture::raw_execute`], returning the database's refusal.
+    pub async fn try_raw_execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        match &self.db {
+            Db::Sqlite { path, .. } => {
+                let mut conn =
+                    SqliteConnection::connect(&format!("sqlite:{}", path.display())).await?;
+                Ok(conn.execute(sql).await?.rows_affected())
+            }
+            Db::Postgres { base, schema, .. } => {
+                let mut conn = pg_admin(base).await;
+                conn.execute(format!("SET search_path TO \"{schema}\"").as_str())
+                    .await?;
+                Ok(conn.execute(sql).await?.rows_affected())
+            }
+        }
+    }
+
     /// PostgreSQL: how many server connections carry `app` as their
     /// application name (and, if `listening`, are a listener's).
     pub async fn backends(&self, app: &str, listening: bool) -> i64 {

@@ -1,0 +1,662 @@
+//! The appeals desk (12345): citizens' appeals over the store.
+//!
+//! [`Desk`] joins the pure rules of `onestop-appeals` (state machine,
+//! dispatch, calendar, input check) to the store's [`AppealStore`]: a
+//! submission is checked, dispatched by the rules (or left in the
+//! operators' queue) and written with its first timeline entries in one
+//! transaction; every later action — a department's accept, reply or
+//! return, an operator's dispatch or close, the citizen's rating, the
+//! scanner's escalation — reads the appeal, checks who may act on it and
+//! asks [`onestop_appeals::next_state`], then writes the change and its
+//! timeline entry as one compare-and-set transaction. A refusal writes
+//! nothing.
+//!
+//! Who may see what: a citizen sees only their own appeals (anybody
+//! else's answers exactly like one that does not exist); a department only
+//! the appeals it leads (another's: [`DeskError::NotYours`]); operators
+//! all. [`api`] is the citizens' HTTP API; [`scanner`] the overdue scan.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+mod events;
+mod figures;
+pub mod scanner;
+pub mod view;
+
+pub use figures::{StoreAppeals, figures};
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use onestop_appeals::{
+    Action, Actor, Destination, FieldError, Kind, Refusal, Settings, State, next_state,
+    parse_submission,
+};
+use onestop_store::{
+    AppealChange, AppealCount, AppealFilter, AppealRecord, AppealStore, Millis, NewAppeal,
+    NewAppealEvent, NewDispatch, StoreError,
+};
+use serde_json::Value;
+
+/// Why a request about appeals was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeskError {
+    /// A field is wrong (400, naming it).
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// No such appeal — or another citizen's: both answer alike (404).
+    #[error("no such appeal")]
+    NotFound,
+    /// A department acting on an appeal it does not lead, or an actor
+    /// that never takes this action (403 / PERMISSION_DENIED).
+    #[error("{0}")]
+    NotYours(String),
+    /// The appeal is not in a state for this (409).
+    #[error("{0}")]
+    WrongState(String),
+    /// Concurrent changes kept winning (409; try again).
+    #[error("the appeal is changing; try again")]
+    Busy,
+    /// The store is unreachable (503).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The path does not take this method (405).
+    #[error("method {0} is not allowed here")]
+    MethodNotAllowed(String),
+    /// Anything else (500).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl DeskError {
+    /// The error code in the gateway's JSON error shape.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DeskError::Invalid(_) => "INVALID_ARGUMENT",
+            DeskError::NotFound => "APPEAL_NOT_FOUND",
+            DeskError::NotYours(_) => "PERMISSION_DENIED",
+            DeskError::WrongState(_) => "APPEAL_WRONG_STATE",
+            DeskError::Busy => "APPEAL_BUSY",
+            DeskError::Unavailable(_) => "STORE_UNAVAILABLE",
+            DeskError::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
+            DeskError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            DeskError::Invalid(_) => 400,
+            DeskError::NotFound => 404,
+            DeskError::NotYours(_) => 403,
+            DeskError::WrongState(_) | DeskError::Busy => 409,
+            DeskError::Unavailable(_) => 503,
+            DeskError::MethodNotAllowed(_) => 405,
+            DeskError::Internal(_) => 500,
+        }
+    }
+
+    /// The field at fault, for 400s.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            DeskError::Invalid(e) => Some(&e.field),
+            _ => None,
+        }
+    }
+}
+
+fn store_error(e: StoreError) -> DeskError {
+    match e {
+        StoreError::Unavailable(m) => DeskError::Unavailable(m),
+        StoreError::NotFound(_) => DeskError::NotFound,
+        other => DeskError::Internal(other.to_string()),
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> DeskError {
+    DeskError::Invalid(FieldError {
+        field: field.into(),
+        message: message.into(),
+    })
+}
+
+fn refused(r: Refusal) -> DeskError {
+    match r {
+        Refusal::NotYours { .. } => DeskError::NotYours(r.to_string()),
+        Refusal::WrongState { .. } => DeskError::WrongState(r.to_string()),
+    }
+}
+
+/// Who acts, with the identity the desk checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who<'a> {
+    /// A verified citizen.
+    Citizen(&'a str),
+    /// A department, by its id (from its token).
+    Department(&'a str),
+    /// An operator, by name.
+    Operator(&'a str),
+    /// The gateway (dispatch rules, the scanner).
+    System,
+}
+
+impl Who<'_> {
+    fn actor(self) -> Actor {
+        match self {
+            Who::Citizen(_) => Actor::Citizen,
+            Who::Department(_) => Actor::Department,
+            Who::Operator(_) => Actor::Operator,
+            Who::System => Actor::System,
+        }
+    }
+
+    fn id(self) -> Option<String> {
+        match self {
+            Who::Department(d) | Who::Operator(d) => Some(d.to_owned()),
+            Who::Citizen(_) | Who::System => None,
+        }
+    }
+}
+
+/// A citizen's submission as it arrives.
+#[derive(Debug, Clone, Copy)]
+pub struct Submit<'a> {
+    pub citizen: &'a str,
+    pub channel: Option<&'a str>,
+    /// The client's `Idempotency-Key`.
+    pub idempotency_key: Option<&'a str>,
+    pub body: &'a Value,
+}
+
+/// Attempts of one action against concurrent changes.
+const ATTEMPTS: usize = 4;
+/// Longest note, reply or reason, in characters.
+pub const MAX_NOTE_CHARS: usize = 4_000;
+
+/// The appeals desk.
+pub struct Desk {
+    store: Arc<dyn AppealStore>,
+    settings: ArcSwap<Settings>,
+}
+
+impl Desk {
+    pub fn new(store: Arc<dyn AppealStore>, settings: Settings) -> Desk {
+        Desk {
+            store,
+            settings: ArcSwap::from_pointee(settings),
+        }
+    }
+
+    /// New settings (a reloaded configuration); appeals already filed keep
+    /// their deadlines.
+    pub fn update(&self, settings: Settings) {
+        self.settings.store(Arc::new(settings));
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.load_full()
+    }
+
+    /// Files a citizen's appeal: checked, dispatched by the rules or left
+    /// in the operators' queue, written with its timeline. With an
+    /// `Idempotency-Key` the citizen used before: that appeal (`false`).
+    pub async fn submit(
+        &self,
+        s: Submit<'_>,
+        now: Millis,
+    ) -> Result<(AppealRecord, bool), DeskError> {
+        let settings = self.settings.load();
+        let sub = parse_submission(s.body, &settings.input).map_err(DeskError::Invalid)?;
+        if let Some(key) = s.idempotency_key
+            && (key.is_empty() || key.len() > 128 || key.chars().any(|c| c.is_control()))
+        {
+            return Err(invalid(
+                "Idempotency-Key",
+                "1-128 characters without control characters",
+            ));
+        }
+        let limits = settings.limits_for(sub.kind);
+        let cal = &settings.calendar;
+        let dest = settings.rules.decide(
+            sub.kind,
+            sub.matter.as_deref(),
+            sub.matter_dept(),
+            &sub.title,
+            &sub.content,
+            sub.dept.as_deref(),
+        );
+        let dispatch = match dest {
+            Destination::Dept { dept, by } => Some(NewDispatch {
+                dept,
+                accept_due: cal.deadline(now, limits.accept),
+                note: by,
+            }),
+            Destination::Operators => None,
+        };
+        let location = sub
+            .location
+            .as_ref()
+            .map(|l| serde_json::to_value(l).map_err(|e| DeskError::Internal(e.to_string())))
+            .transpose()?;
+        let mut new = NewAppeal {
+            id: appeal_number(now, cal.utc_offset_hours),
+            citizen: s.citizen.to_owned(),
+            channel: s.channel.map(str::to_owned),
+            kind: sub.kind.as_str().to_owned(),
+            title: sub.title,
+            content: sub.content,
+            matter: sub.matter,
+            hint_dept: sub.dept,
+            location,
+            disclose: sub.disclose,
+            submit_key: s.idempotency_key.map(str::to_owned),
+            created_at: now,
+            reply_due: cal.deadline(now, limits.reply),
+            // The operators owe a dispatch within the accept limit.
+            next_due: cal.deadline(now, limits.accept),
+            dispatch,
+        };
+        for _ in 0..ATTEMPTS {
+            match self.store.create_appeal(&new).await {
+                Ok((record, fresh)) => {
+                    if fresh {
+                        events::submitted(&record);
+                    }
+                    return Ok((record, fresh));
+                }
+                // The random number was taken: draw another.
+                Err(StoreError::Conflict(_)) => new.id = appeal_number(now, cal.utc_offset_hours),
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+        Err(DeskError::Busy)
+    }
+
+    /// One appeal as `who` may see it, with its timeline.
+    pub async fn read(&self, who: Who<'_>, id: &str) -> Result<AppealRecord, DeskError> {
+        let appeal = self
+            .store
+            .appeal(id)
+            .await
+            .map_err(store_error)?
+            .ok_or(DeskError::NotFound)?;
+        may_see(who, &appeal)?;
+        Ok(appeal)
+    }
+
+    /// Appeals `who` may list: a citizen their own (newest first), a
+    /// department those it leads, an operator any (`filter` narrows).
+    pub async fn list(
+        &self,
+        who: Who<'_>,
+        mut filter: AppealFilter,
+    ) -> Result<Vec<AppealRecord>, DeskError> {
+        match who {
+            Who::Citizen(c) => {
+                filter.citizen = Some(c.to_owned());
+                filter.dept = None;
+            }
+            Who::Department(d) => {
+                filter.dept = Some(d.to_owned());
+                filter.citizen = None;
+                filter.queue = false;
+            }
+            Who::Operator(_) | Who::System => {}
+        }
+        self.store.list_appeals(&filter).await.map_err(store_error)
+    }
+
+    /// A department accepts (签收).
+    pub async fn accept(
+        &self,
+        dept: &str,
+        id: &str,
+        note: &str,
+        now: Millis,
+    ) -> Result<AppealRecord, DeskError> {
+        let note = checked_note("note", note, false)?;
+        self.act(Who::Department(dept), id, Action::Accept, |a, state| {
+            AppealChange {
+                state: state.as_str().into(),
+                dept: a.dept.clone(),
+                next_due: Some(a.reply_due),
+                accepted_at: Some(now),
+                event: Some(entry(
+                    Action::Accept,
+                    Who::Department(dept),
+                    a.dept.clone(),
+                    &note,
+                )),
+                ..base(a, now)
+            }
+        })
+        .await
+    }
+
+    /// A department replies (答复): the citizen may rate it.
+    pub async fn reply(
+        &self,
+        dept: &str,
+        id: &str,
+        text: &str,
+        now: Millis,
+    ) -> Result<AppealRecord, DeskError> {
+        let text = checked_note("text", text, true)?;
+        self.act(Who::Department(dept), id, Action::Reply, |a, state| {
+            AppealChange {
+                state: state.as_str().into(),
+                dept: a.dept.clone(),
+                next_due: None,
+                accepted_at: Some(now),
+                replied_at: Some(now),
+                reply: Some(text.clone()),
+                event: Some(entry(
+                    Action::Reply,
+                    Who::Department(dept),
+                    a.dept.clone(),
+                    &text,
+                )),
+                ..base(a, now)
+            }
+        })
+        .await
+    }
+
+    /// A department sends it back with a reason (退单): the operators' queue.
+    pub async fn return_to_operators(
+        &self,
+        dept: &str,
+        id: &str,
+        reason: &str,
+        now: Millis,
+    ) -> Result<AppealRecord, DeskError> {
+        let reason = checked_note("reason", reason, true)?;
+        let settings = self.settings.load();
+        self.act(Who::Department(dept), id, Action::Return, |a, state| {
+            let accept = kind_of(a).map(|k| settings.limits_for(k).accept);
+            AppealChange {
+                state: state.as_str().into(),
+                dept: None,
+                next_due: accept.map(|l| settings.calendar.deadline(now, l)),
+                event: Some(entry(
+                    Action::Return,
+                    Who::Department(dept),
+                    a.dept.clone(),
+                    &reason,
+                )),
+                ..base(a, now)
+            }
+        })
+        .await
+    }
+
+    /// An operator dispatches (or re-dispatches) to `dept`. A re-dispatch
+    /// after a return is counted against nobody's on-time figure: the new
+    /// department's accept limit starts now.
+    pub async fn dispatch(
+        &self,
+        operator: &str,
+        id: &str,
+        dept: &str,
+        note: &str,
+        now: Millis,
+    ) -> Result<AppealRecord, DeskError> {
+        let note = checked_note("note", note, false)?;
+        let settings = self.settings.load();
+        if !settings.rules.depts.contains(dept) {
+            return Err(invalid("dept", format!("unknown department `{dept}`")));
+        }
+        self.act(Who::Operator(operator), id, Action::Dispatch, |a, state| {
+            let accept = kind_of(a).map(|k| settings.limits_for(k).accept);
+            let accept_due = accept.map(|l| settings.calendar.deadline(now, l));
+            AppealChange {
+                state: state.as_str().into(),
+                dept: Some(dept.to_owned()),
+                next_due: accept_due,
+                dispatched_at: Some(now),
+                accept_due,
+                redispatch: a.state == State::Returned.as_str(),
+                event: Some(entry(
+                    Action::Dispatch,
+                    Who::Operator(operator),
+                    Some(dept.to_owned()),
+                    &note,
+                )),
+                ..base(a, now)
+            }
+        })
+        .await
+    }
+
+    /// An operator closes an appeal (办结; also spam and duplicates).
+    pub async fn close(
+        &self,
+        operator: &str,
+        id: &str,
+        note: &str,
+        now: Millis,
+    ) -> Result<AppealRecord, DeskError> {
+        let note = checked_note("note", note, true)?;
+        self.act(Who::Operator(operator), id, Action::Close, |a, state| {
+            AppealChange {
+                state: state.as_str().into(),
+                dept: a.dept.clone(),
+                next_due: None,
+                closed_at: Some(now),
+                event: Some(entry(
+                    Action::Close,
+                    Who::Operator(operator),
+                    a.dept.clone(),
+                    &note,
+                )),
+                ..base(a, now)
+            }
+        })
+        .await
+    }
+
+    /// The citizen rates the reply 1–5 (评价), which closes the appeal.
+    pub async fn rate(
+        &self,
+        citizen: &str,
+        id: &str,
+        score: i64,
+        comment: &str,
+        now: Millis,
+    ) -> Result<AppealRecord, DeskError> {
+        if !(1..=5).contains(&score) {
+            return Err(invalid("score", "must be 1 to 5"));
+        }
+        let comment = checked_note("comment", comment, false)?;
+        self.act(Who::Citizen(citizen), id, Action::Rate, |a, state| {
+            AppealChange {
+                state: state.as_str().into(),
+                dept: a.dept.clone(),
+                next_due: None,
+                closed_at: Some(now),
+                score: Some(score),
+                rating_comment: Some(comment.clone()),
+                rated_at: Some(now),
+                event: Some(entry(
+                    Action::Rate,
+                    Who::Citizen(citizen),
+                    a.dept.clone(),
+                    &score.to_string(),
+                )),
+                ..base(a, now)
+            }
+        })
+        .await
+    }
+
+    /// Marks one overdue appeal `escalated` (once: a concurrent escalation
+    /// or any other change in between makes this one a no-op, `Ok(None)`).
+    pub async fn escalate(
+        &self,
+        appeal: &AppealRecord,
+        now: Millis,
+    ) -> Result<Option<AppealRecord>, DeskError> {
+        let Ok(state) = appeal.state.parse::<State>() else {
+            return Err(DeskError::Internal(format!(
+                "appeal {} has state `{}`",
+                appeal.id, appeal.state
+            )));
+        };
+        if appeal.escalated_at.is_some() {
+            return Ok(None);
+        }
+        let next = match next_state(state, Action::Escalate, Actor::System) {
+            Ok(next) => next,
+            Err(_) => return Ok(None),
+        };
+        let which = if appeal.dept.is_none() {
+            "dispatch overdue (督办: operators)"
+        } else if appeal.accepted_at.is_none() {
+            "accept overdue (催办)"
+        } else {
+            "reply overdue (催办)"
+        };
+        let change = AppealChange {
+            state: next.as_str().into(),
+            dept: appeal.dept.clone(),
+            next_due: appeal.next_due,
+            escalated_at: Some(now),
+            event: Some(entry(
+                Action::Escalate,
+                Who::System,
+                appeal.dept.clone(),
+                which,
+            )),
+            ..base(appeal, now)
+        };
+        match self.store.change_appeal(&appeal.id, &change).await {
+            Ok(record) => {
+                events::changed(&record, Action::Escalate);
+                Ok(Some(record))
+            }
+            Err(StoreError::Conflict(_)) => Ok(None),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Counts per state, kind and department, with the overdue ones.
+    pub async fn counts(&self, now: Millis) -> Result<Vec<AppealCount>, DeskError> {
+        self.store.appeal_counts(now).await.map_err(store_error)
+    }
+
+    /// Open appeals past their deadline that never escalated.
+    pub async fn overdue(&self, now: Millis, limit: u32) -> Result<Vec<AppealRecord>, DeskError> {
+        self.store
+            .overdue_appeals(now, limit)
+            .await
+            .map_err(store_error)
+    }
+
+    /// The store (for the scanner's lease and assessment).
+    pub fn store(&self) -> &Arc<dyn AppealStore> {
+        &self.store
+    }
+
+    /// Read, check, decide, write — again when another change came first.
+    async fn act(
+        &self,
+        who: Who<'_>,
+        id: &str,
+        action: Action,
+        change: impl Fn(&AppealRecord, State) -> AppealChange,
+    ) -> Result<AppealRecord, DeskError> {
+        for _ in 0..ATTEMPTS {
+            let appeal = self
+                .store
+                .appeal(id)
+                .await
+                .map_err(store_error)?
+                .ok_or(DeskError::NotFound)?;
+            may_see(who, &appeal)?;
+            let state = appeal.state.parse::<State>().map_err(|_| {
+                DeskError::Internal(format!("appeal {id} has state `{}`", appeal.state))
+            })?;
+            let next = next_state(state, action, who.actor()).map_err(refused)?;
+            match self.store.change_appeal(id, &change(&appeal, next)).await {
+                Ok(record) => {
+                    events::changed(&record, action);
+                    return Ok(record);
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+        Err(DeskError::Busy)
+    }
+}
+
+/// Whether `who` may see `appeal`: its citizen, its lead department,
+/// operators. Another citizen's appeal does not exist for a citizen; a
+/// department is told it is not its own.
+fn may_see(who: Who<'_>, appeal: &AppealRecord) -> Result<(), DeskError> {
+    match who {
+        Who::Citizen(c) if c == appeal.citizen => Ok(()),
+        Who::Citizen(_) => Err(DeskError::NotFound),
+        Who::Department(d) if appeal.dept.as_deref() == Some(d) => Ok(()),
+        Who::Department(d) => Err(DeskError::NotYours(format!(
+            "appeal {} is not department {d}'s",
+            appeal.id
+        ))),
+        Who::Operator(_) | Who::System => Ok(()),
+    }
+}
+
+fn kind_of(a: &AppealRecord) -> Option<Kind> {
+    a.kind.parse().ok()
+}
+
+/// The fields every change carries.
+fn base(a: &AppealRecord, now: Millis) -> AppealChange {
+    AppealChange {
+        version: a.version,
+        at: now,
+        ..AppealChange::default()
+    }
+}
+
+fn entry(action: Action, who: Who<'_>, dept: Option<String>, note: &str) -> NewAppealEvent {
+    NewAppealEvent {
+        event: action.as_str().into(),
+        actor: who.actor().as_str().into(),
+        actor_id: who.id(),
+        dept,
+        note: note.to_owned(),
+    }
+}
+
+fn checked_note(field: &str, text: &str, required: bool) -> Result<String, DeskError> {
+    let t = text.trim();
+    if required && t.is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    if t.chars().count() > MAX_NOTE_CHARS {
+        return Err(invalid(
+            field,
+            format!("at most {MAX_NOTE_CHARS} characters"),
+        ));
+    }
+    if t.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(invalid(field, "holds control characters"));
+    }
+    Ok(t.to_owned())
+}
+
+/// An appeal number: `S`, the local date of submission and 10 random
+/// digits, e.g. `S202612070123456789`.
+fn appeal_number(now: Millis, utc_offset_hours: i32) -> String {
+    let cal = onestop_appeals::Calendar::new(utc_offset_hours);
+    let (y, m, d) = cal.day_of(now).ymd();
+    format!("S{y:04}{m:02}{d:02}{:010}", fastrand::u64(..10_000_000_000))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,62 @@
+//! The overdue scanner (催办/督办): every `scan_interval`, the gateway
+//! holding the store lease `appeals-overdue` marks open appeals past their
+//! deadline `escalated`, each with a timeline entry.
+//!
+//! Exactly once across gateways: the lease keeps a second gateway from
+//! scanning at the same time, and each escalation is a compare-and-set on
+//! the appeal's version that also sets `escalated_at` (which the scan
+//! skips), so even two scanners racing (a lease that lapsed mid-round)
+//! escalate an appeal once. Nothing is kept in memory: a restarted
+//! gateway finds what is overdue in the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use onestop_store::{Millis, now_ms};
+
+use crate::{Desk, DeskError, events};
+
+/// The lease's name in the store.
+pub const LEASE: &str = "appeals-overdue";
+/// Appeals escalated per round at most (the next round takes the rest).
+const BATCH: u32 = 500;
+
+/// One round at `now`: claim or renew the lease, then escalate what is
+/// overdue. `Ok(None)`: another gateway holds the lease.
+pub async fn scan_once(
+    desk: &Desk,
+    owner: &str,
+    now: Millis,
+    lease: Duration,
+) -> Result<Option<usize>, DeskError> {
+    let until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+    let held = desk
+        .store()
+        .claim_appeal_lease(LEASE, owner, now, until)
+        .await
+        .map_err(|e| DeskError::Unavailable(e.to_string()))?;
+    if !held {
+        return Ok(None);
+    }
+    let mut escalated = 0;
+    for appeal in desk.overdue(now, BATCH).await? {
+        if desk.escalate(&appeal, now).await?.is_some() {
+            escalated += 1;
+        }
+    }
+    Ok(Some(escalated))
+}
+
+/// Scans every `interval` until the task is dropped.
+pub async fn run(desk: Arc<Desk>, owner: String, interval: Duration, lease: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match scan_once(&desk, &owner, now_ms(), lease).await {
+            Ok(Some(n)) => events::scanned(n),
+            Ok(None) => {}
+            Err(e) => events::scan_failed(&e),
+        }
+    }
+}

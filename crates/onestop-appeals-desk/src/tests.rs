@@ -1,0 +1,362 @@
+//! The desk over a real SQLite store: the whole loop, privacy, refusals
+//! that write nothing, returns and re-dispatch, and the scanner.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use onestop_appeals::{Kind, KindLimits, Limit, Rule, Rules, Settings};
+use onestop_store::{SqlStore, StoreOptions};
+use serde_json::json;
+
+use super::*;
+
+const T0: Millis = 1_765_000_000_000;
+
+async fn desk(dir: &tempfile::TempDir) -> Desk {
+    let url = format!("sqlite:{}", dir.path().join("s.db").display());
+    let store = SqlStore::connect(
+        &url,
+        StoreOptions {
+            max_connections: 4,
+            timeout: Duration::from_secs(5),
+        },
+    )
+    .await
+    .unwrap();
+    let mut limits = Settings::default().limits;
+    limits.insert(
+        Kind::Consult,
+        KindLimits {
+            accept: Limit::Millis(1_000),
+            reply: Limit::Millis(5_000),
+        },
+    );
+    let settings = Settings {
+        rules: Rules {
+            rules: vec![Rule {
+                dept: "water".into(),
+                keywords: vec!["停水".into()],
+                ..Rule::default()
+            }],
+            depts: ["water", "housing", "emergency"].map(String::from).into(),
+        },
+        limits,
+        ..Settings::default()
+    };
+    Desk::new(Arc::new(store), settings)
+}
+
+fn submit<'a>(citizen: &'a str, key: Option<&'a str>, body: &'a Value) -> Submit<'a> {
+    Submit {
+        citizen,
+        channel: Some("app"),
+        idempotency_key: key,
+        body,
+    }
+}
+
+fn events(a: &AppealRecord) -> Vec<String> {
+    a.timeline
+        .iter()
+        .map(|e| format!("{}:{}", e.event, e.actor))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_loop_from_submission_to_rating() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = desk(&dir).await;
+    let body = json!({"kind": "help", "title": "小区停水", "content": "三天没水"});
+    let (a, fresh) = d.submit(submit("c1", Some("k1"), &body), T0).await.unwrap();
+    assert!(fresh);
+    assert_eq!(
+        (a.state.as_str(), a.dept.as_deref()),
+        ("dispatched", Some("water"))
+    );
+    assert!(a.id.starts_with('S') && a.id.len() == 19, "{}", a.id);
+    // The same key again: the same appeal, not a new one.
+    let (again, fresh) = d
+        .submit(submit("c1", Some("k1"), &body), T0 + 5)
+        .await
+        .unwrap();
+    assert!(!fresh);
+    assert_eq!(again.id, a.id);
+
+    // Rating before the reply: 409, nothing written.
+    assert_eq!(
+        d.rate("c1", &a.id, 5, "", T0 + 10)
+            .await
+            .unwrap_err()
+            .status(),
+        409
+    );
+    // Another department: PERMISSION_DENIED; another citizen: not found.
+    assert_eq!(
+        d.accept("housing", &a.id, "", T0 + 10)
+            .await
+            .unwrap_err()
+            .status(),
+        403
+    );
+    assert_eq!(
+        d.read(Who::Citizen("c2"), &a.id).await.unwrap_err(),
+        DeskError::NotFound
+    );
+    assert_eq!(
+        d.rate("c2", &a.id, 5, "", T0 + 10).await.unwrap_err(),
+        DeskError::NotFound
+    );
+    // A department cannot rate, a citizen cannot accept.
+    assert_eq!(d.read(Who::Citizen("c1"), &a.id).await.unwrap().version, 2);
+
+    let a = d.accept("water", &a.id, "收到", T0 + 100).await.unwrap();
+    assert_eq!(
+        (a.state.as_str(), a.accepted_at, a.next_due),
+        ("accepted", Some(T0 + 100), Some(a.reply_due))
+    );
+    assert_eq!(
+        d.reply("water", &a.id, "  ", T0 + 200)
+            .await
+            .unwrap_err()
+            .field(),
+        Some("text")
+    );
+    let a = d
+        .reply("water", &a.id, "已恢复供水", T0 + 200)
+        .await
+        .unwrap();
+    assert_eq!((a.state.as_str(), a.next_due), ("replied", None));
+    assert_eq!(
+        d.rate("c1", &a.id, 6, "", T0 + 300)
+            .await
+            .unwrap_err()
+            .field(),
+        Some("score")
+    );
+    let a = d.rate("c1", &a.id, 4, "快", T0 + 300).await.unwrap();
+    assert_eq!((a.state.as_str(), a.score), ("closed", Some(4)));
+    assert_eq!(
+        d.rate("c1", &a.id, 4, "", T0 + 400)
+            .await
+            .unwrap_err()
+            .status(),
+        409
+    );
+    assert_eq!(
+        events(&a),
+        [
+            "submitted:citizen",
+            "dispatched:system",
+            "accepted:department",
+            "replied:department",
+            "rated:citizen"
+        ]
+    );
+    // Lists: the citizen's own; the department's.
+    let mine = d
+        .list(Who::Citizen("c1"), AppealFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    assert!(
+        d.list(Who::Citizen("c2"), AppealFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let theirs = d
+        .list(
+            Who::Department("housing"),
+            AppealFilter {
+                dept: Some("water".into()),
+                ..AppealFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        theirs.is_empty(),
+        "a department's filter is its own department"
+    );
+}
+
+#[tokio::test]
+async fn bad_submissions_name_the_field_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = desk(&dir).await;
+    for (body, field) in [
+        (
+            json!({"kind": "rant", "title": "t", "content": "c"}),
+            "kind",
+        ),
+        (
+            json!({"kind": "help", "title": "t", "content": ""}),
+            "content",
+        ),
+        (
+            json!({"kind": "help", "title": "t", "content": "c", "location": {"address": "a", "lat": 99, "lng": 1}}),
+            "location.lat",
+        ),
+    ] {
+        assert_eq!(
+            d.submit(submit("c1", None, &body), T0)
+                .await
+                .unwrap_err()
+                .field(),
+            Some(field)
+        );
+    }
+    let body = json!({"kind": "help", "title": "t", "content": "c"});
+    assert_eq!(
+        d.submit(submit("c1", Some(""), &body), T0)
+            .await
+            .unwrap_err()
+            .field(),
+        Some("Idempotency-Key")
+    );
+    assert!(
+        d.list(Who::Citizen("c1"), AppealFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_return_goes_to_the_operators_and_is_re_dispatched() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = desk(&dir).await;
+    let body = json!({"kind": "complaint", "title": "停水投诉", "content": "物业不管"});
+    let (a, _) = d.submit(submit("c1", None, &body), T0).await.unwrap();
+    assert_eq!(
+        d.return_to_operators("water", &a.id, "", T0 + 1)
+            .await
+            .unwrap_err()
+            .field(),
+        Some("reason")
+    );
+    let a = d
+        .return_to_operators("water", &a.id, "物业纠纷，非本单位职责", T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!((a.state.as_str(), a.dept.as_deref()), ("returned", None));
+    // The department no longer sees it; the operators' queue does.
+    assert_eq!(
+        d.read(Who::Department("water"), &a.id)
+            .await
+            .unwrap_err()
+            .status(),
+        403
+    );
+    let queue = d
+        .list(
+            Who::Operator("op"),
+            AppealFilter {
+                queue: true,
+                ..AppealFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        queue.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
+        [a.id.as_str()]
+    );
+    assert_eq!(
+        d.dispatch("op", &a.id, "nobody", "", T0 + 20)
+            .await
+            .unwrap_err()
+            .field(),
+        Some("dept")
+    );
+    let a = d
+        .dispatch("op", &a.id, "housing", "物业归住建", T0 + 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.state.as_str(), a.dept.as_deref(), a.redispatches),
+        ("dispatched", Some("housing"), 1)
+    );
+    assert_eq!(a.dispatched_at, Some(T0 + 20));
+    assert_eq!(
+        events(&a),
+        [
+            "submitted:citizen",
+            "dispatched:system",
+            "returned:department",
+            "dispatched:operator"
+        ]
+    );
+    assert_eq!(a.timeline[2].note, "物业纠纷，非本单位职责");
+    let a = d.close("op", &a.id, "已协调", T0 + 30).await.unwrap();
+    assert_eq!(a.state, "closed");
+}
+
+#[tokio::test]
+async fn the_scanner_escalates_each_overdue_appeal_once_under_its_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = desk(&dir).await;
+    // A consultation: accept within 1 s, reply within 5 s (configured).
+    let body = json!({"kind": "consult", "title": "停水咨询", "content": "何时来水"});
+    let (a, _) = d.submit(submit("c1", None, &body), T0).await.unwrap();
+    // Nobody decides for this one: the operators' queue.
+    let queued = json!({"kind": "consult", "title": "问题", "content": "内容"});
+    let (q, _) = d.submit(submit("c1", None, &queued), T0).await.unwrap();
+    assert_eq!(q.state, "submitted");
+    let lease = Duration::from_secs(10);
+    assert_eq!(
+        scanner::scan_once(&d, "gw-a", T0 + 500, lease)
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    // gw-b cannot scan while gw-a holds the lease.
+    assert_eq!(
+        scanner::scan_once(&d, "gw-b", T0 + 1_500, lease)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        scanner::scan_once(&d, "gw-a", T0 + 1_500, lease)
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        scanner::scan_once(&d, "gw-a", T0 + 2_000, lease)
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    // After the lease lapsed gw-b takes over and finds nothing new.
+    assert_eq!(
+        scanner::scan_once(&d, "gw-b", T0 + 20_000, lease)
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    let a = d.read(Who::Operator("op"), &a.id).await.unwrap();
+    assert_eq!(
+        (a.state.as_str(), a.escalated_at),
+        ("escalated", Some(T0 + 1_500))
+    );
+    assert_eq!(
+        a.timeline.iter().filter(|e| e.event == "escalated").count(),
+        1
+    );
+    // The department still accepts and replies an escalated appeal.
+    let a = d.accept("water", &a.id, "", T0 + 21_000).await.unwrap();
+    assert_eq!(a.state, "accepted");
+    // Escalating again directly is a no-op.
+    assert_eq!(d.escalate(&a, T0 + 22_000).await.unwrap(), None);
+    let q = d.read(Who::Operator("op"), &q.id).await.unwrap();
+    assert_eq!(
+        q.timeline.last().map(|e| e.note.as_str()),
+        Some("dispatch overdue (督办: operators)")
+    );
+    let counts = d.counts(T0 + 30_000).await.unwrap();
+    assert_eq!(counts.iter().map(|c| c.count).sum::<i64>(), 2);
+}

@@ -1,0 +1,161 @@
+//! The tonic `Appeals` service: departments work the appeals they lead.
+//! Authenticate (the token's department is the caller), convert at the
+//! edge, hand to [`onestop_appeals_desk::Desk`], which checks that the
+//! appeal is the caller's and that its state allows the action.
+
+use std::sync::Arc;
+
+use onestop_appeals_desk::{Desk, DeskError, Who, view};
+use onestop_store::{AppealFilter, AppealRecord, now_ms};
+use tonic::{Request, Response, Status};
+
+use crate::auth::Authenticate;
+use crate::pb::appeals as pb;
+
+/// The states of a department's open queue.
+const OPEN: [&str; 3] = ["dispatched", "accepted", "escalated"];
+
+/// The gRPC face of the appeals desk for departments.
+pub struct AppealsService {
+    desk: Arc<Desk>,
+    auth: Arc<dyn Authenticate>,
+}
+
+impl AppealsService {
+    pub fn new(desk: Arc<Desk>, auth: Arc<dyn Authenticate>) -> AppealsService {
+        AppealsService { desk, auth }
+    }
+
+    fn caller<T>(&self, request: &Request<T>) -> Result<String, Status> {
+        crate::auth::caller(self.auth.as_ref(), request).ok_or_else(|| {
+            Status::unauthenticated("a department token is required (authorization: Bearer …)")
+        })
+    }
+}
+
+/// The server, ready for the control listener's routes.
+pub fn server(
+    desk: Arc<Desk>,
+    auth: Arc<dyn Authenticate>,
+) -> pb::appeals_server::AppealsServer<AppealsService> {
+    pb::appeals_server::AppealsServer::new(AppealsService::new(desk, auth))
+}
+
+/// The gRPC status of a desk error.
+pub fn status(e: DeskError) -> Status {
+    let message = e.to_string();
+    match e {
+        DeskError::Invalid(f) => Status::invalid_argument(format!("{}: {}", f.field, f.message)),
+        DeskError::NotFound => Status::not_found(message),
+        DeskError::NotYours(_) => Status::permission_denied(message),
+        DeskError::WrongState(_) => Status::failed_precondition(message),
+        DeskError::Busy => Status::aborted(message),
+        DeskError::Unavailable(_) => Status::unavailable(message),
+        DeskError::MethodNotAllowed(_) => Status::unimplemented(message),
+        DeskError::Internal(_) => Status::internal(message),
+    }
+}
+
+fn appeal(a: &AppealRecord) -> pb::Appeal {
+    pb::Appeal {
+        id: a.id.clone(),
+        kind: a.kind.clone(),
+        title: a.title.clone(),
+        content: a.content.clone(),
+        state: a.state.clone(),
+        dept: a.dept.clone().unwrap_or_default(),
+        matter: a.matter.clone().unwrap_or_default(),
+        location_json: a
+            .location
+            .as_ref()
+            .map(|l| l.to_string())
+            .unwrap_or_default(),
+        created_at_ms: a.created_at,
+        accept_due_ms: a.accept_due.unwrap_or_default(),
+        reply_due_ms: a.reply_due,
+        overdue: view::overdue(a, now_ms()),
+        reply: a.reply.clone().unwrap_or_default(),
+        timeline: a
+            .timeline
+            .iter()
+            .map(|e| pb::Event {
+                at_ms: e.at,
+                event: e.event.clone(),
+                actor: e.actor.clone(),
+                dept: e.dept.clone().unwrap_or_default(),
+                note: e.note.clone(),
+            })
+            .collect(),
+    }
+}
+
+#[tonic::async_trait]
+impl pb::appeals_server::Appeals for AppealsService {
+    async fn list(
+        &self,
+        request: Request<pb::ListRequest>,
+    ) -> Result<Response<pb::ListResponse>, Status> {
+        let dept = self.caller(&request)?;
+        let req = request.into_inner();
+        let filter = AppealFilter {
+            states: if req.all {
+                Vec::new()
+            } else {
+                OPEN.map(String::from).to_vec()
+            },
+            limit: req.limit,
+            after: (!req.after.is_empty()).then_some(req.after),
+            ..AppealFilter::default()
+        };
+        let list = self
+            .desk
+            .list(Who::Department(&dept), filter)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListResponse {
+            appeals: list.iter().map(appeal).collect(),
+        }))
+    }
+
+    async fn accept(
+        &self,
+        request: Request<pb::AcceptRequest>,
+    ) -> Result<Response<pb::Appeal>, Status> {
+        let dept = self.caller(&request)?;
+        let req = request.into_inner();
+        let a = self
+            .desk
+            .accept(&dept, &req.id, &req.note, now_ms())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(appeal(&a)))
+    }
+
+    async fn reply(
+        &self,
+        request: Request<pb::ReplyRequest>,
+    ) -> Result<Response<pb::Appeal>, Status> {
+        let dept = self.caller(&request)?;
+        let req = request.into_inner();
+        let a = self
+            .desk
+            .reply(&dept, &req.id, &req.text, now_ms())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(appeal(&a)))
+    }
+
+    async fn r#return(
+        &self,
+        request: Request<pb::ReturnRequest>,
+    ) -> Result<Response<pb::Appeal>, Status> {
+        let dept = self.caller(&request)?;
+        let req = request.into_inner();
+        let a = self
+            .desk
+            .return_to_operators(&dept, &req.id, &req.reason, now_ms())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(appeal(&a)))
+    }
+}
