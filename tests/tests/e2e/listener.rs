@@ -674,3 +674,65 @@ async fn built_in_routes_share_the_body_gate() {
         "the client's id is logged apart"
     );
 }
+
+/// Requests pingora's parser refuses before any filter runs (the probe's
+/// list) get the gateway's JSON error with a request id instead of a bare
+/// 400; `CONNECT` a JSON 405. The connection is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parser_refusals_answer_in_the_json_shape() {
+    let sim = Sim::start(4, 20).await;
+    let gw = gateway(&sim, limits(1000, 1000)).await;
+    let many_headers: String = (0..10_000).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let probes = [
+        (
+            "header without a colon",
+            format!("GET {ECHO} HTTP/1.1\r\nHost: gw.test\r\nno-colon-here\r\n\r\n"),
+            400,
+            "MALFORMED_REQUEST",
+        ),
+        (
+            "Transfer-Encoding: xchunked",
+            format!("POST {ECHO} HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: xchunked\r\n\r\n"),
+            400,
+            "MALFORMED_REQUEST",
+        ),
+        (
+            "HTTP/9.9",
+            format!("GET {ECHO} HTTP/9.9\r\nHost: gw.test\r\n\r\n"),
+            400,
+            "MALFORMED_REQUEST",
+        ),
+        (
+            "10,000 headers",
+            format!("GET {ECHO} HTTP/1.1\r\nHost: gw.test\r\n{many_headers}\r\n"),
+            400,
+            "MALFORMED_REQUEST",
+        ),
+        (
+            "CONNECT",
+            "CONNECT gw.test:443 HTTP/1.1\r\nHost: gw.test:443\r\n\r\n".to_string(),
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+    ];
+    for (name, request, status, code) in probes {
+        let mut conn = TcpStream::connect(gw.public).await.unwrap();
+        let _ = conn.write_all(request.as_bytes()).await;
+        let mut buf = Vec::new();
+        let answer = read_answer(&mut conn, &mut buf)
+            .await
+            .unwrap_or_else(|| panic!("{name}: no answer"));
+        assert_eq!(answer.status, status, "{name}: {answer:?}");
+        let body = answer.json();
+        assert_eq!(body["error"]["code"], code, "{name}: {body}");
+        let rid = answer.header("x-request-id").unwrap_or_default().to_owned();
+        assert_eq!(rid.len(), 32, "{name}: {answer:?}");
+        assert_eq!(body["error"]["request_id"], rid.as_str(), "{name}");
+        assert!(
+            closed(&mut conn, Instant::now(), Duration::from_secs(2))
+                .await
+                .is_some(),
+            "{name}: kept open"
+        );
+    }
+}
