@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export OPENSSL_NO_VENDOR := 1
 
-.PHONY: all deps test-deps console-screenshots build release demo test lint fmt bench bench-deps bench-micro bench-cache bench-overview bench-exchange bench-transcode clean
+.PHONY: all deps test-deps console-screenshots build release demo test lint fmt bench bench-deps bench-micro bench-cache bench-overview bench-exchange bench-transcode bench-evidence clean
 
 all: build
 
@@ -124,6 +124,13 @@ bench-exchange: deps
 # gateway's CPU per call and the ratio transcoded/passthrough.
 bench-transcode: deps
 	$(CARGO) build --release -p onestop && $(CARGO) bench -p onestop-tests --bench transcode
+
+# Evidence (一证通办): a case step reading 3 data items from 3 delayed
+# departments against the same step without them, and each read alone
+# (real fleet and gateway; about a minute); prints p50/p99 of the step's
+# evidence cost beyond the slowest read (goal <= 2 ms).
+bench-evidence: deps
+	$(CARGO) build --release -p onestop && $(CARGO) bench -p onestop-tests --bench evidence
 
 # Screenshots of the operator console for the docs (docs/console/*.png):
 # the demo's pages and the operator's walk, in headless Chromium with

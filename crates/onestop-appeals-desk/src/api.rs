@@ -10,7 +10,7 @@
 //! | `POST /api/v1/me/appeals/{id}/rating` | `{"score":1-5,"comment"?}` on a replied appeal → 200; twice or before the reply → 409 |
 
 use onestop_store::{AppealFilter, Millis};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::{Desk, DeskError, Submit, Who, invalid, view};
 
@@ -105,71 +105,10 @@ pub async fn handle(desk: &Desk, req: Request<'_>, now: Millis) -> Result<(u16, 
     }
 }
 
-/// The body as a JSON object, refusing duplicate keys.
+/// The body as JSON, through the gateway's one strict parse
+/// ([`onestop_core::json`]: a key repeated at any depth is refused).
 fn parse(body: &[u8]) -> Result<Value, DeskError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| invalid("body", format!("not JSON: {e}")))?;
-    if let Some(key) = duplicate_key(body) {
-        return Err(invalid(&key, "given twice"));
-    }
-    Ok(value)
-}
-
-/// The first key an object of `body` holds twice (a cheap second parse
-/// into maps that remember every key).
-fn duplicate_key(body: &[u8]) -> Option<String> {
-    use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
-    struct Check(Option<String>);
-    struct V<'a>(&'a mut Option<String>);
-    impl<'de> Visitor<'de> for V<'_> {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("JSON")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            let mut seen = Map::new();
-            while let Some(k) = map.next_key::<String>()? {
-                map.next_value_seed(Seed(&mut *self.0))?;
-                if seen.insert(k.clone(), Value::Null).is_some() && self.0.is_none() {
-                    *self.0 = Some(k);
-                }
-            }
-            Ok(())
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while seq.next_element_seed(Seed(&mut *self.0))?.is_some() {}
-            Ok(())
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_str<E>(self, _: &str) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_unit<E>(self) -> Result<(), E> {
-            Ok(())
-        }
-    }
-    struct Seed<'a>(&'a mut Option<String>);
-    impl<'de> serde::de::DeserializeSeed<'de> for Seed<'_> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_any(V(self.0))
-        }
-    }
-    let mut check = Check(None);
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let _ = serde::de::DeserializeSeed::deserialize(Seed(&mut check.0), &mut de);
-    check.0
+    onestop_core::json::from_slice(body).map_err(|e| invalid("body", format!("not JSON: {e}")))
 }
 
 fn paging(query: Option<&str>) -> Result<(u32, Option<String>), DeskError> {
@@ -200,15 +139,14 @@ mod tests {
         assert!(handles("/api/v1/me/appeals"));
         assert!(handles("/api/v1/me/appeals/S1/rating"));
         assert!(!handles("/api/v1/me/appealsx"));
-        assert_eq!(
-            duplicate_key(br#"{"a":1,"b":{"c":1,"c":2}}"#),
-            Some("c".into())
-        );
-        assert_eq!(
-            duplicate_key(br#"{"kind":"help","kind":"praise"}"#),
-            Some("kind".into())
-        );
-        assert_eq!(duplicate_key(br#"{"a":[{"x":1},{"x":2}],"b":"a"}"#), None);
+        let refused = |body: &[u8]| match parse(body) {
+            Err(DeskError::Invalid(e)) => format!("{}: {}", e.field, e.message),
+            other => panic!("{other:?}"),
+        };
+        assert!(refused(br#"{"a":1,"b":{"c":1,"c":2}}"#).contains("duplicate key `c`"));
+        assert!(refused(br#"{"kind":"help","kind":"praise"}"#).contains("duplicate key `kind`"));
+        assert!(refused(br#"{"kind":"#).starts_with("body: not JSON"));
+        assert!(parse(br#"{"a":[{"x":1},{"x":2}],"b":"a"}"#).is_ok());
     }
 
     #[test]

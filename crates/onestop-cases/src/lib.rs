@@ -19,12 +19,13 @@
 
 pub mod api;
 mod events;
+pub mod evidence;
 pub mod plan;
 mod runner;
 pub mod view;
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 use onestop_config::{CaseSettings, Config};
@@ -34,6 +35,7 @@ use onestop_store::{
 };
 use serde_json::Value;
 
+pub use evidence::{EvidenceError, EvidenceRequest, EvidenceSource};
 pub use plan::{Matter, Matters};
 pub use runner::{Reply, StepCall, Transport};
 
@@ -165,6 +167,8 @@ pub struct Cases {
     /// Who holds leases: unique per process.
     owner: String,
     driving: Mutex<HashSet<String>>,
+    /// Where steps' evidence is read (set once, by the binary).
+    evidence: OnceLock<Arc<dyn EvidenceSource>>,
 }
 
 impl Cases {
@@ -185,6 +189,7 @@ impl Cases {
             departments: ArcSwap::from_pointee(BTreeSet::new()),
             owner: format!("{node}-{:016x}", fastrand::u64(..)),
             driving: Mutex::new(HashSet::new()),
+            evidence: OnceLock::new(),
         };
         cases.apply(config);
         Arc::new(cases)
@@ -204,6 +209,11 @@ impl Cases {
                 .map(|d| d.file.department.id.get_ref().clone())
                 .collect(),
         ));
+    }
+
+    /// Reads steps' evidence through `source` from now on (once).
+    pub fn set_evidence(&self, source: Arc<dyn EvidenceSource>) {
+        let _ = self.evidence.set(source);
     }
 
     /// The matters in force.

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use onestop_config::{Composite, InputField, InputKind, Piece, Placeholder, parse_template};
+use onestop_config::{
+    Composite, Evidence, InputField, InputKind, Piece, Placeholder, parse_template,
+};
 use onestop_store::{CaseRecord, StepState};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
@@ -40,6 +42,8 @@ pub struct Step {
     /// Indexes of the steps that must be done first.
     pub after: Vec<usize>,
     pub deadline: Duration,
+    /// Data items read from their departments before the step runs.
+    pub evidence: Vec<Evidence>,
 }
 
 /// A call of a department's route: method, path and body templates.
@@ -84,6 +88,7 @@ pub fn compile(composites: &[Composite]) -> Matters {
                         .filter_map(|a| index.get(a.as_str()).copied())
                         .collect(),
                     deadline: s.deadline,
+                    evidence: s.evidence.clone(),
                 })
                 .collect::<Vec<_>>();
             let lead = c.lead.clone().unwrap_or_else(|| c.steps[0].dept.clone());
@@ -133,11 +138,39 @@ pub fn check_input(matter: &Matter, input: &Value) -> Result<(), String> {
     }
     if let Some(unknown) = form
         .keys()
-        .find(|k| !matter.input.iter().any(|f| &f.name == *k))
+        .find(|k| !matter.input.iter().any(|f| &f.name == *k) && evidence(matter, k).is_none())
     {
         return Err(format!("input.{unknown} is not a field of `{}`", matter.id));
     }
+    // Evidence the citizen supplies (when a department could not read
+    // it): an object of the declared fields only.
+    for (name, value) in form {
+        let Some(ev) = evidence(matter, name) else {
+            continue;
+        };
+        let Value::Object(fields) = value else {
+            return Err(format!(
+                "input.{name} must be an object (evidence `{}`)",
+                ev.item
+            ));
+        };
+        if let Some(extra) = fields.keys().find(|f| !ev.fields.contains(f)) {
+            return Err(format!(
+                "input.{name}.{extra} is not a field of evidence `{name}` ({})",
+                ev.fields.join(", ")
+            ));
+        }
+    }
     Ok(())
+}
+
+/// The evidence declaration named `name` in any step of `matter`.
+pub fn evidence<'a>(matter: &'a Matter, name: &str) -> Option<&'a Evidence> {
+    matter
+        .steps
+        .iter()
+        .flat_map(|s| s.evidence.iter())
+        .find(|e| e.name == name)
 }
 
 fn of_kind(value: &Value, kind: InputKind) -> bool {

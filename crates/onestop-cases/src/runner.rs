@@ -17,7 +17,7 @@ use onestop_store::{CaseRecord, CaseState, StepState, StepUpdate, StoreError, no
 use serde_json::Value;
 
 use crate::plan::{self, Call, Matter, Next, Scope};
-use crate::{Cases, events};
+use crate::{Cases, events, evidence};
 
 /// One call of a step's action or compensation, as the citizen.
 #[derive(Debug, Clone)]
@@ -230,6 +230,18 @@ impl Cases {
                 return Ok(());
             }
         };
+        let body = if step.evidence.is_empty() {
+            body
+        } else {
+            match self.evidence_of(case, step).await {
+                Ok(evidence) => evidence::with_evidence(body, evidence),
+                Err(why) => {
+                    self.step_failed(case, &step.id, &why).await?;
+                    events::step_failed(&case.matter, &case.id, &step.id, &step.dept, &why);
+                    return Ok(());
+                }
+            }
+        };
         loop {
             let now = now_ms();
             self.store
@@ -294,6 +306,44 @@ impl Cases {
                         return Ok(());
                     }
                     tokio::time::sleep(backoff(settings.retry_backoff, attempts)).await;
+                }
+            }
+        }
+    }
+
+    /// The step's evidence, read at once (retried like a step while a
+    /// provider does not answer); `Err` names what is missing and why.
+    async fn evidence_of(
+        &self,
+        case: &CaseRecord,
+        step: &plan::Step,
+    ) -> Result<serde_json::Map<String, Value>, String> {
+        let settings = self.settings.load_full();
+        let source = self.evidence.get().map(|s| &**s);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request_id = format!("{}-{}-ev{attempt}", case.id, step.id);
+            match evidence::gather(
+                source,
+                &step.dept,
+                &case.citizen,
+                &case.input,
+                &step.evidence,
+                &request_id,
+            )
+            .await
+            {
+                evidence::Gathered::Ready(map) => return Ok(map),
+                evidence::Gathered::Missing(why) => return Err(why),
+                evidence::Gathered::Unavailable(why) => {
+                    if attempt >= i64::from(settings.max_attempts) {
+                        return Err(format!(
+                            "gave up reading evidence after {attempt} attempts: {why}"
+                        ));
+                    }
+                    events::step_retry(&case.id, &step.id, &step.dept, attempt, &why);
+                    tokio::time::sleep(backoff(settings.retry_backoff, attempt)).await;
                 }
             }
         }

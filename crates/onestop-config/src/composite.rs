@@ -173,6 +173,24 @@ pub struct CompositeStep {
     /// How to undo the step once done, if a later step fails for good.
     #[serde(default)]
     pub compensate: Option<Compensation>,
+    /// Evidence (一证通办): data items the gateway reads from their issuing
+    /// departments, as this step's department, before the step runs.
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+}
+
+/// One piece of evidence a step needs: `fields` of the data item `item`
+/// (`<dept>.<item>`), read for `purpose` under the step department's
+/// approved agreement. The step's body receives it as
+/// `evidence.<name>`; when the read is refused the citizen may supply
+/// it as the form field `<name>` (an object of those fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    pub name: String,
+    pub item: String,
+    pub fields: Vec<String>,
+    pub purpose: String,
 }
 
 /// A step's undo: a call of the same department.

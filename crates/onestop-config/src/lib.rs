@@ -18,6 +18,7 @@ mod diag;
 pub mod fuzzing;
 mod load;
 mod model;
+pub mod policy;
 mod schema;
 pub mod sharing;
 pub mod transcode;
@@ -32,6 +33,7 @@ pub use console::*;
 pub use diag::{Diagnostic, Diagnostics};
 pub use load::{Source, department_files, load_dir, load_path, parse_sources};
 pub use model::*;
+pub use policy::RoutePolicy;
 /// The `regex` crate, re-exported so that the data plane names the same
 /// [`regex::bytes::Regex`] that [`header_regex`] returns.
 pub use regex;

@@ -184,6 +184,18 @@ pub struct SharingSettings {
     pub fetch_timeout: Duration,
     /// The access audit log's writer.
     pub audit: AuditSettings,
+    /// The purposes data may be read for (`[[sharing.purposes]]`): every
+    /// evidence declaration names one of them.
+    pub purposes: Vec<Purpose>,
+}
+
+/// `[[sharing.purposes]]`: a purpose code and its name for citizens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Purpose {
+    /// 1-64 of a-z, 0-9, `-`, `_` and `.`.
+    pub code: String,
+    pub name: String,
 }
 
 impl Default for SharingSettings {
@@ -193,6 +205,7 @@ impl Default for SharingSettings {
             max_term: Duration::from_secs(3 * 366 * 24 * 3600),
             fetch_timeout: Duration::from_secs(5),
             audit: AuditSettings::default(),
+            purposes: Vec::new(),
         }
     }
 }

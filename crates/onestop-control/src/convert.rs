@@ -9,9 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use onestop_config as config;
 use onestop_core::registry::{
     ApprovalStatus, HealthProbeSpec, HealthSpec, InstanceSpec, LbPolicy, PathMatchKind, RouteAuth,
-    RouteSpec, ServiceProtocol, ServiceSpec,
+    RoutePolicySpec, RouteSpec, ServiceProtocol, ServiceSpec,
 };
 
 use crate::error::Problem;
@@ -219,7 +220,20 @@ fn route(i: usize, r: pb::Route, problems: &mut Vec<Problem>) -> RouteSpec {
             format!("must be at most 600000 (10 min), got {t}"),
         ));
     }
+    let policy = match config::RoutePolicy::parse(&r.policy) {
+        Ok(p) => RoutePolicySpec {
+            cache_public: p.cache_public(),
+            data_item: p.data_item.clone(),
+            forward_credentials: p.forward_credentials.clone(),
+            toml: r.policy.clone(),
+        },
+        Err(message) => {
+            problems.push(Problem::new(format!("service.routes[{i}].policy"), message));
+            RoutePolicySpec::default()
+        }
+    };
     RouteSpec {
+        policy,
         name: if r.name.is_empty() {
             r.id.clone()
         } else {
@@ -355,6 +369,7 @@ pub fn spec_to_pb(spec: &ServiceSpec) -> pb::ServiceSpec {
                     RouteAuth::Department => pb::AuthMode::Department,
                     RouteAuth::Operator => pb::AuthMode::Operator,
                 } as i32,
+                policy: r.policy.toml.clone(),
             })
             .collect(),
         metadata: spec.metadata.clone().into_iter().collect(),

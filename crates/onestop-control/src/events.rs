@@ -184,3 +184,9 @@ pub fn purge_store_error(op: &str, error: &StoreError) {
     STORE_ERRORS.with_label_values(&[op]).inc();
     tracing::warn!(op, %error, "cache purge store operation failed; purges apply when the store answers");
 }
+
+/// Server reflection could not be built (the control listener serves
+/// without it).
+pub fn reflection_unavailable(error: &dyn std::fmt::Display) {
+    tracing::warn!(%error, "server reflection unavailable");
+}

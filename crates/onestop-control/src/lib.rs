@@ -83,15 +83,19 @@ pub async fn routes(
             exchange::ExchangeService::new(sharing, auth),
         ));
     }
-    match tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-    {
-        Ok(reflection) => {
-            builder.add_service(reflection);
+    // Reflection v1 and v1alpha (older grpcurl, Postman and Python's
+    // grpcio-reflection ask v1alpha).
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    match (reflection().build_v1(), reflection().build_v1alpha()) {
+        (Ok(v1), Ok(v1alpha)) => {
+            builder.add_service(v1);
+            builder.add_service(v1alpha);
         }
-        Err(error) => tracing::warn!(%error, "server reflection unavailable"),
+        (Err(error), _) | (_, Err(error)) => events::reflection_unavailable(&error),
     }
     builder.routes()
 }

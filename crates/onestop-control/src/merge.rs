@@ -83,7 +83,7 @@ pub fn service_model(
                 PathMatchKind::Prefix => (None, pattern, None),
                 PathMatchKind::Template => (None, None, pattern),
             };
-            config::Route {
+            let mut route = config::Route {
                 id: synthetic(r.id.clone()),
                 name: Some(r.name.clone()),
                 description: (!r.description.is_empty()).then(|| r.description.clone()),
@@ -111,7 +111,12 @@ pub fn service_model(
                 cache: None,
                 data_item: None,
                 forward_credentials: Vec::new(),
+            };
+            // Parsed (and refused when it does not parse) at conversion.
+            if let Ok(policy) = config::RoutePolicy::parse(&r.policy.toml) {
+                policy.apply(&mut route);
             }
+            route
         })
         .collect();
     (service, routes)
@@ -134,6 +139,15 @@ pub fn add_service(
     let (service, routes) = service_model(spec, instances);
     dept.file.services.push(service);
     dept.file.routes.extend(routes);
+    // An overview item declared at registration, unless the file has one.
+    if dept.file.department.overview.is_none() {
+        dept.file.department.overview = spec
+            .routes
+            .iter()
+            .filter_map(|r| config::RoutePolicy::parse(&r.policy.toml).ok()?.overview)
+            .next()
+            .map(synthetic);
+    }
     true
 }
 

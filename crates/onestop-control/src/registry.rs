@@ -912,12 +912,14 @@ pub fn next_record(
         };
     }
     let surface = spec.surface_hash();
-    let surface_changed = e.spec.surface_hash() != surface;
+    // A policy that widens exposure (shared cache, data item) counts as a
+    // surface change; one that narrows it applies at once.
+    let surface_changed = e.spec.surface_hash() != surface || spec.policy_widens(&e.spec);
     let revision = e.revision + 1;
     let matches_approved = e
         .approved_spec
         .as_ref()
-        .is_some_and(|a| a.surface_hash() == surface);
+        .is_some_and(|a| a.surface_hash() == surface && !spec.policy_widens(a));
     let status = if matches_approved {
         ApprovalStatus::Approved
     } else if surface_changed {

@@ -100,6 +100,54 @@ pub struct RouteSpec {
     /// Who may call it (part of the public surface).
     #[serde(default)]
     pub auth: RouteAuth,
+    /// The route's policy as a department file declares it (cache,
+    /// `data_item`, rate limit, body limit). Not part of the public
+    /// surface: a change that widens exposure waits for an operator
+    /// ([`RoutePolicySpec::widens`]), one that narrows it applies at once.
+    #[serde(default, skip_serializing_if = "RoutePolicySpec::is_empty")]
+    pub policy: RoutePolicySpec,
+}
+
+/// A registered route's policy: the TOML of a department file's route keys
+/// (`cache`, `data_item`, `rate_limit`, `max_body_bytes`), checked by the
+/// configuration's own code, and what the control plane read from it to
+/// judge exposure.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RoutePolicySpec {
+    /// The TOML text; empty: no policy.
+    #[serde(default)]
+    pub toml: String,
+    /// The cache is shared by every caller (`scope = "public"`).
+    #[serde(default)]
+    pub cache_public: bool,
+    /// The data item the route serves (its reads are audited).
+    #[serde(default)]
+    pub data_item: Option<String>,
+    /// Client credentials the route passes through to the department.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forward_credentials: Vec<String>,
+}
+
+impl RoutePolicySpec {
+    pub fn is_empty(&self) -> bool {
+        self.toml.is_empty()
+            && !self.cache_public
+            && self.data_item.is_none()
+            && self.forward_credentials.is_empty()
+    }
+
+    /// Whether going from `old` to `self` widens exposure: a cache that
+    /// becomes shared, or a data item added, changed or removed (its reads
+    /// audited differently), or a client credential passed through that
+    /// was not before.
+    pub fn widens(&self, old: &RoutePolicySpec) -> bool {
+        (self.cache_public && !old.cache_public)
+            || self.data_item != old.data_item
+            || self
+                .forward_credentials
+                .iter()
+                .any(|c| !old.forward_credentials.contains(c))
+    }
 }
 
 /// Everything a department declares about one service.
@@ -135,7 +183,7 @@ pub struct ServiceSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct PublicSurface<'a> {
     pub protocol: ServiceProtocol,
-    pub routes: &'a [RouteSpec],
+    pub routes: std::borrow::Cow<'a, [RouteSpec]>,
     /// Hex SHA-256 of the descriptor set. Left out of the canonical JSON
     /// when there is none, so specs without one keep the hash they had
     /// before descriptor sets existed (and their approvals stay valid).
@@ -150,14 +198,35 @@ impl ServiceSpec {
     }
 
     pub fn surface(&self) -> PublicSurface<'_> {
+        // Policies are judged apart (widening or narrowing), so they are
+        // left out; routes without one serialize as they always did.
+        let routes = if self.routes.iter().all(|r| r.policy.is_empty()) {
+            std::borrow::Cow::Borrowed(self.routes.as_slice())
+        } else {
+            std::borrow::Cow::Owned(self.routes.iter().map(without_policy).collect())
+        };
         PublicSurface {
             protocol: self.protocol,
-            routes: &self.routes,
+            routes,
             descriptor_set_sha256: self
                 .descriptor_set
                 .as_deref()
                 .map(crate::digest::sha256_hex),
         }
+    }
+
+    /// Whether this spec's route policies widen exposure compared with
+    /// `approved`'s (a route new to the policy counts from an empty one).
+    pub fn policy_widens(&self, approved: &ServiceSpec) -> bool {
+        self.routes.iter().any(|r| {
+            let old = approved
+                .routes
+                .iter()
+                .find(|a| a.id == r.id)
+                .map(|a| a.policy.clone())
+                .unwrap_or_default();
+            r.policy.widens(&old)
+        })
     }
 
     /// A stable fingerprint of the public surface (hex SHA-256 of its
@@ -301,6 +370,14 @@ pub fn surface_changes(old: Option<&ServiceSpec>, new: &ServiceSpec) -> String {
             None => {
                 let _ = write!(out, "+route {id} {}; ", r.pattern);
             }
+            Some(o) if o.policy != r.policy && without_policy(o) == without_policy(r) => {
+                let wider = if r.policy.widens(&o.policy) {
+                    " (wider)"
+                } else {
+                    ""
+                };
+                let _ = write!(out, "~route {id} policy{wider}; ");
+            }
             Some(o) if o != r => {
                 let _ = write!(out, "~route {id}; ");
             }
@@ -316,6 +393,14 @@ pub fn surface_changes(old: Option<&ServiceSpec>, new: &ServiceSpec) -> String {
         "no change to the public surface".into()
     } else {
         out.trim_end_matches("; ").to_string()
+    }
+}
+
+/// `route` with its policy left out: its public surface.
+fn without_policy(route: &RouteSpec) -> RouteSpec {
+    RouteSpec {
+        policy: RoutePolicySpec::default(),
+        ..route.clone()
     }
 }
 
@@ -341,11 +426,40 @@ mod tests {
                 timeout_ms: None,
                 retries: None,
                 auth: RouteAuth::Citizen,
+                policy: Default::default(),
             }],
             metadata: BTreeMap::new(),
             lease_ttl_ms: 10_000,
             descriptor_set: None,
         }
+    }
+
+    #[test]
+    fn policies_are_judged_apart_from_the_surface() {
+        let a = spec();
+        let mut b = spec();
+        b.routes[0].policy = RoutePolicySpec {
+            toml: "cache = { ttl = \"60s\", scope = \"citizen\" }".into(),
+            cache_public: false,
+            data_item: None,
+            forward_credentials: Vec::new(),
+        };
+        assert_eq!(a.surface_hash(), b.surface_hash());
+        assert!(!b.policy_widens(&a), "a citizen cache narrows nothing away");
+        let mut c = b.clone();
+        c.routes[0].policy.cache_public = true;
+        assert!(c.policy_widens(&b) && !b.policy_widens(&c));
+        let mut d = b.clone();
+        d.routes[0].policy.data_item = Some("account".into());
+        assert!(d.policy_widens(&b) && b.policy_widens(&d));
+        let mut e = b.clone();
+        e.routes[0].policy.forward_credentials = vec!["cookie".into()];
+        assert!(e.policy_widens(&b) && !b.policy_widens(&e));
+        assert_eq!(
+            surface_changes(Some(&b), &c),
+            "~route balance policy (wider)"
+        );
+        assert_eq!(surface_changes(Some(&c), &b), "~route balance policy");
     }
 
     #[test]

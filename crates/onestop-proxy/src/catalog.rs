@@ -18,6 +18,45 @@ pub struct Matter {
     /// (`forward_credentials`); absent when none, the default.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forward_credentials: Vec<String>,
+    /// For a gRPC matter: each method's HTTP/JSON binding (transcoding),
+    /// beside its gRPC path, so it can be called without a gRPC client.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub json_bindings: Vec<JsonBinding>,
+}
+
+/// One HTTP binding of a gRPC method.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct JsonBinding {
+    /// `/{package.Service}/{Method}`.
+    pub grpc_path: String,
+    /// The HTTP method, e.g. `GET` or `POST`.
+    pub method: String,
+    /// The path template, e.g. `/api/v1/depts/tax/returns/{year}`.
+    pub path: String,
+}
+
+/// Fills `json_bindings` of the gRPC matters (`grpc`: whether each matter
+/// is served over gRPC) from the transcoding table: every method whose
+/// gRPC path the matter's path names (exactly, or as its service prefix).
+pub fn attach_bindings(matters: &mut [Matter], grpc: &[bool], table: &onestop_transcode::Table) {
+    for (matter, _) in matters.iter_mut().zip(grpc).filter(|(_, g)| **g) {
+        matter.json_bindings = table
+            .services()
+            .iter()
+            .flat_map(|s| s.methods.iter())
+            .filter(|m| {
+                m.grpc_path == matter.path
+                    || (matter.path.ends_with('/') && m.grpc_path.starts_with(&matter.path))
+            })
+            .flat_map(|m| {
+                m.bindings.iter().map(|b| JsonBinding {
+                    grpc_path: m.grpc_path.clone(),
+                    method: b.verb.to_string(),
+                    path: b.template.to_string(),
+                })
+            })
+            .collect();
+    }
 }
 
 #[derive(Serialize)]
@@ -64,6 +103,7 @@ mod tests {
             auth: "public".into(),
             description: String::new(),
             forward_credentials: Vec::new(),
+            json_bindings: Vec::new(),
         }
     }
 

@@ -159,6 +159,7 @@ impl Compiler {
         let mut depts = HashMap::new();
         let mut entries = Vec::new();
         let mut catalog = Vec::new();
+        let mut catalog_grpc = Vec::new();
         let mut overview = Vec::new();
 
         for src in &cfg.departments {
@@ -255,7 +256,9 @@ impl Compiler {
                         auth: route.auth.as_str().into(),
                         description: route.description.clone().unwrap_or_default(),
                         forward_credentials: route.forward_credentials.clone(),
+                        json_bindings: Vec::new(),
                     });
+                    catalog_grpc.push(grpc);
                 }
                 let entry = RouteEntry {
                     histogram: events::route_histogram(dept_id, route_id),
@@ -309,6 +312,7 @@ impl Compiler {
             }
         }
 
+        crate::catalog::attach_bindings(&mut catalog, &catalog_grpc, &transcode);
         self.generation += 1;
         self.upstreams = upstreams;
         self.depts = depts;

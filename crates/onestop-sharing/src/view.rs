@@ -80,6 +80,12 @@ pub fn access(r: &AccessRecord, state: &State) -> Value {
         _ => None,
     };
     let item_name = state.catalog.get(&r.item).map(|i| i.name.clone());
+    let purpose_name = state
+        .settings
+        .purposes
+        .iter()
+        .find(|p| p.code == r.purpose)
+        .map(|p| p.name.clone());
     json!({
         "seq": r.seq,
         "at": time(r.at),
@@ -88,6 +94,7 @@ pub fn access(r: &AccessRecord, state: &State) -> Value {
         "item_name": item_name,
         "fields": r.fields,
         "purpose": r.purpose,
+        "purpose_name": purpose_name,
         "agreement": r.agreement,
         "outcome": r.outcome,
         "request_id": r.request_id,

@@ -93,6 +93,31 @@ pub struct RegistrarOptions {
     pub lease_ttl: Duration,
     /// Service name registered for each department (default `main`).
     pub service: String,
+    /// Register each route's policy as its department file would declare
+    /// it: `data_item` on data matters, a shared cache on public reference
+    /// matters ([`route_policy`]). Off by default.
+    pub policies: bool,
+}
+
+/// The policy TOML a matter registers with when [`RegistrarOptions::policies`]
+/// is on: its data item, and a 60 s shared cache for a public reference
+/// matter (a `GET` that concerns nobody in particular: prices, timetables,
+/// weather, policy documents).
+pub fn route_policy(m: &MatterManifest) -> String {
+    let mut lines = Vec::new();
+    if let Some(item) = &m.data_item {
+        lines.push(format!("data_item = \"{item}\""));
+    }
+    if is_public_reference(m) {
+        lines.push("cache = { ttl = \"60s\", scope = \"public\" }".to_owned());
+    }
+    lines.join("\n")
+}
+
+/// A `GET` that concerns no citizen and does not stream: the answer is the
+/// same for everybody, so a platform caches it.
+pub fn is_public_reference(m: &MatterManifest) -> bool {
+    m.method == "GET" && !m.streaming && !concerns_citizen(m)
 }
 
 /// The last registration of a department, as the registry answered it.
@@ -160,6 +185,7 @@ impl RegistrarOptions {
             tokens,
             lease_ttl: DEFAULT_LEASE_TTL,
             service: DEFAULT_SERVICE.to_owned(),
+            policies: false,
         }
     }
 
@@ -249,7 +275,7 @@ impl Fleet {
                 .collect();
             agents.push(Agent {
                 dept: dept.id.clone(),
-                spec: service_spec(dept, &opts.service, opts.lease_ttl),
+                spec: service_spec_with(dept, &opts.service, opts.lease_ttl, opts.policies),
                 authorization,
                 members,
                 client: client.clone(),
@@ -323,6 +349,17 @@ impl Drop for Registrar {
 ///   ([`crate::pb::FILE_DESCRIPTOR_SET`], built with its imports), so the
 ///   gateway also serves them as HTTP/JSON and gRPC-Web.
 pub fn service_spec(dept: &DeptManifest, service: &str, lease_ttl: Duration) -> pb::ServiceSpec {
+    service_spec_with(dept, service, lease_ttl, false)
+}
+
+/// [`service_spec`], with each route's policy when `policies` is on
+/// ([`route_policy`]).
+pub fn service_spec_with(
+    dept: &DeptManifest,
+    service: &str,
+    lease_ttl: Duration,
+    policies: bool,
+) -> pb::ServiceSpec {
     let protocol = match dept.protocol {
         Protocol::Http => pb::Protocol::Http,
         Protocol::Grpc => pb::Protocol::Grpc,
@@ -373,6 +410,11 @@ pub fn service_spec(dept: &DeptManifest, service: &str, lease_ttl: Duration) -> 
                 // Streams run as long as they last: 0 is no deadline (unset
                 // would be the gateway's default).
                 timeout_ms: Some(if m.streaming { 0 } else { ROUTE_TIMEOUT_MS }),
+                policy: if policies {
+                    route_policy(m)
+                } else {
+                    String::new()
+                },
             }
         })
         .collect();

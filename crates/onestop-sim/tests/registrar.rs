@@ -90,6 +90,7 @@ fn routes(
                     pb::AuthMode::Citizen
                 }
                 .into(),
+                policy: String::new(),
             },
         )
         .collect()

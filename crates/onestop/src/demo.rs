@@ -187,7 +187,7 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
     for (id, name, _, hash) in &channels {
         gateway.push_str(&fleet_config::channel_toml(id, name, hash));
     }
-    gateway.push_str(&fleet_config::life_events_toml(&manifest));
+    gateway.push_str(&fleet_config::life_events_with_evidence_toml(&manifest));
     // A department whose system hangs: an overdue case for the console.
     let hung = crate::demo_feed::HungDepartment::start()?;
     gateway.push_str(crate::demo_feed::HungDepartment::gateway_toml());
@@ -199,6 +199,7 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
     fleet_config::write_descriptor_set(&departments)?;
     let file_opts = fleet_config::Options {
         citizen_auth: true,
+        reference_cache: true,
         ..fleet_config::Options::default()
     };
     let mut registered = Vec::new();
@@ -230,6 +231,7 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
         registered,
         expected_matters,
         citizens: Vec::new(),
+        sharing_citizens: Vec::new(),
     };
     let now = std::time::SystemTime::now();
     let citizen_tokens: Vec<String> = manifest
@@ -241,6 +243,7 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
     // example everyone else uses).
     let setup = Setup {
         citizens: citizen_tokens.iter().skip(1).take(3).cloned().collect(),
+        sharing_citizens: citizen_tokens.iter().take(10).cloned().collect(),
         ..setup
     };
     let banner_manifest = manifest.clone();
@@ -302,6 +305,8 @@ struct Setup {
     expected_matters: usize,
     /// Citizens whose rated cases feed the console.
     citizens: Vec<String>,
+    /// Citizens who consent to the evidence purposes (the sample first).
+    sharing_citizens: Vec<String>,
 }
 
 impl Setup {
@@ -359,7 +364,10 @@ impl Setup {
         );
         let count = tokio::time::timeout(
             Duration::from_secs(60),
-            fleet.register(RegistrarOptions::new(self.control, tokens.clone())),
+            fleet.register(RegistrarOptions {
+                policies: true,
+                ..RegistrarOptions::new(self.control, tokens.clone())
+            }),
         )
         .await
         .with_context(|| {
@@ -429,6 +437,20 @@ impl Setup {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // Agreements in every state, the citizens' consents, one case
+        // whose steps read evidence (before the console's cases, which
+        // read evidence too).
+        crate::demo_sharing::DemoSharing {
+            http: &http,
+            admin: self.admin,
+            public: self.public,
+            operator_token: &self.operator_token,
+            app_key: &self.app_key,
+            citizens: &self.sharing_citizens,
+        }
+        .run(&fleet.manifest)
+        .await
+        .context("setting up data sharing")?;
         // Something for every page of the operator console.
         crate::demo_feed::Feed {
             http: &http,

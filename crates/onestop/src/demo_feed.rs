@@ -52,7 +52,7 @@ impl Feed<'_> {
         };
         let token = &self.dept_tokens[&dept.id];
         let ttl = onestop_sim::RegistrarOptions::new(self.control, Default::default()).lease_ttl;
-        let mut spec = onestop_sim::registrar::service_spec(dept, "main", ttl);
+        let mut spec = onestop_sim::registrar::service_spec_with(dept, "main", ttl, true);
         spec.routes.push(pb::Route {
             id: "service-guide-v2".into(),
             name: "办事指南（新版）".into(),
@@ -63,6 +63,7 @@ impl Feed<'_> {
             citizen_param: String::new(),
             timeout_ms: None,
             auth: pb::AuthMode::Public as i32,
+            policy: String::new(),
         });
         let instances = dept
             .instances

@@ -32,6 +32,9 @@ pub struct Options {
     /// ([`DESCRIPTOR_FILE`], written by [`write_descriptor_set`]), so the
     /// gateway also serves them as HTTP/JSON and gRPC-Web.
     pub transcode: bool,
+    /// Public reference matters ([`onestop_sim::registrar::is_public_reference`])
+    /// get a 60 s shared cache, as registered services do with policies on.
+    pub reference_cache: bool,
 }
 
 /// The fleet's descriptor set, beside the department files.
@@ -58,6 +61,7 @@ impl Default for Options {
             citizen_auth: false,
             overview_timeout: Duration::from_millis(800),
             transcode: true,
+            reference_cache: false,
         }
     }
 }
@@ -229,6 +233,12 @@ pub fn department_toml(dept: &DeptManifest, opts: &Options) -> String {
             if let Some(item) = &m.data_item {
                 r.insert("data_item".into(), s(item));
             }
+            if opts.reference_cache && onestop_sim::registrar::is_public_reference(m) {
+                r.insert(
+                    "cache".into(),
+                    Value::Table(table([("ttl", s("60s")), ("scope", s("public"))])),
+                );
+            }
             let timeout = if m.streaming {
                 Duration::ZERO
             } else {
@@ -265,7 +275,20 @@ pub fn department_toml(dept: &DeptManifest, opts: &Options) -> String {
 /// arrive through the control plane's registry.
 pub fn department_header_toml(dept: &DeptManifest, opts: &Options) -> String {
     let department = department_table(dept, opts);
-    let file = table([("department", Value::Table(department))]);
+    let mut file = table([("department", Value::Table(department))]);
+    // The data catalog (目录) is the platform's, declared in the file; the
+    // services that answer its reads register.
+    if !dept.data_items.is_empty() {
+        file.insert(
+            "data_items".into(),
+            Value::Array(
+                dept.data_items
+                    .iter()
+                    .map(|i| Value::Table(data_item_table(i)))
+                    .collect(),
+            ),
+        );
+    }
     format!(
         "# Services of this department register through the control plane.\n{}",
         toml::to_string(&file).unwrap_or_default()
@@ -464,6 +487,179 @@ pub fn life_events_toml(fleet: &FleetManifest) -> String {
         })
         .map(|(_, text)| *text)
         .collect()
+}
+
+/// The purposes the demo life events read evidence for (`[[sharing.purposes]]`).
+pub const EVIDENCE_PURPOSES: &str = r#"
+[[sharing.purposes]]
+code = "newborn"
+name = "新生儿出生一件事"
+
+[[sharing.purposes]]
+code = "moving-house"
+name = "迁居一件事"
+
+[[sharing.purposes]]
+code = "opening-business"
+name = "开办企业一件事"
+
+[[sharing.purposes]]
+code = "single-matter"
+name = "单项事项办理"
+"#;
+
+/// Evidence (一证通办) of the demo life events' steps: (step id, the
+/// `evidence` line). Consumers need approved agreements for these
+/// (consumer = the step's department, item, purpose), see [`EVIDENCE_NEEDS`].
+pub const STEP_EVIDENCE: [(&str, &str); 5] = [
+    (
+        "insurance",
+        r#"evidence = [{ name = "household", item = "police.household", fields = ["name", "address"], purpose = "newborn" }]"#,
+    ),
+    (
+        "allowance",
+        r#"evidence = [{ name = "household", item = "police.household", fields = ["name", "address"], purpose = "newborn" }]"#,
+    ),
+    (
+        "withdrawal",
+        r#"evidence = [{ name = "household", item = "police.household", fields = ["name", "address"], purpose = "newborn" }, { name = "marriage", item = "civil.marital_status", fields = ["status", "spouse_name"], purpose = "newborn" }, { name = "insurance", item = "hrss.social_insurance", fields = ["employer", "contribution_months"], purpose = "newborn" }]"#,
+    ),
+    (
+        "water",
+        r#"evidence = [{ name = "household", item = "police.household", fields = ["name", "address"], purpose = "moving-house" }]"#,
+    ),
+    (
+        "social-security",
+        r#"evidence = [{ name = "founder", item = "police.household", fields = ["name", "address"], purpose = "opening-business" }]"#,
+    ),
+];
+
+/// The agreements the evidence of [`life_events_with_evidence_toml`] (and
+/// the demo's single matters) needs: (consumer, item, fields, purpose).
+pub const EVIDENCE_NEEDS: [(&str, &str, &[&str], &str); 10] = [
+    ("hrss", "police.household", &["name", "address"], "newborn"),
+    ("civil", "police.household", &["name", "address"], "newborn"),
+    ("hpf", "police.household", &["name", "address"], "newborn"),
+    (
+        "hpf",
+        "civil.marital_status",
+        &["status", "spouse_name"],
+        "newborn",
+    ),
+    (
+        "hpf",
+        "hrss.social_insurance",
+        &["employer", "contribution_months"],
+        "newborn",
+    ),
+    (
+        "water",
+        "police.household",
+        &["name", "address"],
+        "moving-house",
+    ),
+    (
+        "hrss",
+        "police.household",
+        &["name", "address"],
+        "opening-business",
+    ),
+    (
+        "power",
+        "police.household",
+        &["name", "address"],
+        "single-matter",
+    ),
+    (
+        "gas",
+        "police.household",
+        &["name", "address"],
+        "single-matter",
+    ),
+    (
+        "hpf",
+        "hrss.social_insurance",
+        &["employer", "contribution_months"],
+        "single-matter",
+    ),
+];
+
+/// Single matters (one department, one step) that take their evidence
+/// from other departments: new power and gas accounts read the household
+/// register, a provident-fund loan reads the social insurance record.
+pub const SINGLE_MATTERS: [(&[&str], &str); 3] = [
+    (
+        &["power", "police"],
+        r#"
+[[composite]]
+id = "power-account"
+name = "居民用电开户"
+input = [{ name = "meter_address" }]
+
+[[composite.steps]]
+id = "open"
+dept = "power"
+path = "/api/v1/depts/power/applications/new-account"
+body = { meter_address = "{input.meter_address}" }
+deadline = "3d"
+evidence = [{ name = "household", item = "police.household", fields = ["name", "address"], purpose = "single-matter" }]
+"#,
+    ),
+    (
+        &["gas", "police"],
+        r#"
+[[composite]]
+id = "gas-account"
+name = "居民用气开户"
+input = [{ name = "meter_address" }]
+
+[[composite.steps]]
+id = "open"
+dept = "gas"
+path = "/api/v1/depts/gas/applications/new-account"
+body = { meter_address = "{input.meter_address}" }
+deadline = "3d"
+evidence = [{ name = "household", item = "police.household", fields = ["name", "address"], purpose = "single-matter" }]
+"#,
+    ),
+    (
+        &["hpf", "hrss"],
+        r#"
+[[composite]]
+id = "hpf-loan"
+name = "公积金贷款申请"
+input = [{ name = "amount", kind = "number" }]
+
+[[composite.steps]]
+id = "apply"
+dept = "hpf"
+path = "/api/v1/depts/hpf/applications/loan"
+body = { amount = "{input.amount}" }
+deadline = "10d"
+evidence = [{ name = "insurance", item = "hrss.social_insurance", fields = ["employer", "contribution_months"], purpose = "single-matter" }]
+"#,
+    ),
+];
+
+/// [`life_events_toml`] with the steps' evidence (and its purposes): the
+/// steps read what police, civil affairs and social security hold instead
+/// of asking the citizen.
+pub fn life_events_with_evidence_toml(fleet: &FleetManifest) -> String {
+    let mut text = life_events_toml(fleet);
+    for (step, line) in STEP_EVIDENCE {
+        let marker = format!("\nid = \"{step}\"\n");
+        text = text.replacen(&marker, &format!("{marker}{line}\n"), 1);
+    }
+    for (depts, matter) in SINGLE_MATTERS {
+        if depts
+            .iter()
+            .all(|d| fleet.departments.iter().any(|f| f.id == *d))
+        {
+            text.push_str(matter);
+        }
+    }
+    text.push_str(EVIDENCE_PURPOSES);
+    text
 }
 
 /// Writes `dir/departments/<id>.toml` for every department of the fleet.

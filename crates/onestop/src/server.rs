@@ -317,6 +317,9 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
             tokio::spawn(follow_composites(cases.clone(), cases_files));
             citizen_apis.push(Arc::new(crate::cases::CasesApi::new(cases.clone())));
             let sharing = sharing_service(&config, &sharing_store, internal);
+            cases.set_evidence(Arc::new(crate::evidence::ExchangeEvidence::new(
+                sharing.clone(),
+            )));
             tokio::spawn(follow_sharing(sharing.clone(), sharing_files));
             citizen_apis.push(Arc::new(crate::sharing::SharingApi::new(sharing.clone())));
             let gateway = gateway

@@ -618,6 +618,8 @@ async fn built_in_routes_share_the_body_gate() {
         "/api/v1/me/ratings",
         "/api/v1/me/cases/20260101000000000000/rating",
         "/api/v1/me/consents",
+        "/api/v1/me/appeals",
+        "/api/v1/me/appeals/S1/rating",
     ];
     let mut worst = Duration::ZERO;
     for path in posts {

@@ -768,6 +768,7 @@ pub fn forms_spec(service: &str, pattern: &str) -> ServiceSpec {
             timeout_ms: None,
             retries: None,
             auth: Default::default(),
+            policy: Default::default(),
         }],
         metadata: BTreeMap::new(),
         lease_ttl_ms: 10_000,

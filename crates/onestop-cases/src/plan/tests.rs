@@ -21,6 +21,7 @@ fn step(id: &str, dept: &str, after: &[&str], path: &str) -> CompositeStep {
             path: format!("{path}/{{steps.{id}.application_id}}/withdraw"),
             body: None,
         }),
+        evidence: Vec::new(),
     }
 }
 

@@ -81,6 +81,105 @@ impl Validator {
                 );
             }
             self.composite(doc, &at, composite, departments);
+            self.evidence(doc, &at, composite, config);
+        }
+    }
+
+    /// Evidence declarations: a known item (`<dept>.<item>`), fields the
+    /// item declares, a purpose of `[[sharing.purposes]]`, a name unique in
+    /// the composite that is no input field (the citizen supplies refused
+    /// evidence under that name).
+    fn evidence(&mut self, doc: &GatewayDoc<'_>, at: &str, composite: &Composite, config: &Config) {
+        let id = &composite.id;
+        let purposes: HashSet<&str> = config
+            .gateway
+            .sharing
+            .purposes
+            .iter()
+            .map(|p| p.code.as_str())
+            .collect();
+        for (i, step) in composite.steps.iter().enumerate() {
+            let sid = &step.id;
+            for (j, ev) in step.evidence.iter().enumerate() {
+                let eat = format!("{at}.steps.{i}.evidence.{j}");
+                let name = &ev.name;
+                if !is_field(name) {
+                    self.gw(
+                        doc,
+                        &[&format!("{eat}.name"), &eat],
+                        format!(
+                            "composite `{id}` step `{sid}`: evidence name `{name}` must be 1-64 characters of letters, digits, _ and -"
+                        ),
+                    );
+                } else if composite.input.iter().any(|f| &f.name == name) {
+                    self.gw(
+                        doc,
+                        &[&format!("{eat}.name"), &eat],
+                        format!(
+                            "composite `{id}` step `{sid}`: evidence name `{name}` is also an input field"
+                        ),
+                    );
+                } else if step.evidence[..j].iter().any(|e| &e.name == name) {
+                    self.gw(
+                        doc,
+                        &[&format!("{eat}.name"), &eat],
+                        format!("composite `{id}` step `{sid}`: duplicate evidence `{name}`"),
+                    );
+                }
+                let item = ev.item.split_once('.').and_then(|(dept, item)| {
+                    config
+                        .departments
+                        .iter()
+                        .find(|d| d.file.department.id.get_ref() == dept)?
+                        .file
+                        .data_items
+                        .iter()
+                        .find(|d| d.id.get_ref() == item)
+                });
+                match item {
+                    None => self.gw(
+                        doc,
+                        &[&format!("{eat}.item"), &eat],
+                        format!(
+                            "composite `{id}` step `{sid}`: evidence `{name}`: unknown data item `{}` (expected `<dept>.<item>` of a department's [[data_items]])",
+                            ev.item
+                        ),
+                    ),
+                    Some(item) => {
+                        if ev.fields.is_empty() {
+                            self.gw(
+                                doc,
+                                &[&format!("{eat}.fields"), &eat],
+                                format!(
+                                    "composite `{id}` step `{sid}`: evidence `{name}` must name at least one field"
+                                ),
+                            );
+                        }
+                        for (k, field) in ev.fields.iter().enumerate() {
+                            if !item.fields.iter().any(|f| &f.name == field) {
+                                self.gw(
+                                    doc,
+                                    &[&format!("{eat}.fields.{k}"), &format!("{eat}.fields"), &eat],
+                                    format!(
+                                        "composite `{id}` step `{sid}`: evidence `{name}`: data item `{}` declares no field `{field}`",
+                                        ev.item
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+                if !purposes.contains(ev.purpose.as_str()) {
+                    self.gw(
+                        doc,
+                        &[&format!("{eat}.purpose"), &eat],
+                        format!(
+                            "composite `{id}` step `{sid}`: evidence `{name}`: unknown purpose `{}` (declare it in [[sharing.purposes]])",
+                            ev.purpose
+                        ),
+                    );
+                }
+            }
         }
     }
 

@@ -43,6 +43,35 @@ impl Validator {
                 "sharing.fetch_timeout must be more than 0 and at most 60s".into(),
             );
         }
+        for (i, purpose) in s.purposes.iter().enumerate() {
+            let at = format!("sharing.purposes.{i}");
+            let code = &purpose.code;
+            let valid = !code.is_empty()
+                && code.len() <= 64
+                && code.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+                });
+            if !valid {
+                self.gw(
+                    doc,
+                    &[&format!("{at}.code"), &at],
+                    format!("purpose code `{code}` must be 1-64 of a-z, 0-9, -, _ and ."),
+                );
+            } else if s.purposes[..i].iter().any(|p| &p.code == code) {
+                self.gw(
+                    doc,
+                    &[&format!("{at}.code"), &at],
+                    format!("duplicate purpose `{code}`"),
+                );
+            }
+            if purpose.name.trim().is_empty() {
+                self.gw(
+                    doc,
+                    &[&format!("{at}.name"), &at],
+                    format!("purpose `{code}`: name must not be empty"),
+                );
+            }
+        }
         let a = &s.audit;
         if let Some(url) = &a.store_url
             && let Err(message) = super::check_store_url(url)

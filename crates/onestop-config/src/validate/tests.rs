@@ -1189,3 +1189,57 @@ fn console_and_assessment_settings_are_bounded() {
         vec![]
     );
 }
+
+/// HPF with a data item (`hpf.account`: `balance`, `status`).
+fn hpf_with_item() -> String {
+    format!(
+        "{HPF}\n[[data_items]]\nid = \"account\"\nname = \"公积金账户\"\nsharing = \"conditional\"\nfetch = \"/api/v1/depts/hpf/accounts/{{citizen}}\"\nfields = [{{ name = \"balance\", type = \"number\", sensitivity = \"personal\" }}, {{ name = \"status\", type = \"string\", sensitivity = \"internal\" }}]\n"
+    )
+}
+
+/// A one-step composite whose step reads `hpf.account` as evidence.
+const EVIDENCE: &str = r#"[[sharing.purposes]]
+code = "loan-review"
+name = "贷款审核"
+
+[[composite]]
+id = "loan"
+name = "公积金贷款"
+
+[[composite.steps]]
+id = "apply"
+dept = "hpf"
+path = "/api/v1/depts/hpf/applications/loan"
+deadline = "5d"
+evidence = [{ name = "account", item = "hpf.account", fields = ["balance"], purpose = "loan-review" }]
+"#;
+
+#[test]
+fn evidence_declarations_are_checked_at_their_line() {
+    let hpf = hpf_with_item();
+    let run = |gw: &str| check(Some(gw), &[(HPF_PATH, hpf.as_str())]);
+    assert_eq!(run(EVIDENCE), Vec::new());
+    // Unknown item, undeclared field, unknown purpose: line 14 each.
+    let problems = run(&EVIDENCE.replacen("hpf.account", "hpf.nope", 1));
+    only(&problems, GW_PATH, 14, 40, "unknown data item `hpf.nope`");
+    let problems = run(&EVIDENCE.replacen("[\"balance\"]", "[\"balance\", \"pin\"]", 1));
+    only(&problems, GW_PATH, 14, 76, "declares no field `pin`");
+    let problems =
+        run(&EVIDENCE.replacen("purpose = \"loan-review\"", "purpose = \"curiosity\"", 1));
+    only(&problems, GW_PATH, 14, 87, "unknown purpose `curiosity`");
+    // A bad purpose code in the list.
+    let problems = run(&EVIDENCE.replacen("code = \"loan-review\"", "code = \"Loan Review\"", 1));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.line == 2 && p.message.contains("purpose code `Loan Review`")),
+        "{problems:#?}"
+    );
+    // An evidence name that is also a form field.
+    let problems = run(&EVIDENCE.replacen(
+        "name = \"公积金贷款\"",
+        "name = \"公积金贷款\"\ninput = [{ name = \"account\" }]",
+        1,
+    ));
+    only(&problems, GW_PATH, 15, 22, "is also an input field");
+}

@@ -59,6 +59,7 @@ fn route(id: &str, kind: PathMatchKind, pattern: &str) -> RouteSpec {
         timeout_ms: None,
         retries: None,
         auth: Default::default(),
+        policy: Default::default(),
     }
 }
 
@@ -320,4 +321,38 @@ fn a_shipped_descriptor_set_is_checked_with_the_configuration() {
         registration(&files(), &view, &grpc_accounts(None), &[], 4096),
         []
     );
+}
+
+#[test]
+fn route_policies_are_checked_with_the_files_messages() {
+    let policy = "cache = { ttl = \"0s\" }";
+    let file = format!(
+        "{HPF}\n[[routes]]\nid = \"rates\"\npath = \"/api/v1/depts/hpf/rates\"\nservice = \"static\"\n{policy}\n"
+    );
+    let from_file = match config::parse_sources(
+        None,
+        vec![config::Source::new("departments/hpf.toml", file)],
+    ) {
+        Ok(_) => panic!("a zero TTL passed in a file"),
+        Err(config::Diagnostics(problems)) => {
+            problems.into_iter().map(|p| p.message).collect::<Vec<_>>()
+        }
+    };
+    let mut r = route("rates", PathMatchKind::Exact, "/api/v1/depts/hpf/rates");
+    r.policy = onestop_core::registry::RoutePolicySpec {
+        toml: policy.into(),
+        cache_public: true,
+        data_item: None,
+        forward_credentials: Vec::new(),
+    };
+    let problems = registration(
+        &files(),
+        &RegistryView::default(),
+        &spec("hpf", "main", vec![r]),
+        &[],
+        4096,
+    );
+    let messages: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+    assert!(!from_file.is_empty());
+    assert_eq!(messages, from_file, "{problems:?}");
 }

@@ -31,6 +31,7 @@ fn wire_spec() -> pb::ServiceSpec {
             citizen_param: "citizen".into(),
             timeout_ms: Some(0),
             auth: pb::AuthMode::Citizen as i32,
+            policy: String::new(),
         }],
         metadata: [("owner".to_string(), "ops".to_string())].into(),
         lease_ttl_ms: 0,

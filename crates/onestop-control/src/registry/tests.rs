@@ -83,6 +83,7 @@ fn spec(routes: &[&str]) -> ServiceSpec {
                 timeout_ms: None,
                 retries: None,
                 auth: Default::default(),
+                policy: Default::default(),
             })
             .collect(),
         metadata: BTreeMap::new(),
@@ -414,6 +415,45 @@ fn next_record_rules() {
     );
     assert_eq!(n.record.approved_spec.as_ref(), Some(&a));
     assert_eq!(n.record.approved_revision, Some(1));
+}
+
+#[test]
+fn widening_policies_wait_and_narrowing_ones_apply() {
+    let shared = |public: bool| {
+        let mut s = spec(&["balance"]);
+        s.routes[0].policy = onestop_core::registry::RoutePolicySpec {
+            toml: "cache = { ttl = \"60s\" }".into(),
+            cache_public: public,
+            data_item: None,
+            forward_credentials: Vec::new(),
+        };
+        s
+    };
+    let plain = spec(&["balance"]);
+    let mut approved = next_record(None, &plain, 5).record;
+    approved.status = ApprovalStatus::Approved;
+    approved.approved_spec = Some(plain.clone());
+    approved.approved_revision = Some(1);
+    // A shared cache widens: pending; the approved form keeps serving.
+    let wide = shared(true);
+    let n = next_record(Some(&approved), &wide, 6);
+    assert_eq!(
+        (n.record.status, n.new_revision),
+        (ApprovalStatus::Pending, true)
+    );
+    assert_eq!(n.record.approved_spec.as_ref(), Some(&plain));
+    // Once approved, dropping back to no cache narrows: applied at once.
+    let mut cached = n.record.clone();
+    cached.status = ApprovalStatus::Approved;
+    cached.approved_spec = Some(wide.clone());
+    cached.approved_revision = Some(2);
+    let n = next_record(Some(&cached), &plain, 7);
+    assert_eq!(n.record.status, ApprovalStatus::Approved);
+    assert_eq!(n.record.approved_spec.as_ref(), Some(&plain));
+    // A citizen-scoped cache widens nothing either.
+    let n = next_record(Some(&approved), &shared(false), 8);
+    assert_eq!(n.record.status, ApprovalStatus::Approved);
+    assert!(!n.new_revision);
 }
 
 #[tokio::test]

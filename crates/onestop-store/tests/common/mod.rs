@@ -294,6 +294,7 @@ pub fn spec(dept: &str, service: &str) -> ServiceSpec {
             timeout_ms: Some(800),
             retries: Some(1),
             auth: Default::default(),
+            policy: Default::default(),
         }],
         metadata: BTreeMap::from([("owner".to_string(), "ops@example".to_string())]),
         lease_ttl_ms: 10_000,
@@ -315,6 +316,7 @@ pub fn spec_v2(dept: &str, service: &str) -> ServiceSpec {
         timeout_ms: None,
         retries: None,
         auth: Default::default(),
+        policy: Default::default(),
     });
     spec
 }
