@@ -10,7 +10,7 @@ use super::support::*;
 use crate::ConfigBackend;
 
 /// Every operation the router serves.
-const SERVED: [(&str, &str); 44] = [
+const SERVED: [(&str, &str); 49] = [
     ("DELETE", "/admin/v1/config/departments/{dept}"),
     (
         "DELETE",
@@ -21,6 +21,9 @@ const SERVED: [(&str, &str); 44] = [
     ("GET", "/admin/v1/agreements"),
     ("GET", "/admin/v1/agreements/{id}"),
     ("GET", "/admin/v1/audit"),
+    ("GET", "/admin/v1/appeals"),
+    ("GET", "/admin/v1/appeals/stats"),
+    ("GET", "/admin/v1/appeals/{id}"),
     ("GET", "/admin/v1/assessment"),
     ("GET", "/admin/v1/cache/stats"),
     ("GET", "/admin/v1/cases/overdue"),
@@ -49,6 +52,8 @@ const SERVED: [(&str, &str); 44] = [
     ("POST", "/admin/v1/agreements/{id}/approve"),
     ("POST", "/admin/v1/agreements/{id}/reject"),
     ("POST", "/admin/v1/agreements/{id}/revoke"),
+    ("POST", "/admin/v1/appeals/{id}/close"),
+    ("POST", "/admin/v1/appeals/{id}/dispatch"),
     ("POST", "/admin/v1/cache/purge"),
     ("POST", "/admin/v1/config/reload"),
     ("POST", "/admin/v1/config/rollback"),
@@ -85,6 +90,8 @@ fn action(method: &str, path: &str) -> &'static str {
         ("POST", "/admin/v1/agreements/{id}/approve") => "agreement.approve",
         ("POST", "/admin/v1/agreements/{id}/reject") => "agreement.reject",
         ("POST", "/admin/v1/agreements/{id}/revoke") => "agreement.revoke",
+        ("POST", "/admin/v1/appeals/{id}/dispatch") => "appeal.dispatch",
+        ("POST", "/admin/v1/appeals/{id}/close") => "appeal.close",
         other => panic!("no action for {other:?}"),
     }
 }
@@ -208,7 +215,7 @@ async fn every_admin_route_needs_a_valid_token() {
     let h = Harness::start().await;
     let doc = document(&h).await;
     let ops = admin_operations(&doc);
-    assert_eq!(ops.len(), 40);
+    assert_eq!(ops.len(), 45);
     let bad: [Option<&str>; 6] = [
         None,
         Some("Bearer not-a-known-token"),
@@ -247,10 +254,10 @@ async fn every_admin_route_needs_a_valid_token() {
             }
         }
     }
-    assert_eq!(refused_changes, 16 * 6);
+    assert_eq!(refused_changes, 18 * 6);
     // Refused attempts to change are audited, as nobody (`-`).
     let audit = h.audit(1000).await;
-    assert_eq!(audit.len(), 96);
+    assert_eq!(audit.len(), 108);
     for r in &audit {
         assert_eq!(r.operator, "-");
         let detail: Value = serde_json::from_str(&r.detail).unwrap();
@@ -302,7 +309,7 @@ async fn a_viewer_can_change_nothing() {
         .into_iter()
         .filter(|(m, _)| m != "GET")
         .collect();
-    assert_eq!(changes.len(), 16);
+    assert_eq!(changes.len(), 18);
     for (method, path) in &changes {
         let mut rb = h.req(method, &fill(path), Some(VIEWER));
         if let Some((ct, body)) = body_for(method, path) {

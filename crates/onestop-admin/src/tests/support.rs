@@ -837,6 +837,12 @@ pub fn body_for(method: &str, path: &str) -> Option<(&'static str, String)> {
         ("POST", "/admin/v1/followups/{id}/close") => {
             Some(("application/json", r#"{"note":"called back"}"#.into()))
         }
+        ("POST", "/admin/v1/appeals/{id}/dispatch") => {
+            Some(("application/json", r#"{"dept":"hpf"}"#.into()))
+        }
+        ("POST", "/admin/v1/appeals/{id}/close") => {
+            Some(("application/json", r#"{"note":"answered"}"#.into()))
+        }
         _ => None,
     }
 }
