@@ -182,6 +182,13 @@ pub struct Limits {
     #[serde(default = "default_body_timeout", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub body_timeout: Duration,
+    /// Time to receive a whole request (header and body), counted like
+    /// `header_timeout` (Envoy's `request_timeout`); at the limit the
+    /// request is answered 408 `REQUEST_TIMEOUT` and the connection closed,
+    /// however steadily the body trickles in.
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub request_timeout: Duration,
     /// How long an HTTP/1.1 connection may wait for its next request, and an
     /// h2 connection without open streams; then it is closed.
     #[serde(default = "default_keepalive_timeout", with = "humantime_serde")]
@@ -206,6 +213,7 @@ impl Default for Limits {
             unknown_host: UnknownHost::Accept,
             header_timeout: default_header_timeout(),
             body_timeout: default_body_timeout(),
+            request_timeout: default_request_timeout(),
             keepalive_timeout: default_keepalive_timeout(),
             max_connections: default_max_connections(),
             max_connections_per_addr: default_max_connections_per_addr(),
@@ -218,6 +226,9 @@ fn default_header_timeout() -> Duration {
 }
 fn default_body_timeout() -> Duration {
     Duration::from_secs(10)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 fn default_keepalive_timeout() -> Duration {
     Duration::from_secs(60)

@@ -15,6 +15,7 @@ use onestop_config::{Limits, UnknownHost};
 use onestop_core::ErrorCode;
 use pingora_http::RequestHeader;
 use pingora_proxy::Session;
+use tokio::time::Instant;
 
 use crate::request::host_without_port;
 
@@ -62,6 +63,9 @@ pub enum Refusal {
     /// The client paused longer than `limits.body_timeout` between two
     /// reads of its body.
     BodyTimeout,
+    /// The whole request (header and body) took longer than
+    /// `limits.request_timeout`.
+    RequestTimeout,
 }
 
 impl Refusal {
@@ -70,7 +74,7 @@ impl Refusal {
         match self {
             Refusal::TooManyHeaders | Refusal::HeadersTooLarge => ErrorCode::HeadersTooLarge,
             Refusal::BodyTooLarge => ErrorCode::BodyTooLarge,
-            Refusal::BodyTimeout => ErrorCode::RequestTimeout,
+            Refusal::BodyTimeout | Refusal::RequestTimeout => ErrorCode::RequestTimeout,
             // Unknown hosts answer like unknown paths: no route serves them.
             Refusal::UnknownHost => ErrorCode::RouteNotFound,
             _ => ErrorCode::MalformedRequest,
@@ -102,6 +106,7 @@ impl Refusal {
             Refusal::BodyTooLarge => "the request body is too large",
             Refusal::UnreadableBody => "the request body could not be read",
             Refusal::BodyTimeout => "the request body arrived too slowly",
+            Refusal::RequestTimeout => "the whole request was not received in time",
         }
     }
 }
@@ -171,17 +176,25 @@ pub struct BodyGate {
     /// Read ahead but not in pingora's retry buffer (the body outgrew it):
     /// prepended to the next chunk pingora forwards.
     held: Option<BytesMut>,
+    /// When the whole request must have been received
+    /// (`limits.request_timeout` after its start).
+    pub deadline: Option<Instant>,
 }
 
 impl BodyGate {
-    pub fn new(limit: u64) -> Self {
-        BodyGate { limit, held: None }
+    pub fn new(limit: u64, deadline: Option<Instant>) -> Self {
+        BodyGate {
+            limit,
+            held: None,
+            deadline,
+        }
     }
 
     /// For `request_body_filter`: checks the limit against `read` (all body
     /// bytes received from the client so far, which a replay of the retry
     /// buffer does not increase) and puts the held bytes in front of `body`.
     pub fn on_chunk(&mut self, body: &mut Option<Bytes>, read: u64) -> Result<(), Refusal> {
+        check_deadline(self.deadline)?;
         check_body_read(read, self.limit)?;
         if let Some(mut held) = self.held.take() {
             if let Some(chunk) = body.take() {
@@ -211,7 +224,7 @@ pub async fn admit_body(session: &mut Session, gate: &mut BodyGate) -> Result<()
     session.enable_retry_buffering();
     let mut held = BytesMut::new();
     loop {
-        match session.read_request_body().await {
+        match read_chunk(session, gate.deadline).await? {
             Ok(Some(chunk)) => {
                 let read = session.as_downstream().body_bytes_read() as u64;
                 check_body_read(read, gate.limit)?;
@@ -229,6 +242,30 @@ pub async fn admit_body(session: &mut Session, gate: &mut BodyGate) -> Result<()
     }
 }
 
+/// `Err(RequestTimeout)` once `deadline` has passed.
+pub fn check_deadline(deadline: Option<Instant>) -> Result<(), Refusal> {
+    match deadline {
+        Some(d) if Instant::now() >= d => Err(Refusal::RequestTimeout),
+        _ => Ok(()),
+    }
+}
+
+/// One read of the request body, cut off at `deadline` (the request
+/// timeout): the outer `Err` is the deadline, the inner result pingora's.
+async fn read_chunk(
+    session: &mut Session,
+    deadline: Option<Instant>,
+) -> Result<pingora_error::Result<Option<Bytes>>, Refusal> {
+    check_deadline(deadline)?;
+    let Some(d) = deadline else {
+        return Ok(session.read_request_body().await);
+    };
+    crate::listener::bound_body_read(session.as_downstream_mut(), d);
+    tokio::time::timeout_at(d, session.read_request_body())
+        .await
+        .map_err(|_| Refusal::RequestTimeout)
+}
+
 /// Why a body read failed: a pause past `limits.body_timeout` (408), else
 /// framing or a client gone (400).
 pub fn read_refusal(e: &pingora_error::Error) -> Refusal {
@@ -243,12 +280,17 @@ pub fn read_refusal(e: &pingora_error::Error) -> Refusal {
 /// routes), through the same gate as proxied bodies: a declared length over
 /// `limit` is refused before anything is read (413), the bytes read are
 /// checked against it as they come (413), framing errors are 400 and a
-/// pause past `limits.body_timeout` is 408.
-pub async fn read_whole_body(session: &mut Session, limit: u64) -> Result<Vec<u8>, Refusal> {
+/// pause past `limits.body_timeout` or a body unfinished at `deadline`
+/// (`limits.request_timeout`) is 408.
+pub async fn read_whole_body(
+    session: &mut Session,
+    limit: u64,
+    deadline: Option<Instant>,
+) -> Result<Vec<u8>, Refusal> {
     check_declared_body(session.req_header(), limit)?;
     let mut body = Vec::new();
     loop {
-        match session.read_request_body().await {
+        match read_chunk(session, deadline).await? {
             Ok(Some(chunk)) => {
                 check_body_read((body.len() + chunk.len()) as u64, limit)?;
                 body.extend_from_slice(&chunk);

@@ -547,15 +547,36 @@ fn clocked(session: &ServerSession) -> Option<&ClockedStream> {
 /// Called once a request's header is parsed (`early_request_filter`):
 /// stops the header clock and sets the body-gap and keep-alive timeouts
 /// and pipelining (answered in order, one at a time) on the session.
-pub fn request_header_received(session: &mut ServerSession) {
+/// Returns when the request started (its header clock's start; now on h2),
+/// from which `limits.request_timeout` is counted.
+pub fn request_header_received(session: &mut ServerSession) -> Instant {
+    let now = Instant::now();
     let Some(stream) = clocked(session) else {
-        return;
+        return now;
     };
+    let started = stream
+        .clock
+        .deadline()
+        .and_then(|d| d.checked_sub(stream.clock.timeout))
+        .map_or(now, |s| s.min(now));
     stream.clock.stop();
     let limits = stream.limits.clone();
     session.set_read_timeout(Some(limits.body_timeout));
     session.set_keepalive(Some(limits.keepalive_secs()));
     session.set_pipelining_enabled(true);
+    started
+}
+
+/// Before each read of an HTTP/1 request body: the read times out at the
+/// request's `deadline` (`limits.request_timeout`) if that comes before the
+/// body-gap timeout, so a stalled body is cut off at the deadline too.
+pub fn bound_body_read(session: &mut ServerSession, deadline: Instant) {
+    let Some(stream) = clocked(session) else {
+        return;
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    let gap = stream.limits.body_timeout;
+    session.set_read_timeout(Some(gap.min(left).max(Duration::from_millis(1))));
 }
 
 /// Called when a request is done (`logging`): the next request's header

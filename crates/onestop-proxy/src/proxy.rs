@@ -402,7 +402,7 @@ impl Gateway {
         ctx: &mut Ctx,
         limit: u64,
     ) -> Result<Option<Vec<u8>>> {
-        hygiene::read_whole_body(session, limit)
+        hygiene::read_whole_body(session, limit, ctx.body.deadline)
             .await
             .map(Some)
             .map_err(|refusal| refuse(session, ctx, refusal))
@@ -742,7 +742,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
-        crate::listener::request_header_received(session.as_downstream_mut());
+        let started = crate::listener::request_header_received(session.as_downstream_mut());
         let req = session.req_header();
         let incoming = req.headers.get(request_id::HEADER).map(|v| v.as_bytes());
         ctx.request_id = request_id::accept_or_generate(incoming);
@@ -764,7 +764,12 @@ impl ProxyHttp for Gateway {
             _ => None,
         };
         let limits = &self.snapshot.load().limits;
-        ctx.body = BodyGate::new(limits.max_body_bytes);
+        // gRPC streams may last: `request_timeout` bounds the rest.
+        let deadline = (!ctx.grpc).then(|| started + limits.request_timeout);
+        ctx.body = BodyGate::new(limits.max_body_bytes, deadline);
+        if let Some(deadline) = deadline {
+            crate::listener::bound_body_read(session.as_downstream_mut(), deadline);
+        }
         hygiene::check_request(session.req_header(), raw.as_deref(), limits)
             .map_err(|refusal| refuse(session, ctx, refusal))
     }
@@ -780,6 +785,9 @@ impl ProxyHttp for Gateway {
         ctx.body
             .on_chunk(body, read)
             .map_err(|refusal| refuse(session, ctx, refusal))?;
+        if let Some(deadline) = ctx.body.deadline {
+            crate::listener::bound_body_read(session.as_downstream_mut(), deadline);
+        }
         if let Some(bridge) = ctx.grpc_web.as_mut()
             && let Err(e) = bridge.request_body(body, end_of_stream)
         {

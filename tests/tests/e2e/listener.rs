@@ -296,6 +296,104 @@ async fn a_stalled_body_is_answered_408() {
     }
 }
 
+/// `request_timeout` 2 s, `body_timeout` 10 s: a body trickled at one byte
+/// every 0.3 s (never a gap long enough for the body timeout).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+const TRICKLE_LIMITS: &str =
+    "\n[limits]\nheader_timeout = \"2s\"\nbody_timeout = \"10s\"\nrequest_timeout = \"2s\"\n";
+
+/// Sends `head` on a fresh connection, then one body byte every 0.3 s until
+/// an answer comes; checks the answer is 408 `REQUEST_TIMEOUT` in the JSON
+/// shape, given within `request_timeout` + 1 s of the connect, that the
+/// connection is closed and that the access log records 408.
+async fn trickle_is_cut_off(gw: &Gateway, head: &str) {
+    let start = Instant::now();
+    let mut conn = TcpStream::connect(gw.public).await.unwrap();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let answer = loop {
+        tokio::select! {
+            a = read_answer(&mut conn, &mut buf) => break a,
+            () = tokio::time::sleep(Duration::from_millis(300)) => {}
+        }
+        // After the answer the gateway closes: a failed write is expected.
+        let _ = conn.write_all(b"1").await;
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{head}: no answer"
+        );
+    };
+    let took = start.elapsed();
+    let answer = answer.expect("no answer");
+    assert_eq!(answer.status, 408, "{head}: {answer:?}");
+    let body = answer.json();
+    assert_eq!(body["error"]["code"], "REQUEST_TIMEOUT", "{body}");
+    assert!(
+        took + Duration::from_millis(200) >= REQUEST_TIMEOUT
+            && took <= REQUEST_TIMEOUT + Duration::from_secs(1),
+        "{head}: answered after {took:?}"
+    );
+    assert!(
+        closed(&mut conn, Instant::now(), Duration::from_secs(2))
+            .await
+            .is_some(),
+        "{head}: connection kept open"
+    );
+    let rid = answer
+        .header("x-request-id")
+        .expect("request id")
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let log = gw.log();
+        let line = log
+            .lines()
+            .find(|l| l.contains("\"target\":\"onestop::access\"") && l.contains(&rid));
+        if let Some(line) = line {
+            assert!(
+                line.contains("\"status\":408") && line.contains("REQUEST_TIMEOUT"),
+                "{line}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no access-log line for {rid}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("408 after {took:?}");
+}
+
+/// The probe's body at 1 byte/s ran until the route timeout and was logged
+/// 502: now a proxied POST is cut off at `request_timeout` with 408
+/// `REQUEST_TIMEOUT`, though no gap reaches `body_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_body_is_cut_off_at_the_request_timeout_on_a_proxied_route() {
+    let sim = Sim::start(4, 20).await;
+    let gw = gateway(&sim, TRICKLE_LIMITS.to_string()).await;
+    for head in [
+        format!("POST {ECHO} HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 100\r\n\r\n0"),
+        format!(
+            "POST {ECHO} HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n0"
+        ),
+    ] {
+        trickle_is_cut_off(&gw, &head).await;
+    }
+}
+
+/// The same on a built-in route (`POST /api/v1/me/cases`, the body gate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_body_is_cut_off_at_the_request_timeout_on_a_built_in_route() {
+    let secure = Secure::new();
+    let sim = Sim::start_signed(4, 20, Some(&secure.signing_key_hex)).await;
+    let gw = secure.gateway(&sim, &[], &[], TRICKLE_LIMITS).await;
+    let citizen = sim.manifest.citizens[0].id.clone();
+    let head = format!(
+        "POST /api/v1/me/cases HTTP/1.1\r\nHost: gw.test\r\nx-onestop-app-key: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        secure.app_key(),
+        secure.token(&citizen)
+    );
+    trickle_is_cut_off(&gw, &head).await;
+}
+
 /// Ten requests in one write: ten answers, in order (the probe got one
 /// answer marked keep-alive and a closed connection).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

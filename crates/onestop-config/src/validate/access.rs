@@ -70,6 +70,7 @@ impl Validator {
         for (key, value) in [
             ("header_timeout", l.header_timeout),
             ("body_timeout", l.body_timeout),
+            ("request_timeout", l.request_timeout),
             ("keepalive_timeout", l.keepalive_timeout),
         ] {
             if value < std::time::Duration::from_millis(100) {
@@ -79,6 +80,17 @@ impl Validator {
                     format!("limits.{key} must be at least 100ms"),
                 );
             }
+        }
+        if l.request_timeout < l.header_timeout {
+            self.gw(
+                doc,
+                &["limits.request_timeout"],
+                format!(
+                    "limits.request_timeout ({}) must be at least limits.header_timeout ({})",
+                    humantime::format_duration(l.request_timeout),
+                    humantime::format_duration(l.header_timeout)
+                ),
+            );
         }
         if l.max_connections == 0 {
             self.gw(

@@ -219,7 +219,7 @@ fn body_limits() {
 
 #[test]
 fn gate_prepends_held_bytes_once_and_enforces_the_limit() {
-    let mut gate = BodyGate::new(10);
+    let mut gate = BodyGate::new(10, None);
     gate.held = Some(BytesMut::from(&b"abc"[..]));
     let mut chunk = Some(Bytes::from_static(b"de"));
     assert_eq!(gate.on_chunk(&mut chunk, 5), Ok(()));
@@ -229,7 +229,7 @@ fn gate_prepends_held_bytes_once_and_enforces_the_limit() {
     assert_eq!(next.as_deref(), Some(&b"f"[..]));
     assert_eq!(gate.on_chunk(&mut next, 11), Err(Refusal::BodyTooLarge));
     // Held bytes and the end of the body: they are sent as the last chunk.
-    let mut end = BodyGate::new(10);
+    let mut end = BodyGate::new(10, None);
     end.held = Some(BytesMut::from(&b"xyz"[..]));
     let mut none = None;
     assert_eq!(end.on_chunk(&mut none, 3), Ok(()));
