@@ -387,6 +387,8 @@ async fn a_viewer_can_change_nothing() {
             ("viewer", "agreement.approve", "1", 403),
             ("viewer", "agreement.reject", "1", 403),
             ("viewer", "agreement.revoke", "1", 403),
+            ("viewer", "appeal.close", "1", 403),
+            ("viewer", "appeal.dispatch", "1", 403),
             ("viewer", "cache.purge", "cache", 403),
             ("viewer", "config.department.delete", "hpf", 403),
             ("viewer", "config.department.put", "hpf", 403),
