@@ -194,15 +194,10 @@ fn bearer(headers: &HeaderMap) -> Result<&str, AuthFailure> {
         .get(header::AUTHORIZATION)
         .ok_or(AuthFailure::Missing)?;
     let value = value.to_str().map_err(|_| AuthFailure::Malformed)?;
-    let (scheme, token) = value.split_once(' ').ok_or(AuthFailure::Malformed)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer")
-        || token.is_empty()
-        || token.contains(char::is_whitespace)
-    {
-        return Err(AuthFailure::Malformed);
-    }
-    Ok(token)
+    // The console's tokens never hold whitespace: `Bearer a b` is malformed.
+    onestop_core::credential::bearer(value)
+        .filter(|token| !token.contains(char::is_whitespace))
+        .ok_or(AuthFailure::Malformed)
 }
 
 /// The operator whose token hash matches `token`.

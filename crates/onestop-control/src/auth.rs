@@ -43,9 +43,7 @@ impl TokenAuth {
 
 /// The token of an `authorization: Bearer <token>` header.
 pub fn bearer(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
-    let value = metadata.get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+    onestop_core::credential::bearer(metadata.get("authorization")?.to_str().ok()?)
 }
 
 impl Authenticate for TokenAuth {

@@ -5,9 +5,11 @@
 //! - [`request_id`]: accept or mint the `x-request-id` of a request.
 //! - [`registry`]: what departments register over the control plane.
 //! - [`digest`]: SHA-256 helpers for surfaces, versions and credentials.
+//! - [`credential`]: bearer tokens and URL passwords, read and hidden.
 //! - [`mask`]: masking of resident IDs, phones, names, bank cards and
 //!   addresses; redaction of IDs and phones in free text (log lines).
 
+pub mod credential;
 pub mod digest;
 pub mod error;
 pub mod json;

@@ -20,8 +20,19 @@ use onestop_policy::jwt::{Alg, Citizen, DevSigner, Issuer, JwtError, KeySet, Ver
 use onestop_ratelimit::{Decision, Limiter, Rate};
 use sha2::{Digest, Sha256};
 
+use crate::compile_error::CompileError;
 use crate::events;
-use crate::snapshot::{CompileError, RouteEntry};
+
+/// What access control needs of a route ([`crate::snapshot::RouteEntry::rule`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RouteRule<'a> {
+    /// `dept/route`.
+    pub id: &'a str,
+    pub dept: &'a str,
+    pub route: &'a str,
+    pub auth: config::AuthMode,
+    pub rate_limit: Option<(Rate, config::RateKey)>,
+}
 
 /// The header carrying a channel's app key.
 pub const APP_KEY_HEADER: &str = "x-onestop-app-key";
@@ -415,10 +426,7 @@ impl Refusal {
 
 /// The bearer token of an `Authorization` header value.
 pub fn bearer(value: Option<&[u8]>) -> Option<&str> {
-    let value = std::str::from_utf8(value?).ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    onestop_core::credential::bearer(std::str::from_utf8(value?).ok()?)
 }
 
 /// Identifies the channel from its app key (when channels are configured).
@@ -523,7 +531,7 @@ pub fn citizen(
 pub fn authenticate(
     access: &Access,
     departments: &HashMap<String, String>,
-    route: &RouteEntry,
+    route: RouteRule<'_>,
     channel: Option<&ChannelRule>,
     authorization: Option<&[u8]>,
     case_citizen: Option<Arc<Citizen>>,
@@ -533,7 +541,7 @@ pub fn authenticate(
         ..Caller::default()
     };
     if let Some(ch) = channel
-        && !ch.may_call(&route.dept.id, &route.route)
+        && !ch.may_call(route.dept, route.route)
     {
         events::auth_refused("channel_route");
         return Err(Refusal::new(
@@ -590,7 +598,7 @@ pub fn authenticate(
 pub async fn limit(
     limiter: &Limiter,
     access: &Access,
-    route: Option<&RouteEntry>,
+    route: Option<RouteRule<'_>>,
     caller: &Caller,
 ) -> Result<(), Refusal> {
     let citizen = caller.citizen.as_ref().map(|c| c.id.as_str());

@@ -13,8 +13,6 @@ use prometheus::{
 };
 use tracing::{debug, info, warn};
 
-use crate::upstream::UpstreamSpec;
-
 /// The data plane's metrics.
 pub struct Metrics {
     pub requests: IntCounterVec,
@@ -179,11 +177,18 @@ pub fn inflight_gauge(dept: &str) -> IntGauge {
     METRICS.inflight.with_label_values(&[dept])
 }
 
-fn instance_labels<'a>(spec: &'a UpstreamSpec, addr: &'a str) -> [&'a str; 3] {
-    [&spec.dept, &spec.service, addr]
+/// The department service an instance belongs to (its metric labels).
+#[derive(Clone, Copy)]
+pub struct Service<'a> {
+    pub dept: &'a str,
+    pub service: &'a str,
 }
 
-pub fn instance_state(spec: &UpstreamSpec, addr: SocketAddr, up: bool) {
+fn instance_labels<'a>(spec: Service<'a>, addr: &'a str) -> [&'a str; 3] {
+    [spec.dept, spec.service, addr]
+}
+
+pub fn instance_state(spec: Service<'_>, addr: SocketAddr, up: bool) {
     let addr = addr.to_string();
     METRICS
         .instance_up
@@ -191,8 +196,8 @@ pub fn instance_state(spec: &UpstreamSpec, addr: SocketAddr, up: bool) {
         .set(i64::from(up));
 }
 
-pub fn instance_ejected(spec: &UpstreamSpec, addr: SocketAddr, duration: Duration) {
-    warn!(dept = %spec.dept, service = %spec.service, instance = %addr,
+pub fn instance_ejected(spec: Service<'_>, addr: SocketAddr, duration: Duration) {
+    warn!(dept = spec.dept, service = spec.service, instance = %addr,
         ejection_ms = duration.as_millis() as u64, "instance ejected after consecutive failures");
     let a = addr.to_string();
     METRICS
@@ -205,17 +210,17 @@ pub fn instance_ejected(spec: &UpstreamSpec, addr: SocketAddr, duration: Duratio
         .set(0);
 }
 
-pub fn instance_readmitted(spec: &UpstreamSpec, addr: SocketAddr, up: bool) {
-    info!(dept = %spec.dept, service = %spec.service, instance = %addr, healthy = up,
+pub fn instance_readmitted(spec: Service<'_>, addr: SocketAddr, up: bool) {
+    info!(dept = spec.dept, service = spec.service, instance = %addr, healthy = up,
         "instance re-admitted after ejection");
     instance_state(spec, addr, up);
 }
 
-pub fn instance_health_changed(spec: &UpstreamSpec, addr: SocketAddr, healthy: bool) {
+pub fn instance_health_changed(spec: Service<'_>, addr: SocketAddr, healthy: bool) {
     if healthy {
-        info!(dept = %spec.dept, service = %spec.service, instance = %addr, "instance healthy");
+        info!(dept = spec.dept, service = spec.service, instance = %addr, "instance healthy");
     } else {
-        warn!(dept = %spec.dept, service = %spec.service, instance = %addr, "instance unhealthy");
+        warn!(dept = spec.dept, service = spec.service, instance = %addr, "instance unhealthy");
     }
     instance_state(spec, addr, healthy);
 }
@@ -256,30 +261,20 @@ pub fn auth_refused(reason: &str) {
 /// One item of a citizen overview came out `status` after `elapsed`.
 pub fn overview_item(
     dept: &str,
-    status: crate::overview::Status,
+    status: &str,
+    complete: bool,
     elapsed: Duration,
     error: Option<&str>,
 ) {
     let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
-    match status {
-        crate::overview::Status::Ok
-        | crate::overview::Status::Stale
-        | crate::overview::Status::NoData => {
-            debug!(dept, status = status.as_str(), elapsed_ms, "overview item");
-        }
-        crate::overview::Status::Timeout | crate::overview::Status::Error => {
-            warn!(
-                dept,
-                status = status.as_str(),
-                elapsed_ms,
-                error,
-                "overview item incomplete"
-            );
-        }
+    if complete {
+        debug!(dept, status, elapsed_ms, "overview item");
+    } else {
+        warn!(dept, status, elapsed_ms, error, "overview item incomplete");
     }
     METRICS
         .overview_items
-        .with_label_values(&[dept, status.as_str()])
+        .with_label_values(&[dept, status])
         .inc();
     METRICS
         .overview_item_duration

@@ -71,6 +71,88 @@ impl Kind {
     }
 }
 
+/// Who sent a request, as the request path sees it: a client, or one of
+/// the gateway's own kinds. The one place that says what each kind of the
+/// gateway's own requests may skip; every phase asks it instead of
+/// matching kinds itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin(Option<Kind>);
+
+/// Where a request's channel (the calling app) comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelFrom {
+    /// The app key ([`crate::access::APP_KEY_HEADER`]).
+    AppKey,
+    /// The case's channel ([`CASE_CHANNEL_HEADER`]).
+    Case,
+    /// None: an exchange's read (the agreement, not an app, allowed it).
+    Nothing,
+}
+
+impl Origin {
+    /// A client's request.
+    pub const CLIENT: Origin = Origin(None);
+
+    /// The origin of `req`: one of `internal`'s own requests when it
+    /// carries the secret, else a client's.
+    pub fn of(internal: Option<&Internal>, req: &RequestHeader) -> Origin {
+        Origin(internal.and_then(|i| i.kind(req)))
+    }
+
+    /// The gateway's own kind, if it is one of its requests.
+    pub fn kind(self) -> Option<Kind> {
+        self.0
+    }
+
+    /// Where the channel comes from.
+    pub fn channel_from(self) -> ChannelFrom {
+        match self.0 {
+            Some(Kind::Exchange) => ChannelFrom::Nothing,
+            Some(Kind::Case) => ChannelFrom::Case,
+            _ => ChannelFrom::AppKey,
+        }
+    }
+
+    /// Whether the request acts for a citizen named in
+    /// [`CASE_CITIZEN_HEADER`] (a case step, an exchange's read) instead of
+    /// a token; such requests are never the gateway's citizen built-ins.
+    pub fn acts_for_citizen(self) -> bool {
+        matches!(self.0, Some(Kind::Case | Kind::Exchange))
+    }
+
+    /// Whether the request counts against rate limits: only a client's
+    /// (the request that caused the gateway's own was counted).
+    pub fn rate_limited(self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The purpose a citizen's read of a data item is recorded with, or
+    /// `None` when it is not recorded here (an exchange records its own;
+    /// a cache refresh returns nothing to anybody).
+    pub fn audit_purpose(self) -> Option<&'static str> {
+        match self.0 {
+            None => Some("self-service"),
+            Some(Kind::Overview) => Some("overview"),
+            Some(Kind::Case) => Some("case"),
+            Some(Kind::Exchange | Kind::Refresh) => None,
+        }
+    }
+
+    /// Whether the request is a background cache refresh (it asks the
+    /// department and stores the answer, whatever the cache holds).
+    pub fn refreshes_cache(self) -> bool {
+        self.0 == Some(Kind::Refresh)
+    }
+
+    /// The deadline the request carries ([`DEADLINE_HEADER`]): only an
+    /// overview item's is honoured.
+    pub fn deadline(self, req: &RequestHeader) -> Option<Duration> {
+        (self.0 == Some(Kind::Overview))
+            .then(|| deadline(req))
+            .flatten()
+    }
+}
+
 /// Idle keep-alive connections kept to the public listener: enough for an
 /// overview over every department without a new connection per item.
 const IDLE_PER_HOST: usize = 64;
@@ -133,9 +215,9 @@ impl Internal {
         [Kind::Refresh, Kind::Overview, Kind::Case, Kind::Exchange]
             .into_iter()
             .find(|kind| {
-                req.headers
-                    .get(kind.header())
-                    .is_some_and(|v| same(v.as_bytes(), self.secret.as_bytes()))
+                req.headers.get(kind.header()).is_some_and(|v| {
+                    onestop_core::digest::constant_time_eq(v.as_bytes(), self.secret.as_bytes())
+                })
             })
     }
 
@@ -190,11 +272,6 @@ pub fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
-}
-
-/// Constant-time equality.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

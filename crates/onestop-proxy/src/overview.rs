@@ -105,6 +105,12 @@ impl Status {
             Status::NoData => "no_data",
         }
     }
+
+    /// Whether the department's part is in (an answer, a stale one, or
+    /// "no data"); a timeout or an error leaves it incomplete.
+    pub fn complete(self) -> bool {
+        matches!(self, Status::Ok | Status::Stale | Status::NoData)
+    }
 }
 
 /// One department's part of the document.
@@ -242,7 +248,13 @@ async fn fetch(internal: &Internal, item: &Item, headers: &reqwest::header::Head
     } else {
         item.observe(item.timeout);
     }
-    crate::events::overview_item(&item.dept, status, elapsed, error.as_deref());
+    crate::events::overview_item(
+        &item.dept,
+        status.as_str(),
+        status.complete(),
+        elapsed,
+        error.as_deref(),
+    );
     Part {
         dept: item.dept.to_string(),
         name: item.name.to_string(),

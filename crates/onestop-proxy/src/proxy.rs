@@ -32,11 +32,11 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
-use onestop_core::{ErrorCode, error, request_id};
-use pingora_core::protocols::http::{HttpTask, ServerSession};
+use onestop_core::{ErrorCode, request_id};
+use pingora_core::protocols::http::ServerSession;
 use pingora_core::protocols::tls::ALPN;
 use pingora_core::upstreams::peer::HttpPeer;
-use pingora_error::{Error, ErrorSource, ErrorType, Result};
+use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
@@ -52,6 +52,11 @@ use crate::hygiene::{self, BodyGate};
 use crate::internal::{Internal, Kind};
 use crate::overview;
 use crate::request;
+use crate::respond::{
+    GATEWAY_ERROR_HEADER, citizen_not_found_body, error_for, error_header, respond_error,
+    respond_error_with, respond_json,
+};
+use crate::retry::{Attempt, Failure, classify, client_went_away, deadline_passed, may_retry};
 use crate::router::RequestView;
 use crate::snapshot::{RouteEntry, Snapshot};
 use crate::transcode;
@@ -59,11 +64,6 @@ use crate::upstream::{Protocol, Upstream};
 
 /// Paths the gateway answers itself.
 pub const CATALOG_PATH: &str = "/api/v1/catalog";
-
-/// On a gateway-made gRPC error: the gateway's own code (`RATE_LIMITED`,
-/// …), so that a transcoded call answers with it. Removed from departments'
-/// answers.
-pub const GATEWAY_ERROR_HEADER: &str = "x-onestop-error";
 
 /// The data plane: reads snapshots, never the store.
 pub struct Gateway {
@@ -174,119 +174,12 @@ impl Ctx {
     }
 }
 
-fn error_for(code: ErrorCode, why: impl Into<String>) -> Box<Error> {
-    Error::explain(ErrorType::HTTPStatus(code.http_status()), why.into())
-}
-
 /// A hygiene refusal: the downstream connection is not reused, and the
 /// error leads pingora to `fail_to_proxy`, which answers with `ctx.failure`.
 fn refuse(session: &mut Session, ctx: &mut Ctx, refusal: hygiene::Refusal) -> Box<Error> {
     session.set_keepalive(None);
     ctx.failure = Some(refusal.code());
     error_for(refusal.code(), refusal.message())
-}
-
-/// Writes a gateway error in the SPEC shape: JSON for HTTP callers,
-/// `grpc-status`/`grpc-message` in a trailers-only response for gRPC callers.
-pub async fn respond_error(
-    session: &mut Session,
-    code: ErrorCode,
-    message: &str,
-    request_id: &str,
-    grpc: bool,
-) -> Result<u16> {
-    respond_error_with(session, code, message, request_id, grpc, None).await
-}
-
-/// The response header of a gateway error with a JSON body of `body_len`
-/// bytes (also used to answer a department's 404 on a citizen route, so
-/// that it is indistinguishable from the gateway's own).
-pub fn error_header(
-    code: ErrorCode,
-    body_len: usize,
-    request_id: &str,
-    retry_after: Option<u64>,
-) -> Result<ResponseHeader> {
-    let status = code.http_status();
-    let mut h = ResponseHeader::build(status, Some(4))?;
-    h.insert_header("content-type", "application/json")?;
-    h.insert_header("content-length", body_len.to_string())?;
-    h.insert_header(request_id::HEADER, request_id)?;
-    match retry_after {
-        Some(secs) => h.insert_header("retry-after", secs.to_string())?,
-        None if code.retryable() && status == 503 => h.insert_header("retry-after", "1")?,
-        None => {}
-    }
-    Ok(h)
-}
-
-/// [`respond_error`] with a `Retry-After` (429).
-pub async fn respond_error_with(
-    session: &mut Session,
-    code: ErrorCode,
-    message: &str,
-    request_id: &str,
-    grpc: bool,
-    retry_after: Option<u64>,
-) -> Result<u16> {
-    if grpc {
-        let content_type = grpc_web::Mode::of(
-            session
-                .req_header()
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .map(http::HeaderValue::as_bytes),
-        )
-        .map_or("application/grpc", grpc_web::Mode::content_type);
-        let mut h = ResponseHeader::build(200, Some(5))?;
-        h.insert_header("content-type", content_type)?;
-        h.insert_header(GATEWAY_ERROR_HEADER, code.as_str())?;
-        h.insert_header("grpc-status", (code.grpc_code() as u8).to_string())?;
-        h.insert_header("grpc-message", error::grpc_message(message))?;
-        h.insert_header(request_id::HEADER, request_id)?;
-        session
-            .write_response_tasks(vec![HttpTask::Header(Box::new(h), true)])
-            .await?;
-        return Ok(200);
-    }
-    let body = Bytes::from(error::json_body(code.as_str(), message, request_id));
-    let status = code.http_status();
-    let h = error_header(code, body.len(), request_id, retry_after)?;
-    let head_only = session.req_header().method == http::Method::HEAD;
-    session
-        .write_response_header(Box::new(h), head_only)
-        .await?;
-    if !head_only {
-        session.write_response_body(Some(body), true).await?;
-    }
-    Ok(status)
-}
-
-/// The body of the gateway's "no such citizen" answer.
-fn citizen_not_found_body(request_id: &str) -> Bytes {
-    Bytes::from(error::json_body(
-        ErrorCode::CitizenNotFound.as_str(),
-        ErrorCode::CitizenNotFound.default_message(),
-        request_id,
-    ))
-}
-
-async fn respond_json(
-    session: &mut Session,
-    body: Vec<u8>,
-    request_id: &str,
-    cache_control: &str,
-) -> Result<u16> {
-    let mut h = ResponseHeader::build(200, Some(4))?;
-    h.insert_header("content-type", "application/json")?;
-    h.insert_header("content-length", body.len().to_string())?;
-    h.insert_header(request_id::HEADER, request_id)?;
-    h.insert_header("cache-control", cache_control)?;
-    session.write_response_header(Box::new(h), false).await?;
-    session
-        .write_response_body(Some(Bytes::from(body)), true)
-        .await?;
-    Ok(200)
 }
 
 impl Gateway {
@@ -510,7 +403,7 @@ impl Gateway {
         let caller = match access::authenticate(
             &snapshot.access,
             &self.departments.load(),
-            &route,
+            route.rule(),
             channel,
             authorization,
             None,
@@ -911,7 +804,7 @@ impl ProxyHttp for Gateway {
         let caller = match access::authenticate(
             &snapshot.access,
             &self.departments.load(),
-            &route,
+            route.rule(),
             channel.as_ref(),
             authorization,
             case_citizen,
@@ -970,7 +863,7 @@ impl ProxyHttp for Gateway {
         let refresh = internal == Some(Kind::Refresh);
         if internal.is_none()
             && let Err(refusal) =
-                access::limit(&self.limiter, &snapshot.access, Some(&route), &caller).await
+                access::limit(&self.limiter, &snapshot.access, Some(route.rule()), &caller).await
         {
             ctx.caller = caller;
             ctx.route = Some(route);
@@ -1441,189 +1334,5 @@ impl ProxyHttp for Gateway {
         ctx.admission = None;
         // An unfinished fill tells its followers to ask for themselves.
         ctx.cache = None;
-    }
-}
-
-/// How an upstream attempt failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// Could not connect: nothing reached the backend.
-    Connect,
-    /// Reset, refused or broken after the request was (partly) sent.
-    Exchange,
-    /// The backend did not answer in time.
-    Timeout,
-}
-
-/// Everything the retry decision depends on, besides the budget.
-#[derive(Debug, Clone, Copy)]
-pub struct Attempt {
-    pub failure: Failure,
-    pub idempotent: bool,
-    pub grpc: bool,
-    pub response_started: bool,
-    pub body_truncated: bool,
-    pub attempts_left: bool,
-    pub deadline_passed: bool,
-}
-
-/// Whether a failed attempt may be repeated on another instance (the
-/// department's retry budget is asked only when this says yes).
-///
-/// A connect failure may be retried for any method: nothing was sent. After
-/// that, only idempotent, non-gRPC requests whose response has not started
-/// and whose body is still buffered are retried, and never after a timeout.
-pub fn may_retry(a: &Attempt) -> bool {
-    if !a.attempts_left || a.deadline_passed || a.response_started {
-        return false;
-    }
-    match a.failure {
-        Failure::Connect => true,
-        Failure::Timeout => false,
-        Failure::Exchange => a.idempotent && !a.grpc && !a.body_truncated,
-    }
-}
-
-/// Whether an error is the client's connection failing (closed, reset,
-/// timed out) rather than anything about the department.
-pub fn client_went_away(e: &Error) -> bool {
-    e.esource() == &ErrorSource::Downstream
-        && matches!(
-            e.etype(),
-            ErrorType::ConnectionClosed
-                | ErrorType::ReadError
-                | ErrorType::WriteError
-                | ErrorType::ReadTimedout
-                | ErrorType::WriteTimedout
-                | ErrorType::H2Error
-        )
-}
-
-fn deadline_passed(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|d| Instant::now() >= d)
-}
-
-/// Maps a pingora error the gateway did not decide itself to an [`ErrorCode`].
-pub fn classify(e: &Error) -> ErrorCode {
-    match e.etype() {
-        ErrorType::ConnectTimedout
-        | ErrorType::ReadTimedout
-        | ErrorType::WriteTimedout
-        | ErrorType::TLSHandshakeTimedout => ErrorCode::UpstreamTimeout,
-        ErrorType::HTTPStatus(s) => ErrorCode::ALL
-            .into_iter()
-            .find(|c| c.http_status() == *s)
-            .unwrap_or(ErrorCode::Internal),
-        ErrorType::InvalidHTTPHeader => ErrorCode::MalformedRequest,
-        _ => match e.esource() {
-            ErrorSource::Upstream => ErrorCode::UpstreamUnavailable,
-            ErrorSource::Downstream => ErrorCode::MalformedRequest,
-            ErrorSource::Internal | ErrorSource::Unset => ErrorCode::UpstreamUnavailable,
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn attempt(failure: Failure) -> Attempt {
-        Attempt {
-            failure,
-            idempotent: true,
-            grpc: false,
-            response_started: false,
-            body_truncated: false,
-            attempts_left: true,
-            deadline_passed: false,
-        }
-    }
-
-    #[test]
-    fn connect_failures_retry_for_any_method() {
-        let post = Attempt {
-            idempotent: false,
-            grpc: true,
-            ..attempt(Failure::Connect)
-        };
-        assert!(may_retry(&post));
-    }
-
-    #[test]
-    fn exchange_failures_retry_only_safe_requests() {
-        assert!(may_retry(&attempt(Failure::Exchange)));
-        for unsafe_one in [
-            Attempt {
-                idempotent: false,
-                ..attempt(Failure::Exchange)
-            },
-            Attempt {
-                grpc: true,
-                ..attempt(Failure::Exchange)
-            },
-            Attempt {
-                response_started: true,
-                ..attempt(Failure::Exchange)
-            },
-            Attempt {
-                body_truncated: true,
-                ..attempt(Failure::Exchange)
-            },
-        ] {
-            assert!(!may_retry(&unsafe_one), "{unsafe_one:?}");
-        }
-    }
-
-    #[test]
-    fn timeouts_spent_attempts_and_deadlines_never_retry() {
-        assert!(!may_retry(&attempt(Failure::Timeout)));
-        for f in [Failure::Connect, Failure::Exchange] {
-            assert!(!may_retry(&Attempt {
-                attempts_left: false,
-                ..attempt(f)
-            }));
-            assert!(!may_retry(&Attempt {
-                deadline_passed: true,
-                ..attempt(f)
-            }));
-        }
-    }
-
-    #[test]
-    fn a_client_hanging_up_is_not_the_departments_failure() {
-        for etype in [
-            ErrorType::ConnectionClosed,
-            ErrorType::ReadError,
-            ErrorType::WriteError,
-        ] {
-            let mut e = Error::new(etype.clone());
-            e.as_down();
-            assert!(client_went_away(&e), "{etype:?}");
-            let mut up = Error::new(etype);
-            up.as_up();
-            assert!(!client_went_away(&up));
-        }
-        let mut bad = Error::new(ErrorType::InvalidHTTPHeader);
-        bad.as_down();
-        assert!(
-            !client_went_away(&bad),
-            "a malformed request is answered 400"
-        );
-    }
-
-    #[test]
-    fn classifies_upstream_errors() {
-        let timeout = Error::new(ErrorType::ReadTimedout);
-        assert_eq!(classify(&timeout), ErrorCode::UpstreamTimeout);
-        let mut refused = Error::new(ErrorType::ConnectRefused);
-        refused.as_up();
-        assert_eq!(classify(&refused), ErrorCode::UpstreamUnavailable);
-        let mut bad = Error::new(ErrorType::InvalidHTTPHeader);
-        bad.as_down();
-        assert_eq!(classify(&bad), ErrorCode::MalformedRequest);
-        assert_eq!(
-            classify(&Error::new(ErrorType::HTTPStatus(503))),
-            ErrorCode::NoHealthyUpstream
-        );
     }
 }

@@ -16,6 +16,7 @@ use onestop_config as config;
 use prometheus::Histogram;
 
 use crate::catalog::Matter;
+pub use crate::compile_error::CompileError;
 use crate::dept::{DeptLimits, DeptRuntime};
 use crate::events;
 use crate::outlier::OutlierPolicy;
@@ -100,6 +101,17 @@ pub struct DataRead {
 }
 
 impl RouteEntry {
+    /// What access control needs to know about the route.
+    pub fn rule(&self) -> crate::access::RouteRule<'_> {
+        crate::access::RouteRule {
+            id: &self.id,
+            dept: &self.dept.id,
+            route: &self.route,
+            auth: self.auth,
+            rate_limit: self.rate_limit,
+        }
+    }
+
     /// A citizen route whose path names the citizen: object-level
     /// authorisation applies, and "not yours" must look like "not found".
     pub fn citizen_scoped(&self) -> bool {
@@ -120,20 +132,6 @@ impl RouteEntry {
         // Unreachable with a valid roll; the last target is the safe answer.
         &self.targets[self.targets.len() - 1].0
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CompileError {
-    #[error("identity: {0}")]
-    Identity(String),
-    #[error("{path}: {message}")]
-    File { path: String, message: String },
-    #[error("route {route}: {message}")]
-    Route { route: String, message: String },
-    #[error("service {service}: {message}")]
-    Service { service: String, message: String },
-    #[error("transcoding: {0}")]
-    Transcode(String),
 }
 
 /// Builds snapshots and keeps long-lived runtime objects between them.

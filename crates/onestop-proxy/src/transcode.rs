@@ -22,7 +22,7 @@ use pingora_proxy::Session;
 use prost_reflect::DynamicMessage;
 
 use crate::access::APP_KEY_HEADER;
-use crate::proxy::GATEWAY_ERROR_HEADER;
+use crate::respond::GATEWAY_ERROR_HEADER;
 
 /// Where methods without `google.api.http` are served.
 pub use onestop_transcode::DEFAULT_RPC_PREFIX as RPC_PREFIX;

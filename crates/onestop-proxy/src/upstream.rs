@@ -68,6 +68,16 @@ pub struct UpstreamSpec {
     pub outlier: OutlierPolicy,
 }
 
+impl UpstreamSpec {
+    /// The labels its instances' events carry.
+    pub fn labels(&self) -> events::Service<'_> {
+        events::Service {
+            dept: &self.dept,
+            service: &self.service,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Instance {
     pub addr: SocketAddr,
@@ -202,7 +212,7 @@ impl Upstream {
             tracing::warn!(upstream = %self.name(), %error, "load balancer update failed");
         }
         for i in instances {
-            events::instance_state(&self.spec, i.addr, self.is_up(i.addr));
+            events::instance_state(self.spec.labels(), i.addr, self.is_up(i.addr));
         }
     }
 
@@ -295,7 +305,7 @@ impl Upstream {
             u8::try_from(ejected * 100 / outliers.len().max(1)).unwrap_or(100)
         };
         if let Verdict::Ejected(duration) = o.record_failure(&self.spec.outlier, now, share) {
-            events::instance_ejected(&self.spec, addr, duration);
+            events::instance_ejected(self.spec.labels(), addr, duration);
         }
     }
 
@@ -304,7 +314,7 @@ impl Upstream {
         let now = self.epoch.now_ms();
         for (addr, o) in self.outliers.load().iter() {
             if o.take_readmission(now) {
-                events::instance_readmitted(&self.spec, *addr, self.is_up(*addr));
+                events::instance_readmitted(self.spec.labels(), *addr, self.is_up(*addr));
             }
         }
     }
@@ -327,7 +337,7 @@ impl Upstream {
     pub async fn run_health_check(&self) {
         with_lb!(&self.lb, lb => lb.backends().run_health_check(true).await);
         for i in self.instances() {
-            events::instance_state(&self.spec, i.addr, self.is_up(i.addr));
+            events::instance_state(self.spec.labels(), i.addr, self.is_up(i.addr));
         }
         self.checking.store(false, Relaxed);
     }
@@ -340,7 +350,7 @@ struct Observer(UpstreamSpec);
 impl HealthObserve for Observer {
     async fn observe(&self, target: &Backend, healthy: bool) {
         if let Some(addr) = target.addr.as_inet() {
-            events::instance_health_changed(&self.0, *addr, healthy);
+            events::instance_health_changed(self.0.labels(), *addr, healthy);
         }
     }
 }

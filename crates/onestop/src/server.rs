@@ -453,19 +453,8 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     server.run_forever()
 }
 
-/// A store URL without its password, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
+// A store URL without its password, for logs.
+use onestop_core::credential::redact_url as redact;
 
 /// The registry's sync, sweep and flush loop.
 struct RegistryLoop {
@@ -596,15 +585,5 @@ mod tests {
             ),
             "sqlite:/logs/a.db"
         );
-    }
-
-    #[test]
-    fn redacts_passwords_only() {
-        assert_eq!(
-            redact("postgres://u:secret@db:5432/x"),
-            "postgres://u:***@db:5432/x"
-        );
-        assert_eq!(redact("postgres://db/x"), "postgres://db/x");
-        assert_eq!(redact("sqlite:/data/onestop.db"), "sqlite:/data/onestop.db");
     }
 }

@@ -88,21 +88,8 @@ pub(crate) fn channel_for(schema: &str) -> String {
     }
 }
 
-/// The URL with any password replaced, for messages and logs.
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
+// The URL with any password replaced, for messages and logs.
+pub(crate) use onestop_core::credential::redact_url as redact;
 
 fn parse_sqlite(rest: &str) -> Result<Target, StoreError> {
     let path = rest.split(['?', '#']).next().unwrap_or_default();
@@ -290,15 +277,5 @@ mod tests {
         assert_ne!(hashed, channel_for(&"s".repeat(61)));
         assert_ne!(channel_for("Upper"), channel_for("upper"));
         assert!(channel_for("Upper").starts_with(CHANNEL_PREFIX));
-    }
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact("postgres://u:secret@db:5432/test?x=1"),
-            "postgres://u:***@db:5432/test?x=1"
-        );
-        assert_eq!(redact("postgres://u@db/test"), "postgres://u@db/test");
-        assert_eq!(redact("postgres://db/test"), "postgres://db/test");
     }
 }
