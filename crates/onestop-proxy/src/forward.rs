@@ -82,6 +82,27 @@ pub fn sanitize(req: &mut RequestHeader, passed: Passed) {
     req.remove_header(&http::header::PROXY_AUTHORIZATION);
 }
 
+/// Appends the client's address to `x-forwarded-for` (after what the
+/// client itself sent, if anything).
+pub fn forwarded_for(
+    req: &mut RequestHeader,
+    client: Option<std::net::IpAddr>,
+) -> pingora_error::Result<()> {
+    let Some(ip) = client else {
+        return Ok(());
+    };
+    let ip = ip.to_string();
+    let xff = match req
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(prev) => format!("{prev}, {ip}"),
+        None => ip,
+    };
+    req.insert_header("x-forwarded-for", xff)
+}
+
 /// `path` with its `index`-th segment (0 = the first after the leading `/`)
 /// replaced by `value`.
 pub fn with_segment(path: &str, index: usize, value: &str) -> String {

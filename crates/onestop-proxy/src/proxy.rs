@@ -1,17 +1,27 @@
-//! The one `ProxyHttp` implementation. Each phase reads the current snapshot
-//! and calls the small modules beside it; per-request state lives in [`Ctx`].
+//! The one `ProxyHttp` implementation, as a phase driver: each phase is a
+//! short function calling named steps, and per-request state lives in
+//! [`Ctx`]. `request_filter`'s steps and its one exit for refusals (a
+//! [`steps`] `Stop`, answered once) are in `steps`; the requests the
+//! gateway answers itself in `builtins`, transcoded calls in
+//! `transcoded`, the response cache in `cached`. The gateway's own
+//! answers are written by [`crate::respond`], retries decided by
+//! [`crate::retry`], and what the gateway's own requests may skip is
+//! [`crate::internal::Origin`].
 //!
 //! ```text
-//! early_request_filter  request id; HTTP hygiene (framing, sizes, Host)
-//! request_filter        path normalisation → channel (app key) → built-ins
+//! early_request_filter  request id; HTTP hygiene (framing, sizes, Host,
+//!                       declared body size); the request deadline
+//! request_filter        path normalisation → channel (app key; a case's
+//!                       channel; none for an exchange) → built-ins
 //!                       (catalog; the citizen overview, whose items come
-//!                       back through this listener as internal requests)
-//!                       → route → channel grant → auth mode →
-//!                       BOLA → rate limits → body limit (read ahead) →
-//!                       cache (hit, stale, coalesce) → split →
-//!                       department slot (shed) → retry budget deposit
+//!                       back through this listener as internal requests;
+//!                       citizen APIs) → route (else transcoding) → channel
+//!                       grant → auth mode → BOLA → rate limits → data-item
+//!                       audit → body limit (read ahead) → cache (hit,
+//!                       stale, coalesce) → split → department slot (shed)
+//!                       → retry budget deposit → deadline
 //! upstream_peer         deadline → instance selection (health, ejection, tried)
-//! request_body_filter   body limit while streaming
+//! request_body_filter   body limit and deadline while streaming; gRPC-Web
 //! upstream_request_filter  strip client x-onestop-*; normalised path;
 //!                       identity headers + signature; x-request-id, x-forwarded-*
 //! fail_to_connect / error_while_proxy   passive health + retry decision
@@ -23,6 +33,14 @@
 //! fail_to_proxy         stale answer (stale-if-error), else JSON or gRPC error
 //! logging               access log + metrics; slot released
 //! ```
+
+mod builtins;
+mod cached;
+mod ctx;
+mod steps;
+mod transcoded;
+
+pub use ctx::Ctx;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -49,12 +67,12 @@ use crate::events::{self, RequestDone};
 use crate::forward;
 use crate::grpc_web;
 use crate::hygiene::{self, BodyGate};
-use crate::internal::{Internal, Kind};
+use crate::internal::{ChannelFrom, Internal, Origin};
 use crate::overview;
 use crate::request;
 use crate::respond::{
     GATEWAY_ERROR_HEADER, citizen_not_found_body, error_for, error_header, respond_error,
-    respond_error_with, respond_json,
+    respond_error_body, respond_error_with, respond_json, respond_reply,
 };
 use crate::retry::{Attempt, Failure, classify, client_went_away, deadline_passed, may_retry};
 use crate::router::RequestView;
@@ -126,54 +144,6 @@ impl Gateway {
     }
 }
 
-/// Per-request state.
-pub struct Ctx {
-    request_id: String,
-    started: Instant,
-    grpc: bool,
-    route: Option<Arc<RouteEntry>>,
-    upstream: Option<Arc<Upstream>>,
-    hash_key: Vec<u8>,
-    admission: Option<Admission>,
-    deadline: Option<Instant>,
-    tried: Vec<SocketAddr>,
-    current: Option<SocketAddr>,
-    attempts: u32,
-    /// Set when the gateway itself decided the outcome.
-    failure: Option<ErrorCode>,
-    /// Status the gateway wrote itself.
-    responded: Option<u16>,
-    upstream_started: Option<Instant>,
-    upstream_elapsed: Option<Duration>,
-    /// Who is calling (channel, citizen, department, operator).
-    caller: Caller,
-    /// The request target to send upstream when it differs from the
-    /// client's (normalised path, `me` resolved), with the query.
-    upstream_target: Option<String>,
-    /// A department's 404 on a citizen route is answered like the
-    /// gateway's own "not found" (so "not yours" and "no such" look alike).
-    citizen_not_found: bool,
-    /// A request the gateway answered itself (`catalog`).
-    builtin: Option<&'static str>,
-    /// The request-body limit in force and bytes read ahead (`hygiene`).
-    /// `request_filter` may lower or raise `body.limit` for the route.
-    body: BodyGate,
-    /// The request's use of the response cache.
-    cache: Option<response_cache::Use>,
-    /// What the cache did (the `x-onestop-cache` header).
-    cache_status: Option<onestop_cache::Status>,
-    /// A browser's gRPC-Web call, bridged to gRPC.
-    grpc_web: Option<grpc_web::Bridge>,
-}
-
-impl Ctx {
-    fn retries_left(&self) -> bool {
-        self.route
-            .as_ref()
-            .is_some_and(|r| self.attempts <= r.retries)
-    }
-}
-
 /// A hygiene refusal: the downstream connection is not reused, and the
 /// error leads pingora to `fail_to_proxy`, which answers with `ctx.failure`.
 fn refuse(session: &mut Session, ctx: &mut Ctx, refusal: hygiene::Refusal) -> Box<Error> {
@@ -182,456 +152,12 @@ fn refuse(session: &mut Session, ctx: &mut Ctx, refusal: hygiene::Refusal) -> Bo
     error_for(refusal.code(), refusal.message())
 }
 
-impl Gateway {
-    /// Answers an access refusal (401/403/404/429).
-    async fn refuse_access(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        refusal: Refusal,
-    ) -> Result<bool> {
-        ctx.failure = Some(refusal.code);
-        let status = respond_error_with(
-            session,
-            refusal.code,
-            &refusal.message,
-            &ctx.request_id,
-            ctx.grpc,
-            refusal.retry_after,
-        )
-        .await?;
-        ctx.responded = Some(status);
-        Ok(true)
-    }
-
-    async fn reject(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        code: ErrorCode,
-        message: &str,
-    ) -> Result<bool> {
-        ctx.failure = Some(code);
-        let status = respond_error(session, code, message, &ctx.request_id, ctx.grpc).await?;
-        ctx.responded = Some(status);
-        Ok(true)
-    }
-}
-
-impl Gateway {
-    /// The verified citizen of a built-in (the overview, cases), counted
-    /// once against the citizen's and channel's limits; `None` when the
-    /// request was refused (and answered).
-    async fn builtin_citizen(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        snapshot: &Snapshot,
-        channel: Option<&onestop_policy::channel::ChannelRule>,
-    ) -> Result<Option<Arc<onestop_policy::jwt::Citizen>>> {
-        let token = access::bearer(
-            session
-                .req_header()
-                .headers
-                .get(http::header::AUTHORIZATION)
-                .map(http::HeaderValue::as_bytes),
-        );
-        let refusal = match access::citizen(&snapshot.access, channel.map(|c| c.id.as_str()), token)
-        {
-            Ok(citizen) => {
-                ctx.caller.citizen = Some(citizen.clone());
-                match access::limit(&self.limiter, &snapshot.access, None, &ctx.caller).await {
-                    Ok(()) => return Ok(Some(citizen)),
-                    Err(refusal) => refusal,
-                }
-            }
-            Err(refusal) => refusal,
-        };
-        self.refuse_access(session, ctx, refusal).await?;
-        Ok(None)
-    }
-
-    /// `GET /api/v1/me/overview`: a verified citizen (counted once against
-    /// the citizen's and channel's limits), then every department's item at
-    /// once through this listener, answered when all are in or past their
-    /// deadlines.
-    async fn overview(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        snapshot: &Snapshot,
-        channel: Option<&onestop_policy::channel::ChannelRule>,
-    ) -> Result<bool> {
-        let Some(citizen) = self
-            .builtin_citizen(session, ctx, snapshot, channel)
-            .await?
-        else {
-            return Ok(true);
-        };
-        let Some(internal) = &self.internal else {
-            return self
-                .reject(
-                    session,
-                    ctx,
-                    ErrorCode::Internal,
-                    "the overview needs the public listener's address",
-                )
-                .await;
-        };
-        let headers = overview::item_headers(&session.req_header().headers, &ctx.request_id);
-        let parts = overview::fan_out(internal, &snapshot.overview, &headers).await;
-        let body = overview::document(&citizen.id, parts);
-        ctx.responded =
-            Some(respond_json(session, body, &ctx.request_id, "private, no-store").await?);
-        Ok(true)
-    }
-
-    /// The whole request body of a request the gateway answers itself, at
-    /// most `limit` bytes, through the one body gate
-    /// ([`hygiene::read_whole_body`]): 413 / 400 / 408 end the request.
-    async fn read_body(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        limit: u64,
-    ) -> Result<Option<Vec<u8>>> {
-        hygiene::read_whole_body(session, limit, ctx.body.deadline)
-            .await
-            .map(Some)
-            .map_err(|refusal| refuse(session, ctx, refusal))
-    }
-
-    /// A built-in API for a verified citizen (cases and ratings): the
-    /// citizen, the limits, the body (at most [`MAX_BODY`]), then the API.
-    async fn citizen_api(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        snapshot: &Snapshot,
-        channel: Option<&onestop_policy::channel::ChannelRule>,
-        path: &str,
-        api: Arc<dyn CitizenApi>,
-    ) -> Result<bool> {
-        let Some(citizen) = self
-            .builtin_citizen(session, ctx, snapshot, channel)
-            .await?
-        else {
-            return Ok(true);
-        };
-        let Some(body) = self.read_body(session, ctx, MAX_BODY as u64).await? else {
-            return Ok(true);
-        };
-        let req = session.req_header();
-        let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
-        let reply = api
-            .call(ApiRequest {
-                method: req.method.as_str(),
-                path,
-                query: req.uri.query(),
-                citizen: &citizen.id,
-                channel: channel.map(|c| c.id.as_str()),
-                idempotency_key: header("idempotency-key"),
-                request_id: &ctx.request_id,
-                body: &body,
-            })
-            .await;
-        let mut h = ResponseHeader::build(reply.status, Some(4))?;
-        h.insert_header("content-type", "application/json")?;
-        h.insert_header("content-length", reply.body.len().to_string())?;
-        h.insert_header(request_id::HEADER, &ctx.request_id)?;
-        h.insert_header("cache-control", "private, no-store")?;
-        session.write_response_header(Box::new(h), false).await?;
-        session
-            .write_response_body(Some(Bytes::from(reply.body)), true)
-            .await?;
-        ctx.responded = Some(reply.status);
-        Ok(true)
-    }
-
-    /// An HTTP/JSON call of a gRPC method ([`transcode`]): the binding, the
-    /// native method's route (channel grant, auth), the body and the
-    /// request message (400 naming the field; nothing is sent), then the
-    /// native call through the public listener.
-    async fn transcoded(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        snapshot: &Snapshot,
-        channel: Option<&onestop_policy::channel::ChannelRule>,
-        host: Option<String>,
-        path: &str,
-    ) -> Result<bool> {
-        let req = session.req_header();
-        let found = snapshot.transcode.find(&req.method, path);
-        let onestop_transcode::Lookup::Found {
-            method,
-            binding,
-            params,
-        } = found
-        else {
-            let code = if path.starts_with(transcode::RPC_PREFIX) {
-                ErrorCode::MethodNotFound
-            } else {
-                ErrorCode::RouteNotFound
-            };
-            return self
-                .reject(session, ctx, code, code.default_message())
-                .await;
-        };
-        ctx.builtin = Some("transcode");
-        let native = RequestView {
-            method: &http::Method::POST,
-            host: host.as_deref(),
-            path: &method.grpc_path,
-            headers: &req.headers,
-        };
-        let Some(hit) = snapshot.table.find(&native) else {
-            return self
-                .reject(
-                    session,
-                    ctx,
-                    ErrorCode::MethodNotFound,
-                    "the method is not routed",
-                )
-                .await;
-        };
-        let route = hit.value.clone();
-        let authorization = req
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .map(http::HeaderValue::as_bytes);
-        let caller = match access::authenticate(
-            &snapshot.access,
-            &self.departments.load(),
-            route.rule(),
-            channel,
-            authorization,
-            None,
-        ) {
-            Ok(c) => c,
-            Err(refusal) => return self.refuse_access(session, ctx, refusal).await,
-        };
-        // Logged as `onestop/transcode`: the native call it becomes is
-        // logged (and measured) under the method's own route.
-        ctx.caller = caller;
-        let Some(body) = self.read_body(session, ctx, route.max_body).await? else {
-            return Ok(true);
-        };
-        let query = session.req_header().uri.query();
-        let message = match transcode::unique_keys(&body)
-            .and_then(|()| method.request(binding, &params, query, &body))
-        {
-            Ok(m) => m,
-            Err(bad) => {
-                ctx.failure = Some(ErrorCode::InvalidArgument);
-                let body = transcode::bad_request_body(&bad, &ctx.request_id);
-                let h = error_header(
-                    ErrorCode::InvalidArgument,
-                    body.len(),
-                    &ctx.request_id,
-                    None,
-                )?;
-                session.write_response_header(Box::new(h), false).await?;
-                session
-                    .write_response_body(Some(Bytes::from(body)), true)
-                    .await?;
-                ctx.responded = Some(ErrorCode::InvalidArgument.http_status());
-                return Ok(true);
-            }
-        };
-        let Some(grpc) = self.internal.as_ref().and_then(|i| i.grpc()) else {
-            return self
-                .reject(
-                    session,
-                    ctx,
-                    ErrorCode::Internal,
-                    "transcoding needs the public listener's address",
-                )
-                .await;
-        };
-        let outcome = transcode::send(
-            grpc,
-            session,
-            transcode::Call {
-                method,
-                binding,
-                message,
-                request_id: &ctx.request_id,
-            },
-        )
-        .await?;
-        ctx.responded = Some(outcome.status);
-        ctx.failure = outcome.failure;
-        Ok(true)
-    }
-
-    /// The response cache, before any department is contacted. Returns
-    /// whether the request was answered (HIT, STALE, or a follower handed
-    /// its leader's answer); otherwise `ctx.cache` says what to do with the
-    /// department's answer.
-    async fn consult_cache(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        route: &Arc<RouteEntry>,
-        policy: Arc<onestop_cache::Policy>,
-        path: &str,
-        refresh: bool,
-    ) -> Result<bool> {
-        use onestop_cache::{Join, Key, KeyParts, Outcome, Status};
-        let counters = self.cache.route(&route.dept.id, &route.route);
-        let req = session.req_header();
-        let consumed = route.auth != onestop_config::AuthMode::Public;
-        if policy.bypass(&req.headers, consumed) {
-            counters.record(Status::Bypass);
-            ctx.cache_status = Some(Status::Bypass);
-            return Ok(false);
-        }
-        let key = match Key::build(
-            &policy,
-            KeyParts {
-                route: &route.id,
-                path,
-                query: req.uri.query(),
-                headers: &req.headers,
-                citizen: ctx.caller.citizen.as_ref().map(|c| c.id.as_str()),
-            },
-        ) {
-            Ok(key) => key,
-            Err(onestop_cache::KeyError::NoCitizen) => {
-                counters.record(Status::Bypass);
-                ctx.cache_status = Some(Status::Bypass);
-                return Ok(false);
-            }
-        };
-        let head = req.method == http::Method::HEAD;
-        let mut using = response_cache::Use {
-            key,
-            policy,
-            counters: counters.clone(),
-            origin: onestop_cache::Origin {
-                dept: route.dept.id.clone(),
-                route: route.route.clone(),
-                path: path.into(),
-            },
-            store: false,
-            fill: None,
-            stale: None,
-            capture: None,
-            replacing: None,
-        };
-        if refresh {
-            // The gateway's own refresh: ask the department and store.
-            using.store = true;
-            ctx.cache = Some(using);
-            ctx.cache_status = Some(Status::Miss);
-            return Ok(false);
-        }
-        let stale = match response_cache::plan(self.cache.lookup(&using.key, Instant::now())) {
-            Plan::Answer(entry, status) => {
-                counters.record(status);
-                return self.answer_from(session, ctx, &entry, status).await;
-            }
-            Plan::AnswerAndRefresh(entry) => {
-                counters.record(Status::Stale);
-                if let (Some(refresher), Some(fill)) =
-                    (&self.refresher, self.cache.try_refresh(&using.key))
-                {
-                    refresher.spawn(session.req_header(), fill, self.cache.clone());
-                }
-                return self.answer_from(session, ctx, &entry, Status::Stale).await;
-            }
-            Plan::Ask(stale) => stale,
-        };
-        using.stale = stale;
-        counters.record(Status::Miss);
-        ctx.cache_status = Some(Status::Miss);
-        if head {
-            // HEAD is answered from GET entries but never fills them.
-            ctx.cache = Some(using);
-            return Ok(false);
-        }
-        match self.cache.join(&using.key) {
-            Join::Leader(fill) => {
-                using.store = true;
-                using.fill = Some(fill);
-            }
-            Join::Follower(waiter) => {
-                counters.coalesced();
-                let limit = route.timeout.unwrap_or(Duration::from_secs(30));
-                match waiter.wait(limit).await {
-                    Outcome::Stored(entry) => {
-                        return self.answer_from(session, ctx, &entry, Status::Hit).await;
-                    }
-                    Outcome::Failed => {
-                        if let Some(stale) = using.on_failure(Instant::now()) {
-                            return self.answer_from(session, ctx, &stale, Status::Stale).await;
-                        }
-                    }
-                    Outcome::NotStored => {}
-                }
-                // Ask the department without filling: the leader's answer
-                // could not be shared, so this one likely cannot either.
-            }
-        }
-        ctx.cache = Some(using);
-        Ok(false)
-    }
-
-    /// Answers from a cache entry.
-    async fn answer_from(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        entry: &onestop_cache::Entry,
-        status: onestop_cache::Status,
-    ) -> Result<bool> {
-        let header = response_cache::header_from(entry, status, &ctx.request_id, Instant::now())?;
-        let head_only = session.req_header().method == http::Method::HEAD || entry.body.is_empty();
-        session
-            .write_response_header(Box::new(header), head_only)
-            .await?;
-        if !head_only {
-            session
-                .write_response_body(Some(entry.body.clone()), true)
-                .await?;
-        }
-        ctx.cache_status = Some(status);
-        ctx.responded = Some(entry.status);
-        Ok(true)
-    }
-}
-
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = Ctx;
 
     fn new_ctx(&self) -> Ctx {
-        Ctx {
-            request_id: String::new(),
-            started: Instant::now(),
-            grpc: false,
-            route: None,
-            upstream: None,
-            hash_key: Vec::new(),
-            admission: None,
-            deadline: None,
-            tried: Vec::new(),
-            current: None,
-            attempts: 0,
-            failure: None,
-            responded: None,
-            upstream_started: None,
-            upstream_elapsed: None,
-            caller: Caller::default(),
-            upstream_target: None,
-            citizen_not_found: false,
-            builtin: None,
-            body: BodyGate::default(),
-            cache: None,
-            cache_status: None,
-            grpc_web: None,
-        }
+        Ctx::new()
     }
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
@@ -691,267 +217,10 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let snapshot = self.snapshot.load_full();
-        let req = session.req_header();
-        // The path every rule sees and the department receives.
-        let path = match onestop_policy::path::normalize(req.uri.path()) {
-            Ok(p) => p.into_string(),
-            Err(e) => {
-                events::auth_refused(e.code());
-                return self
-                    .reject(session, ctx, ErrorCode::MalformedRequest, e.message())
-                    .await;
-            }
-        };
-        // The gateway's own requests (secret-marked); a case step acts for
-        // its case's citizen through its case's channel.
-        let internal = self.internal.as_ref().and_then(|i| i.kind(req));
-        let case_step = internal == Some(Kind::Case);
-        // An exchange's read acts for its citizen through no channel: the
-        // agreement, not an app, allowed it.
-        let exchange = internal == Some(Kind::Exchange);
-        let acting = case_step || exchange;
-        // The calling app (when channels are configured), before anything else.
-        let channel = if exchange {
-            Ok(None)
-        } else if case_step {
-            access::channel_by_id(
-                &snapshot.access,
-                req.headers
-                    .get(crate::internal::CASE_CHANNEL_HEADER)
-                    .map(http::HeaderValue::as_bytes),
-            )
-        } else {
-            access::channel(
-                &snapshot.access,
-                req.headers
-                    .get(access::APP_KEY_HEADER)
-                    .map(http::HeaderValue::as_bytes),
-            )
-        };
-        let channel = match channel {
-            Ok(c) => c.cloned(),
-            Err(refusal) => return self.refuse_access(session, ctx, refusal).await,
-        };
-        ctx.caller.channel = channel.as_ref().map(|c| c.id.clone());
-        if path == CATALOG_PATH
-            && (req.method == http::Method::GET || req.method == http::Method::HEAD)
-        {
-            let body = catalog::render(&snapshot.catalog, req.uri.query());
-            ctx.builtin = Some("catalog");
-            ctx.responded = Some(respond_json(session, body, &ctx.request_id, "no-cache").await?);
-            return Ok(true);
+        match self.admit(session, ctx).await {
+            Ok(()) => Ok(false),
+            Err(stop) => self.stop(session, ctx, stop).await,
         }
-        if path == overview::PATH
-            && (req.method == http::Method::GET || req.method == http::Method::HEAD)
-        {
-            ctx.builtin = Some("overview");
-            return self
-                .overview(session, ctx, &snapshot, channel.as_ref())
-                .await;
-        }
-        if let Some(api) = self.citizen_api.clone()
-            && !acting
-            && api.handles(&path)
-        {
-            ctx.builtin = Some("cases");
-            return self
-                .citizen_api(session, ctx, &snapshot, channel.as_ref(), &path, api)
-                .await;
-        }
-        let host = req
-            .uri
-            .host()
-            .or_else(|| {
-                req.headers
-                    .get(http::header::HOST)
-                    .and_then(|h| h.to_str().ok())
-            })
-            .map(request::host_without_port);
-        let view = RequestView {
-            method: &req.method,
-            host,
-            path: &path,
-            headers: &req.headers,
-        };
-        let Some(hit) = snapshot.table.find(&view) else {
-            // Not a route: perhaps an HTTP binding of a gRPC method.
-            let host = host.map(str::to_owned);
-            return self
-                .transcoded(session, ctx, &snapshot, channel.as_ref(), host, &path)
-                .await;
-        };
-        let route = hit.value.clone();
-        let path_citizen = route.citizen_param.and_then(|i| hit.params.get(i));
-        // Who is calling, by the route's auth mode.
-        let authorization = req
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .map(http::HeaderValue::as_bytes);
-        let case_citizen = if acting {
-            match access::case_citizen(
-                req.headers
-                    .get(crate::internal::CASE_CITIZEN_HEADER)
-                    .map(http::HeaderValue::as_bytes),
-                channel.as_ref().map(|c| c.id.as_str()),
-            ) {
-                Ok(c) => Some(c),
-                Err(refusal) => return self.refuse_access(session, ctx, refusal).await,
-            }
-        } else {
-            None
-        };
-        let caller = match access::authenticate(
-            &snapshot.access,
-            &self.departments.load(),
-            route.rule(),
-            channel.as_ref(),
-            authorization,
-            case_citizen,
-        ) {
-            Ok(c) => c,
-            Err(refusal) => {
-                ctx.route = Some(route);
-                return self.refuse_access(session, ctx, refusal).await;
-            }
-        };
-        // Object-level authorisation: a citizen route's path must name the
-        // token's citizen (or `me`); anybody else's id is "not found".
-        let mut upstream_path = None;
-        if route.citizen_scoped()
-            && let (Some(value), Some(citizen)) = (path_citizen, caller.citizen.as_ref())
-        {
-            match onestop_policy::citizen::resolve(value, &citizen.id) {
-                onestop_policy::citizen::Owner::Mine(id) => {
-                    if value != id
-                        && let Some(segment) = route.citizen_segment
-                    {
-                        upstream_path = Some(forward::with_segment(&path, segment, id));
-                    }
-                }
-                onestop_policy::citizen::Owner::NotMine => {
-                    events::auth_refused("not_mine");
-                    ctx.route = Some(route);
-                    return self
-                        .reject(
-                            session,
-                            ctx,
-                            ErrorCode::CitizenNotFound,
-                            ErrorCode::CitizenNotFound.default_message(),
-                        )
-                        .await;
-                }
-            }
-        }
-        let upstream_path = upstream_path.unwrap_or(path);
-        if upstream_path != req.uri.path() {
-            ctx.upstream_target = Some(match req.uri.query() {
-                Some(q) => format!("{upstream_path}?{q}"),
-                None => upstream_path.clone(),
-            });
-        }
-        ctx.hash_key = caller
-            .citizen
-            .as_ref()
-            .filter(|_| route.citizen_param.is_some())
-            .map_or(upstream_path.as_str(), |c| c.id.as_str())
-            .as_bytes()
-            .to_vec();
-        // Rate limits: per citizen, per channel, per route. The gateway's
-        // own requests are not counted: the request that caused them was
-        // (the overview; the stale answer a refresh replaces).
-        let refresh = internal == Some(Kind::Refresh);
-        if internal.is_none()
-            && let Err(refusal) =
-                access::limit(&self.limiter, &snapshot.access, Some(route.rule()), &caller).await
-        {
-            ctx.caller = caller;
-            ctx.route = Some(route);
-            return self.refuse_access(session, ctx, refusal).await;
-        }
-        // A citizen's read of a data item is recorded before the department
-        // is asked (cache hits included); when the log cannot take it the
-        // read does not happen. Exchanges record their own reads; a cache
-        // refresh returns nothing to anybody.
-        if let (Some(read), Some(recorder), Some(citizen)) =
-            (&route.data_item, &self.recorder, &caller.citizen)
-            && !matches!(internal, Some(Kind::Exchange | Kind::Refresh))
-        {
-            let purpose = match internal {
-                Some(Kind::Overview) => "overview",
-                Some(Kind::Case) => "case",
-                _ => "self-service",
-            };
-            if !recorder.record(&PersonalRead {
-                citizen: &citizen.id,
-                channel: caller.channel.as_deref(),
-                item: &read.item,
-                fields: &read.fields,
-                purpose,
-                request_id: &ctx.request_id,
-            }) {
-                ctx.caller = caller;
-                ctx.route = Some(route);
-                return self
-                    .reject(
-                        session,
-                        ctx,
-                        ErrorCode::AuditUnavailable,
-                        ErrorCode::AuditUnavailable.default_message(),
-                    )
-                    .await;
-            }
-        }
-        ctx.caller = caller;
-        ctx.citizen_not_found = route.citizen_scoped();
-        // The route's body limit: a declared length over it is refused at
-        // once; a chunked body is read ahead (up to pingora's 64 KiB retry
-        // buffer) before any department is contacted.
-        ctx.body.limit = route.max_body;
-        if let Err(refusal) = hygiene::admit_body(session, &mut ctx.body).await {
-            ctx.route = Some(route);
-            return Err(refuse(session, ctx, refusal));
-        }
-        if let Some(policy) = route.cache.clone()
-            && !ctx.grpc
-            && response_cache::eligible(session.req_header())
-            && self
-                .consult_cache(session, ctx, &route, policy, &upstream_path, refresh)
-                .await?
-        {
-            ctx.route = Some(route);
-            return Ok(true);
-        }
-        let upstream = if route.targets.len() == 1 {
-            route.targets[0].0.clone()
-        } else {
-            route.pick(fastrand::u32(0..route.total_weight)).clone()
-        };
-        let Some(admission) = route.dept.try_admit() else {
-            ctx.route = Some(route);
-            return self
-                .reject(
-                    session,
-                    ctx,
-                    ErrorCode::DepartmentOverloaded,
-                    ErrorCode::DepartmentOverloaded.default_message(),
-                )
-                .await;
-        };
-        route.dept.deposit();
-        // An overview item also stops when the overview stops waiting.
-        let item_deadline = internal
-            .filter(|k| *k == Kind::Overview)
-            .and_then(|_| crate::internal::deadline(session.req_header()));
-        ctx.deadline =
-            crate::internal::earliest(route.timeout, item_deadline).map(|t| ctx.started + t);
-        if route.retries > 0 && session.req_header().method.is_idempotent() {
-            session.enable_retry_buffering();
-        }
-        ctx.admission = Some(admission);
-        ctx.upstream = Some(upstream);
-        ctx.route = Some(route);
-        Ok(false)
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -1038,18 +307,8 @@ impl ProxyHttp for Gateway {
             ctx.route.as_ref().and_then(|r| r.signing_key.as_ref()),
             now,
         )?;
-        if let Some(client) = session.client_addr().and_then(|a| a.as_inet()) {
-            let ip = client.ip().to_string();
-            let xff = match upstream_request
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-            {
-                Some(prev) => format!("{prev}, {ip}"),
-                None => ip,
-            };
-            upstream_request.insert_header("x-forwarded-for", xff)?;
-        }
+        let client = session.client_addr().and_then(|a| a.as_inet());
+        forward::forwarded_for(upstream_request, client.map(|c| c.ip()))?;
         upstream_request.insert_header("x-forwarded-proto", "http")?;
         if let Some(bridge) = ctx.grpc_web.as_mut() {
             bridge.request_header(upstream_request)?;
@@ -1266,7 +525,7 @@ impl ProxyHttp for Gateway {
             let status = self
                 .answer_from(session, ctx, &stale, onestop_cache::Status::Stale)
                 .await
-                .map_or(0, |_| stale.status);
+                .map_or(0, |()| stale.status);
             ctx.responded = Some(status);
             return FailToProxy {
                 error_code: status,

@@ -127,3 +127,38 @@ pub async fn respond_json(
         .await?;
     Ok(200)
 }
+
+/// A gateway error whose JSON body the caller built (a transcoded call's
+/// 400 naming the field); the status is `code`'s.
+pub async fn respond_error_body(
+    session: &mut Session,
+    code: ErrorCode,
+    body: Vec<u8>,
+    request_id: &str,
+) -> Result<u16> {
+    let h = error_header(code, body.len(), request_id, None)?;
+    session.write_response_header(Box::new(h), false).await?;
+    session
+        .write_response_body(Some(Bytes::from(body)), true)
+        .await?;
+    Ok(code.http_status())
+}
+
+/// A citizen API's answer: `status` and its JSON document, never stored.
+pub async fn respond_reply(
+    session: &mut Session,
+    status: u16,
+    body: Vec<u8>,
+    request_id: &str,
+) -> Result<u16> {
+    let mut h = ResponseHeader::build(status, Some(4))?;
+    h.insert_header("content-type", "application/json")?;
+    h.insert_header("content-length", body.len().to_string())?;
+    h.insert_header(request_id::HEADER, request_id)?;
+    h.insert_header("cache-control", "private, no-store")?;
+    session.write_response_header(Box::new(h), false).await?;
+    session
+        .write_response_body(Some(Bytes::from(body)), true)
+        .await?;
+    Ok(status)
+}
