@@ -228,7 +228,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(message) = &self {
-            tracing::error!(%message, "admin API internal error");
+            crate::events::internal_error(message);
         }
         let status = self.status();
         let unauthenticated = matches!(self, ApiError::Unauthenticated(_));

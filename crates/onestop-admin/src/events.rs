@@ -76,6 +76,27 @@ pub(crate) fn audit_failed(operator: &str, action: &str, target: &str, error: &s
 }
 
 /// How many audit records could not be written (for tests).
+
+/// The admin listener could not bind its address.
+pub fn listener_bind_failed(addr: std::net::SocketAddr, error: &std::io::Error) {
+    tracing::error!(%addr, %error, "admin listener could not bind");
+}
+
+/// The admin listener accepts connections.
+pub fn listener_up(addr: std::net::SocketAddr) {
+    tracing::info!(%addr, "admin listener up");
+}
+
+/// The admin listener stopped serving with an error.
+pub fn listener_failed(error: &std::io::Error) {
+    tracing::error!(%error, "admin listener failed");
+}
+
+/// A handler failed inside (the caller sees 500 `INTERNAL`).
+pub fn internal_error(message: &str) {
+    tracing::error!(%message, "admin API internal error");
+}
+
 #[cfg(test)]
 pub(crate) fn audit_failures() -> u64 {
     METRICS.audit_failures.get()

@@ -276,11 +276,11 @@ impl BackgroundService for AdminService {
         let listener = match tokio::net::TcpListener::bind(self.addr).await {
             Ok(l) => l,
             Err(error) => {
-                tracing::error!(addr = %self.addr, %error, "admin listener could not bind");
+                crate::events::listener_bind_failed(self.addr, &error);
                 return;
             }
         };
-        tracing::info!(addr = %self.addr, "admin listener up");
+        crate::events::listener_up(self.addr);
         let app = router(self.state.clone());
         let stop = async move {
             let _ = shutdown.changed().await;
@@ -289,7 +289,7 @@ impl BackgroundService for AdminService {
             .with_graceful_shutdown(stop)
             .await
         {
-            tracing::error!(%error, "admin listener failed");
+            crate::events::listener_failed(&error);
         }
     }
 }

@@ -19,6 +19,7 @@
 //! future.
 
 mod entry;
+mod events;
 mod key;
 mod metrics;
 mod policy;
@@ -264,7 +265,7 @@ impl ResponseCache {
         for key in &matching {
             self.shared.entries.invalidate(&**key);
         }
-        tracing::info!(dept, ?purge, removed = matching.len(), "cache purged");
+        events::purged(dept, purge, matching.len());
         matching.len() as u64
     }
 

@@ -1,3 +1,6 @@
+//! Problems found in configuration files, each located by file, line and
+//! column, and printed as `FILE:LINE:COL: message`.
+
 use std::fmt;
 use std::path::PathBuf;
 

@@ -190,3 +190,13 @@ pub fn purge_store_error(op: &str, error: &StoreError) {
 pub fn reflection_unavailable(error: &dyn std::fmt::Display) {
     tracing::warn!(%error, "server reflection unavailable");
 }
+
+/// A stored instance's address does not parse: the instance is ignored.
+pub fn stored_address_invalid(dept: &str, service: &str, addr: &str) {
+    tracing::warn!(
+        dept,
+        service,
+        addr,
+        "stored instance address does not parse; ignored"
+    );
+}

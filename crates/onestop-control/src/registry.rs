@@ -649,7 +649,7 @@ impl Registry {
             let mut instances: BTreeMap<ServiceKey, BTreeMap<SocketAddr, Lease>> = BTreeMap::new();
             for row in &rows.instances {
                 let Ok(addr) = row.addr.parse::<SocketAddr>() else {
-                    tracing::warn!(dept = %row.dept, service = %row.service, addr = %row.addr, "stored instance address does not parse; ignored");
+                    events::stored_address_invalid(&row.dept, &row.service, &row.addr);
                     continue;
                 };
                 let key = (row.dept.clone(), row.service.clone());

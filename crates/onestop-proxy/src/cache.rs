@@ -249,7 +249,7 @@ impl Refresher {
                 Err(e) => Err(e),
             };
             if let Err(error) = outcome {
-                tracing::warn!(%error, "cache refresh failed; the stale answer stays");
+                crate::events::cache_refresh_failed(&error);
             }
             // The refresh request stored the answer itself (if it could).
             match cache.lookup(fill.key(), Instant::now()) {

@@ -439,3 +439,13 @@ pub fn parser_refused(status: u16, request_id: &str) {
     );
     LISTENER.parser_refused.inc();
 }
+
+/// A background cache refresh failed; the stale answer stays.
+pub fn cache_refresh_failed(error: &dyn std::fmt::Display) {
+    warn!(%error, "cache refresh failed; the stale answer stays");
+}
+
+/// An upstream's load balancer could not take its new instances.
+pub fn balancer_update_failed(upstream: &str, error: &dyn std::fmt::Display) {
+    warn!(upstream, %error, "load balancer update failed");
+}

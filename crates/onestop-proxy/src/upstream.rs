@@ -209,7 +209,7 @@ impl Upstream {
             .collect();
         self.outliers.store(Arc::new(outliers));
         if let Err(error) = with_lb!(&self.lb, lb => lb.update().await) {
-            tracing::warn!(upstream = %self.name(), %error, "load balancer update failed");
+            events::balancer_update_failed(&self.name(), &error);
         }
         for i in instances {
             events::instance_state(self.spec.labels(), i.addr, self.is_up(i.addr));
