@@ -75,8 +75,6 @@ pub(crate) fn audit_failed(operator: &str, action: &str, target: &str, error: &s
     tracing::error!(operator, action, target, %error, "admin audit record not written");
 }
 
-/// How many audit records could not be written (for tests).
-
 /// The admin listener could not bind its address.
 pub fn listener_bind_failed(addr: std::net::SocketAddr, error: &std::io::Error) {
     tracing::error!(%addr, %error, "admin listener could not bind");
@@ -97,6 +95,7 @@ pub fn internal_error(message: &str) {
     tracing::error!(%message, "admin API internal error");
 }
 
+/// How many audit records could not be written (for tests).
 #[cfg(test)]
 pub(crate) fn audit_failures() -> u64 {
     METRICS.audit_failures.get()
