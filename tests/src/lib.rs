@@ -706,11 +706,45 @@ pub fn percentile(samples: &[Duration], p: f64) -> f64 {
 pub struct Demo {
     pub proc: Proc,
     pub public: SocketAddr,
+    pub control: SocketAddr,
     pub admin: SocketAddr,
     /// `DATA_DIR/demo.json`.
     pub info: serde_json::Value,
     pub manifest: FleetManifest,
     pub dir: tempfile::TempDir,
+}
+
+/// The services a gRPC listener lists over server reflection v1alpha (the
+/// version grpcurl, Postman and Python's grpcio-reflection ask first).
+pub async fn reflection_v1alpha_services(addr: SocketAddr) -> Vec<String> {
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest, server_reflection_request::MessageRequest,
+        server_reflection_response::MessageResponse,
+    };
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("control address")
+        .connect()
+        .await
+        .expect("connect to the gRPC listener");
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .expect("reflection call")
+        .into_inner();
+    let answer = answers
+        .message()
+        .await
+        .expect("reflection answer")
+        .expect("one reflection answer");
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("not a service list: {answer:?}");
+    };
+    list.service.into_iter().map(|s| s.name).collect()
 }
 
 impl Demo {
@@ -757,6 +791,7 @@ impl Demo {
         Demo {
             proc,
             public,
+            control,
             admin,
             info,
             manifest,

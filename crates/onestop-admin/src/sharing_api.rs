@@ -32,7 +32,7 @@ use crate::auth::Ctx;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::extract::{Path, Query};
 
-/// How many pending agreements (the newest) `state=overdue` examines.
+/// How many agreements (the newest) `state=overdue`, `approved` or `expired` examines.
 const OVERDUE_SCAN: u32 = 10_000;
 
 fn sharing(state: &AdminState) -> Result<&Arc<Sharing>, ApiError> {
@@ -160,13 +160,23 @@ pub(crate) async fn list_items(
     }))
 }
 
+/// What `list_agreements` keeps of the stored state it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sift {
+    None,
+    Overdue,
+    /// The shown state (`approved` in force, `expired`).
+    State(&'static str),
+}
+
 /// `?state=&consumer=&provider=&item=&limit=`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AgreementsQuery {
-    /// `pending`, `approved`, `rejected`, `revoked`, or `overdue` (pending
-    /// and past `sharing.approval_deadline`; listed longest overdue first).
+    /// `pending`, `approved` (in force), `expired` (approved, past its
+    /// term), `rejected`, `revoked`, or `overdue` (pending and past
+    /// `sharing.approval_deadline`; listed longest overdue first).
     state: Option<String>,
     /// Only this consumer department's.
     consumer: Option<String>,
@@ -209,14 +219,19 @@ pub(crate) async fn list_agreements(
     Query(q): Query<AgreementsQuery>,
 ) -> Result<Json<AgreementList>, ApiError> {
     let limit = crate::extract::limit(q.limit)?;
-    let (wanted, overdue) = match q.state.as_deref() {
-        None | Some("") => (None, false),
-        Some("overdue") => (Some(AgreementState::Pending), true),
+    // `overdue` is pending and past the deadline; `expired` is approved and
+    // past its term (`approved` then means in force): both are read as the
+    // stored state and sifted here.
+    let (wanted, sift) = match q.state.as_deref() {
+        None | Some("") => (None, Sift::None),
+        Some("overdue") => (Some(AgreementState::Pending), Sift::Overdue),
+        Some("expired") => (Some(AgreementState::Approved), Sift::State("expired")),
+        Some("approved") => (Some(AgreementState::Approved), Sift::State("approved")),
         Some(s) => match AgreementState::parse(s) {
-            Some(st) => (Some(st), false),
+            Some(st) => (Some(st), Sift::None),
             None => {
                 return Err(ApiError::bad_request(format!(
-                    "state must be pending, approved, rejected, revoked or overdue, got `{s}`"
+                    "state must be pending, approved, expired, rejected, revoked or overdue, got `{s}`"
                 )));
             }
         },
@@ -227,7 +242,11 @@ pub(crate) async fn list_agreements(
         provider: given(q.provider),
         item: given(q.item),
         state: wanted,
-        limit: if overdue { OVERDUE_SCAN } else { limit },
+        limit: if sift == Sift::None {
+            limit
+        } else {
+            OVERDUE_SCAN
+        },
     };
     let found = sharing.agreements(&filter).await.map_err(map)?;
     let now = now_ms();
@@ -236,11 +255,19 @@ pub(crate) async fn list_agreements(
         .iter()
         .map(|a| view::agreement(a, now, deadline))
         .collect();
-    if overdue {
-        docs.retain(|d| d["overdue"] == Value::Bool(true));
-        // The store lists newest first: the longest overdue go first here.
-        docs.reverse();
-        docs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+    match sift {
+        Sift::None => {}
+        Sift::Overdue => {
+            docs.retain(|d| d["overdue"] == Value::Bool(true));
+            // The store lists newest first: the longest overdue go first here.
+            docs.reverse();
+            docs.truncate(cap);
+        }
+        Sift::State(wanted) => {
+            docs.retain(|d| d["state"] == wanted);
+            docs.truncate(cap);
+        }
     }
     Ok(Json(AgreementList { agreements: docs }))
 }

@@ -129,17 +129,56 @@ pub fn registration(
         }
         merge::add_service(&mut candidate, &served.spec, &served.instances);
     }
+    let others = candidate.clone();
     merge::add_service(&mut candidate, spec, instances);
-    for d in config::validate(&candidate) {
-        // Transcoding problems name the descriptor set first.
-        let field = if d.message.starts_with("descriptor_set") {
-            "service.descriptor_set"
-        } else {
-            "service"
+    let found = config::validate(&candidate);
+    let blamed = policy_blame(&others, spec, instances, &found);
+    for (d, route) in found.into_iter().zip(blamed) {
+        // A route policy's problem names that route's `policy`; transcoding
+        // problems name the descriptor set.
+        let field = match route {
+            Some(i) => format!("service.routes[{i}].policy"),
+            None if d.message.starts_with("descriptor_set") => "service.descriptor_set".into(),
+            None => "service".into(),
         };
         problems.push(Problem::new(field, d.message));
     }
     problems
+}
+
+/// For each of `found` (the problems of `others` plus `spec`), the index
+/// of the route whose policy causes it: the problem is gone when that one
+/// route's policy is left out. Registration is rare and a service has few
+/// routes with a policy, so this validates once per such route.
+fn policy_blame(
+    others: &config::Config,
+    spec: &ServiceSpec,
+    instances: &[InstanceSpec],
+    found: &[config::Diagnostic],
+) -> Vec<Option<usize>> {
+    let mut blame = vec![None; found.len()];
+    if found.is_empty() {
+        return blame;
+    }
+    for (i, r) in spec.routes.iter().enumerate() {
+        if r.policy.toml.is_empty() {
+            continue;
+        }
+        let mut without = spec.clone();
+        without.routes[i].policy = Default::default();
+        let mut candidate = others.clone();
+        merge::add_service(&mut candidate, &without, instances);
+        let left: Vec<String> = config::validate(&candidate)
+            .into_iter()
+            .map(|d| d.message)
+            .collect();
+        for (b, d) in blame.iter_mut().zip(found) {
+            if b.is_none() && !left.contains(&d.message) {
+                *b = Some(i);
+            }
+        }
+    }
+    blame
 }
 
 /// Which department serves each gRPC service name (from route patterns),

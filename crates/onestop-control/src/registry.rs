@@ -880,7 +880,9 @@ pub struct NextRecord {
 /// - Operational changes (lb, health, metadata, lease TTL) bump the revision
 ///   and apply at once, to the approved spec too.
 /// - A public-surface change bumps the revision and makes it pending; the
-///   approved spec keeps serving. Going back to the approved surface makes
+///   approved spec keeps serving. A change that only makes routes' auth
+///   stricter (`public` to an authenticated mode) narrows exposure and
+///   applies at once, like a narrowing route policy. Going back to the approved surface makes
 ///   the service approved again without a new decision.
 pub fn next_record(
     existing: Option<&ServiceRecord>,
@@ -916,10 +918,11 @@ pub fn next_record(
     // surface change; one that narrows it applies at once.
     let surface_changed = e.spec.surface_hash() != surface || spec.policy_widens(&e.spec);
     let revision = e.revision + 1;
-    let matches_approved = e
-        .approved_spec
-        .as_ref()
-        .is_some_and(|a| a.surface_hash() == surface && !spec.policy_widens(a));
+    // The approved surface again, or it with some routes' auth made
+    // stricter: a narrowing, applied at once.
+    let matches_approved = e.approved_spec.as_ref().is_some_and(|a| {
+        (a.surface_hash() == surface || spec.surface_only_narrows(a)) && !spec.policy_widens(a)
+    });
     let status = if matches_approved {
         ApprovalStatus::Approved
     } else if surface_changed {

@@ -57,6 +57,16 @@ pub enum RouteAuth {
     Operator,
 }
 
+impl RouteAuth {
+    /// Whether going from `old` to `self` admits fewer callers: any
+    /// authentication is narrower than `public`. Between two authenticated
+    /// modes neither is narrower (they admit different callers), so such a
+    /// change waits for approval like any other change of the surface.
+    pub fn narrows(self, old: RouteAuth) -> bool {
+        old == RouteAuth::Public && self != RouteAuth::Public
+    }
+}
+
 /// How the gateway probes each instance.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -227,6 +237,23 @@ impl ServiceSpec {
                 .unwrap_or_default();
             r.policy.widens(&old)
         })
+    }
+
+    /// Whether this spec's public surface is `approved`'s with nothing
+    /// changed but some routes' auth made stricter (`public` to an
+    /// authenticated mode): that narrows exposure and applies at once.
+    pub fn surface_only_narrows(&self, approved: &ServiceSpec) -> bool {
+        let mut relaxed = self.clone();
+        let mut narrowed = false;
+        for r in &mut relaxed.routes {
+            if let Some(a) = approved.routes.iter().find(|a| a.id == r.id)
+                && r.auth.narrows(a.auth)
+            {
+                r.auth = a.auth;
+                narrowed = true;
+            }
+        }
+        narrowed && relaxed.surface_hash() == approved.surface_hash()
     }
 
     /// A stable fingerprint of the public surface (hex SHA-256 of its

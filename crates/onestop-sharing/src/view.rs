@@ -24,10 +24,15 @@ pub fn item(item: &Item) -> Value {
 }
 
 /// An agreement; a pending one shows its age and whether it is past the
-/// approval deadline (`approval_deadline_ms`).
+/// approval deadline (`approval_deadline_ms`); an approved one past its
+/// term shows `state: "expired"`.
 pub fn agreement(a: &AgreementRecord, now: Millis, approval_deadline_ms: Millis) -> Value {
     let n = &a.agreement;
     let pending = a.state == AgreementState::Pending;
+    // An approved agreement past its term no longer allows anything: it
+    // shows as `expired` (the store keeps it approved; `decide` refuses it
+    // by its term).
+    let expired = a.state == AgreementState::Approved && n.expires_at <= now;
     let due = n.applied_at.saturating_add(approval_deadline_ms);
     json!({
         "id": n.id,
@@ -39,8 +44,8 @@ pub fn agreement(a: &AgreementRecord, now: Millis, approval_deadline_ms: Millis)
         "purpose": n.purpose,
         "legal_basis": n.legal_basis,
         "expires_at": time(n.expires_at),
-        "expired": n.expires_at <= now,
-        "state": a.state.as_str(),
+        "expired": expired,
+        "state": if expired { "expired" } else { a.state.as_str() },
         "needs_provider": n.needs_provider,
         "applied_by": n.applied_by,
         "applied_at": time(n.applied_at),

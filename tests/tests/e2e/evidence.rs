@@ -296,13 +296,7 @@ async fn the_demo_shares_evidence_caches_and_lists_bindings() {
             .as_array()
             .unwrap_or_else(|| panic!("{agreements}"))
             .iter()
-            .filter_map(|a| {
-                if a["expired"] == true {
-                    Some("expired".to_owned())
-                } else {
-                    a["state"].as_str().map(str::to_owned)
-                }
-            })
+            .filter_map(|a| a["state"].as_str().map(str::to_owned))
             .collect();
         if states.len() >= 4 || Instant::now() > deadline {
             break states;
@@ -379,4 +373,16 @@ async fn the_demo_shares_evidence_caches_and_lists_bindings() {
         .filter(|m| m["json_bindings"].as_array().is_some_and(|b| !b.is_empty()))
         .count();
     assert!(bound > 0, "no JSON bindings in the demo catalog");
+    // What `grpcurl -plaintext CONTROL list` asks: reflection v1alpha.
+    let services = onestop_tests::reflection_v1alpha_services(demo.control).await;
+    for wanted in [
+        "onestop.registry.v1.Registry",
+        "onestop.exchange.v1.Exchange",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ] {
+        assert!(
+            services.iter().any(|s| s == wanted),
+            "{wanted} not listed: {services:?}"
+        );
+    }
 }

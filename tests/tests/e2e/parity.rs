@@ -211,11 +211,6 @@ async fn a_registered_service_caches_and_audits_like_a_file_and_widening_waits()
 
 #[tokio::test]
 async fn the_catalog_shows_json_bindings_and_reflection_answers_v1alpha() {
-    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1alpha::{
-        ServerReflectionRequest, server_reflection_request::MessageRequest,
-        server_reflection_response::MessageResponse,
-    };
     let sim = Sim::start(DEPARTMENTS, 50).await;
     let gw = Gateway::start(&sim.manifest, &ConfigOptions::default()).await;
     let catalog: Value = reqwest::get(gw.url("/api/v1/catalog"))
@@ -263,26 +258,7 @@ async fn the_catalog_shows_json_bindings_and_reflection_answers_v1alpha() {
         grpc[0]
     );
     // Reflection v1alpha on the control listener.
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", gw.control))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = ServerReflectionClient::new(channel);
-    let req = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut answers = client
-        .server_reflection_info(tokio_stream::iter([req]))
-        .await
-        .unwrap()
-        .into_inner();
-    let answer = answers.message().await.unwrap().unwrap();
-    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
-        panic!("{answer:?}");
-    };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    let names = onestop_tests::reflection_v1alpha_services(gw.control).await;
     assert!(names.iter().any(|n| n.contains("Registry")), "{names:?}");
     assert!(
         names

@@ -667,3 +667,84 @@ fn sharing_errors_map_to_status_and_code() {
         assert_eq!((e.status().as_u16(), e.code()), (status, code));
     }
 }
+
+#[tokio::test]
+async fn an_approved_agreement_past_its_term_shows_and_lists_as_expired() {
+    let h = harness().await;
+    let store = h.sharing_store.clone().unwrap();
+    let now = now_ms();
+    let agreement = |id: &str, expires_at: i64| NewAgreement {
+        id: id.into(),
+        consumer: "hpf".into(),
+        provider: "tax".into(),
+        item: "tax.income".into(),
+        fields: vec!["annual_income".into()],
+        clear_fields: vec![],
+        purpose: PURPOSE.into(),
+        legal_basis: "《住房公积金管理条例》第十三条".into(),
+        expires_at,
+        needs_provider: false,
+        applied_by: "operator:editor".into(),
+        applied_at: now,
+    };
+    store
+        .create_agreement(&agreement("agr-short", now + 1_500))
+        .await
+        .unwrap();
+    store
+        .create_agreement(&agreement("agr-long", now + 30 * DAY))
+        .await
+        .unwrap();
+    for id in ["agr-short", "agr-long"] {
+        let (status, body) = decide(&h, id, "approve", APPROVER, None).await;
+        assert_eq!(
+            (status, body["state"].as_str()),
+            (200, Some("approved")),
+            "{body}"
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+
+    let ids = |page: Value| -> Vec<String> {
+        page["agreements"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{page}"))
+            .iter()
+            .map(|a| a["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let one = h.get_json("/admin/v1/agreements/agr-short", VIEWER).await;
+    assert_eq!(
+        (one["state"].as_str(), one["expired"].as_bool()),
+        (Some("expired"), Some(true)),
+        "{one}"
+    );
+    assert_eq!(
+        ids(h
+            .get_json("/admin/v1/agreements?state=expired", VIEWER)
+            .await),
+        ["agr-short"]
+    );
+    assert_eq!(
+        ids(h
+            .get_json("/admin/v1/agreements?state=approved", VIEWER)
+            .await),
+        ["agr-long"],
+        "`approved` lists only agreements in force"
+    );
+    let (status, body) = answer(
+        h.req("GET", "/admin/v1/agreements?state=lapsed", Some(VIEWER))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired"),
+        "{body}"
+    );
+}

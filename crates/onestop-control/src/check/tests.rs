@@ -355,4 +355,34 @@ fn route_policies_are_checked_with_the_files_messages() {
     let messages: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
     assert!(!from_file.is_empty());
     assert_eq!(messages, from_file, "{problems:?}");
+    // Each problem names the route whose policy holds it.
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(fields, vec!["service.routes[0].policy"; fields.len()]);
+}
+
+#[test]
+fn a_policy_problem_names_its_route_and_a_clean_policy_is_not_blamed() {
+    let mut clean = route("rates", PathMatchKind::Exact, "/api/v1/depts/hpf/rates");
+    clean.policy = onestop_core::registry::RoutePolicySpec {
+        toml: "max_body_bytes = 1024".into(),
+        ..Default::default()
+    };
+    let mut bad = route("fees", PathMatchKind::Exact, "/api/v1/depts/hpf/fees");
+    bad.policy = onestop_core::registry::RoutePolicySpec {
+        toml: "data_item = \"no-such-item\"".into(),
+        data_item: Some("no-such-item".into()),
+        ..Default::default()
+    };
+    let problems = registration(
+        &files(),
+        &RegistryView::default(),
+        &spec("hpf", "main", vec![clean, bad]),
+        &[],
+        4096,
+    );
+    assert!(!problems.is_empty());
+    for p in &problems {
+        assert_eq!(p.field, "service.routes[1].policy", "{problems:?}");
+        assert!(p.message.contains("no-such-item"), "{problems:?}");
+    }
 }

@@ -456,6 +456,56 @@ fn widening_policies_wait_and_narrowing_ones_apply() {
     assert!(!n.new_revision);
 }
 
+#[test]
+fn a_stricter_auth_applies_at_once_and_a_weaker_one_waits() {
+    use onestop_core::registry::RouteAuth;
+    let with_auth = |auths: &[RouteAuth]| {
+        let mut s = spec(&["balance", "notices"]);
+        for (r, a) in s.routes.iter_mut().zip(auths) {
+            r.auth = *a;
+        }
+        s
+    };
+    let open = with_auth(&[RouteAuth::Public, RouteAuth::Public]);
+    let mut approved = next_record(None, &open, 5).record;
+    approved.status = ApprovalStatus::Approved;
+    approved.approved_spec = Some(open.clone());
+    approved.approved_revision = Some(1);
+    // public -> citizen narrows: approved at once, and it is what serves.
+    let strict = with_auth(&[RouteAuth::Citizen, RouteAuth::Public]);
+    let n = next_record(Some(&approved), &strict, 6);
+    assert_eq!(
+        (n.record.status, n.new_revision),
+        (ApprovalStatus::Approved, false)
+    );
+    assert_eq!(n.record.approved_spec.as_ref(), Some(&strict));
+    assert_eq!(n.record.approved_revision, Some(n.record.revision));
+    // citizen -> public widens: pending, the stricter form keeps serving.
+    let n2 = next_record(Some(&n.record), &open, 7);
+    assert_eq!(
+        (n2.record.status, n2.new_revision),
+        (ApprovalStatus::Pending, true)
+    );
+    assert_eq!(n2.record.approved_spec.as_ref(), Some(&strict));
+    // Stricter auth together with another change of the surface: the
+    // whole change waits.
+    let mut strict_and_new = with_auth(&[RouteAuth::Citizen, RouteAuth::Citizen]);
+    strict_and_new.routes[1].pattern = "/api/v1/depts/hpf/notices/all".into();
+    let n3 = next_record(Some(&approved), &strict_and_new, 8);
+    assert_eq!(n3.record.status, ApprovalStatus::Pending);
+    assert_eq!(n3.record.approved_spec.as_ref(), Some(&open));
+    // Between two authenticated modes neither is narrower: it waits.
+    let mut dept_only = approved.clone();
+    dept_only.approved_spec = Some(strict.clone());
+    dept_only.spec = strict.clone();
+    let n4 = next_record(
+        Some(&dept_only),
+        &with_auth(&[RouteAuth::Department, RouteAuth::Public]),
+        9,
+    );
+    assert_eq!(n4.record.status, ApprovalStatus::Pending);
+}
+
 #[tokio::test]
 async fn local_writes_are_not_undone_by_a_concurrent_sync() {
     let f = fixture().await;
