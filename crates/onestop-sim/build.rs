@@ -4,7 +4,9 @@
 //!   a descriptor set of those four files;
 //! - the gateway's registry from `proto/onestop/registry/v1/registry.proto`:
 //!   the client the registrar uses, and the server the tests fake the
-//!   control plane with.
+//!   control plane with;
+//! - the gateway's appeals service `proto/onestop/appeals/v1/appeals.proto`:
+//!   the client the fleet's case officers use.
 
 use std::{env, path::PathBuf};
 
@@ -16,6 +18,8 @@ const PROTOS: &[&str] = &[
 ];
 
 const REGISTRY_PROTO: &str = "onestop/registry/v1/registry.proto";
+
+const APPEALS_PROTO: &str = "onestop/appeals/v1/appeals.proto";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
@@ -33,7 +37,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let files: Vec<PathBuf> = PROTOS.iter().map(|p| proto_root.join(p)).collect();
     let registry = proto_root.join(REGISTRY_PROTO);
-    for file in files.iter().chain([&registry]) {
+    let appeals = proto_root.join(APPEALS_PROTO);
+    for file in files.iter().chain([&registry, &appeals]) {
         println!("cargo:rerun-if-changed={}", file.display());
     }
     tonic_prost_build::configure()
@@ -46,7 +51,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure().compile_with_config(
         registry_config,
         &[registry],
-        &[proto_root],
+        std::slice::from_ref(&proto_root),
     )?;
+    tonic_prost_build::configure()
+        .build_server(false)
+        .compile_with_config(config(), &[appeals], &[proto_root])?;
     Ok(())
 }

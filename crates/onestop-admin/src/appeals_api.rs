@@ -216,6 +216,73 @@ pub(crate) async fn dispatch(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct EscalateRequest {
+    /// Why (督办 note, 1-4,000 characters).
+    pub note: String,
+}
+
+/// Escalates an open appeal (督办): it stays with its department, marked
+/// escalated, once. A department-scoped editor escalates only appeals
+/// their departments lead; the operators' queue needs an unscoped editor.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/appeals/{id}/escalate",
+    tag = "appeals",
+    params(("id" = String, Path, description = "The appeal number")),
+    request_body = EscalateRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Object),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an editor, or an appeal outside the operator's scope", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Escalated already, replied or closed", body = ErrorBody),
+    )
+)]
+pub(crate) async fn escalate(
+    State(state): State<AdminState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    crate::extract::Json(body): crate::extract::Json<EscalateRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let desk = desk(&state)?;
+    let current = desk
+        .read(Who::Operator(&ctx.caller.name), &id)
+        .await
+        .map_err(map)?;
+    let dept = current.dept.clone().unwrap_or_default();
+    let ctx = Ctx {
+        target: if dept.is_empty() {
+            id.clone()
+        } else {
+            dept.clone()
+        },
+        ..ctx
+    };
+    let in_scope = if dept.is_empty() {
+        ctx.caller.departments.is_empty()
+    } else {
+        ctx.caller.may_change(&dept)
+    };
+    if !in_scope {
+        let message = format!(
+            "operator `{}` may escalate appeals of departments {} only",
+            ctx.caller.name,
+            ctx.caller.departments.join(", ")
+        );
+        return Err(ctx.refuse(&state, ApiError::Forbidden(message)).await);
+    }
+    let a = desk
+        .escalate_by(&ctx.caller.name, &id, &body.note, now_ms())
+        .await
+        .map_err(map)?;
+    ctx.audit_done(&state, json!({ "appeal": id })).await;
+    Ok(Json(view::appeal(&a, now_ms())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CloseAppealRequest {
     /// How it ended (1-4,000 characters).
     pub note: String,

@@ -261,6 +261,7 @@ fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
         .merge(g(read, routes!(appeals::list)))
         .merge(g(read, routes!(appeals::get_appeal)))
         .merge(g(editor_any("appeal.dispatch"), routes!(appeals::dispatch)))
+        .merge(g(editor_any("appeal.escalate"), routes!(appeals::escalate)))
         .merge(g(whole("appeal.close"), routes!(appeals::close)))
 }
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod access;
+mod appeals;
 mod assessment;
 mod cache;
 mod config;

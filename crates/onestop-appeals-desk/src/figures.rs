@@ -8,7 +8,8 @@
 //!   `accepted_in_time`: accepted by the accept deadline;
 //! - `closed`: closed; `resolved`: closed after the department's reply and
 //!   not rated 1–2;
-//! - `rated` / `satisfied` (4–5) / `unrated` (replied, not rated);
+//! - `rated` / `satisfied` (4–5) / `unrated` (replied, not rated), and
+//!   `by_score`, the distribution of the scores 1–5;
 //! - `reply_due`: replied, or past the reply deadline unreplied;
 //!   `replied_in_time`: replied by the reply deadline.
 //!
@@ -50,6 +51,12 @@ pub fn figures(appeals: &[AppealRecord], now: Millis) -> BTreeMap<String, Appeal
         match (a.replied_at, a.score) {
             (_, Some(s)) => {
                 f.rated += 1;
+                if let Some(n) = usize::try_from(s - 1)
+                    .ok()
+                    .and_then(|i| f.by_score.get_mut(i))
+                {
+                    *n += 1;
+                }
                 if s >= 4 {
                     f.satisfied += 1;
                 }

@@ -349,7 +349,9 @@ impl Desk {
                 state: state.as_str().into(),
                 dept: a.dept.clone(),
                 next_due: None,
-                accepted_at: Some(now),
+                // An escalated appeal answered without a separate accept is
+                // accepted by the reply; an accepted one keeps its time.
+                accepted_at: Some(a.accepted_at.unwrap_or(now)),
                 replied_at: Some(now),
                 reply: Some(text.clone()),
                 event: Some(entry(
@@ -484,6 +486,34 @@ impl Desk {
                     Who::Citizen(citizen),
                     a.dept.clone(),
                     &score.to_string(),
+                )),
+                ..base(a, now)
+            }
+        })
+        .await
+    }
+
+    /// An operator escalates (督办) an open appeal with a note; it stays
+    /// with its department (once: an escalated appeal is refused).
+    pub async fn escalate_by(
+        &self,
+        operator: &str,
+        id: &str,
+        note: &str,
+        now: Millis,
+    ) -> Result<AppealRecord, DeskError> {
+        let note = checked_note("note", note, true)?;
+        self.act(Who::Operator(operator), id, Action::Escalate, |a, state| {
+            AppealChange {
+                state: state.as_str().into(),
+                dept: a.dept.clone(),
+                next_due: a.next_due,
+                escalated_at: Some(now),
+                event: Some(entry(
+                    Action::Escalate,
+                    Who::Operator(operator),
+                    a.dept.clone(),
+                    &note,
                 )),
                 ..base(a, now)
             }

@@ -37,6 +37,10 @@ pub struct AppealFigures {
     pub reply_due: i64,
     /// Replied within the reply deadline.
     pub replied_in_time: i64,
+    /// The rating distribution: how many rated 1 to 5 (`by_score[0]`
+    /// counts 1s; 1-2 are bad ratings, 差评).
+    #[serde(default)]
+    pub by_score: [i64; 5],
 }
 
 impl AppealFigures {
@@ -51,6 +55,9 @@ impl AppealFigures {
         self.unrated += o.unrated;
         self.reply_due += o.reply_due;
         self.replied_in_time += o.replied_in_time;
+        for (a, b) in self.by_score.iter_mut().zip(o.by_score) {
+            *a += b;
+        }
     }
 }
 

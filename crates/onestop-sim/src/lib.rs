@@ -94,12 +94,19 @@
 //! registrar.stop().await;
 //! # Ok(()) }
 //! ```
+//!
+//! The fleet's departments also act as case officers for citizens'
+//! appeals (诉求): [`CaseOfficers`] lists, accepts, replies to and returns
+//! the appeals the gateway dispatched to them, over its control listener
+//! with their tokens, after configurable delays; one can be made slow or
+//! silent. See [`officers`].
 
 #![forbid(unsafe_code)]
 
 pub mod catalog;
 pub mod citizens;
 pub mod manifest;
+pub mod officers;
 pub mod pb;
 pub mod registrar;
 pub mod signature;
@@ -127,6 +134,7 @@ use tracing::info;
 
 pub use crate::faults::{FaultPatch, Faults, INSTANCE_HEADER, Stats};
 pub use crate::http::CITIZEN_HEADER;
+pub use crate::officers::{CaseOfficers, Officer, OfficerAction, OfficerOptions};
 pub use crate::registrar::{Registrar, RegistrarOptions, Registration};
 use crate::{
     catalog::DEPARTMENTS,

@@ -34,3 +34,9 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("sim_
 pub mod registry {
     tonic::include_proto!("onestop.registry.v1");
 }
+
+/// `onestop.appeals.v1`: the gateway's appeals service (control plane),
+/// the client the fleet's case officers use.
+pub mod appeals {
+    tonic::include_proto!("onestop.appeals.v1");
+}

@@ -67,6 +67,10 @@ pub struct FleetThread {
 
 enum FleetCommand {
     Register(RegistrarOptions, oneshot::Sender<anyhow::Result<usize>>),
+    Officers(
+        onestop_sim::OfficerOptions,
+        oneshot::Sender<anyhow::Result<()>>,
+    ),
 }
 
 impl FleetThread {
@@ -100,6 +104,7 @@ impl FleetThread {
                     let _ = ready_tx.send(Ok(fleet.manifest().clone()));
                     // Registrars renew for as long as the process lives.
                     let mut registrars = Vec::new();
+                    let mut officers = Vec::new();
                     while let Some(command) = rx.recv().await {
                         match command {
                             FleetCommand::Register(opts, reply) => {
@@ -111,6 +116,17 @@ impl FleetThread {
                                         Ok(departments)
                                     }
                                     Err(e) => Err(anyhow::anyhow!("registering the fleet: {e}")),
+                                });
+                            }
+                            FleetCommand::Officers(opts, reply) => {
+                                let _ = reply.send(match onestop_sim::CaseOfficers::start(opts) {
+                                    Ok(o) => {
+                                        officers.push(o);
+                                        Ok(())
+                                    }
+                                    Err(e) => {
+                                        Err(anyhow::anyhow!("starting the case officers: {e}"))
+                                    }
                                 });
                             }
                         }
@@ -129,6 +145,17 @@ impl FleetThread {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(FleetCommand::Register(opts, tx))
+            .await
+            .context("the sim thread stopped")?;
+        rx.await.context("the sim thread stopped")?
+    }
+
+    /// Starts the fleet's case officers (they work appeals for as long as
+    /// the process lives).
+    pub async fn officers(&self, opts: onestop_sim::OfficerOptions) -> anyhow::Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(FleetCommand::Officers(opts, tx))
             .await
             .context("the sim thread stopped")?;
         rx.await.context("the sim thread stopped")?
@@ -191,6 +218,19 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
     // A department whose system hangs: an overdue case for the console.
     let hung = crate::demo_feed::HungDepartment::start()?;
     gateway.push_str(crate::demo_feed::HungDepartment::gateway_toml());
+    // Appeals: keyword rules for two registered departments (one quick,
+    // one silent) and a short accept limit for complaints.
+    let appeal_roles = crate::demo_appeals::Roles::of(
+        &manifest
+            .departments
+            .iter()
+            .skip(opts.static_departments)
+            .map(|d| d.id.clone())
+            .collect::<Vec<_>>(),
+    );
+    if let Some(roles) = &appeal_roles {
+        gateway.push_str(&roles.gateway_toml());
+    }
     write_atomically(&config_dir.join("onestop.toml"), &gateway)?;
     let departments = config_dir.join("departments");
     // Departments from an earlier run with more of them must not linger.
@@ -232,6 +272,7 @@ pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
         expected_matters,
         citizens: Vec::new(),
         sharing_citizens: Vec::new(),
+        appeal_roles,
     };
     let now = std::time::SystemTime::now();
     let citizen_tokens: Vec<String> = manifest
@@ -307,6 +348,9 @@ struct Setup {
     citizens: Vec<String>,
     /// Citizens who consent to the evidence purposes (the sample first).
     sharing_citizens: Vec<String>,
+    /// Which departments appeals go to (none with fewer than two
+    /// registered departments).
+    appeal_roles: Option<crate::demo_appeals::Roles>,
 }
 
 impl Setup {
@@ -465,6 +509,25 @@ impl Setup {
         .run(&fleet.manifest)
         .await
         .context("feeding the console")?;
+        // The fleet works its appeals; citizens file a few.
+        if let Some(roles) = &self.appeal_roles {
+            fleet
+                .officers(roles.officers(self.control, tokens.clone()))
+                .await?;
+            let filed = crate::demo_appeals::DemoAppeals {
+                http: &http,
+                public: self.public,
+                app_key: &self.app_key,
+                citizens: &self.citizens,
+            }
+            .run()
+            .await;
+            // Appeals decorate the console: a failure is reported, not fatal.
+            match filed {
+                Ok(n) => tracing::info!(appeals = n, "demo: appeals filed"),
+                Err(e) => tracing::warn!(error = %e, "demo: filing the appeals failed"),
+            }
+        }
         tracing::info!(
             departments = count,
             approved = services.len(),
@@ -540,6 +603,9 @@ fn print_banner(manifest: &FleetManifest, at: Endpoints, creds: Credentials<'_>,
     let key = format!("-H 'x-onestop-app-key: {}'", creds.app_key);
     println!("  export T={}", creds.citizen);
     println!("  curl -s {key} http://{public}/api/v1/catalog | head -c 600");
+    println!(
+        "  curl -s {key} -H \"authorization: Bearer $T\" -H 'content-type: application/json' -d '{{\"kind\":\"help\",\"title\":\"小区停水\",\"content\":\"三天没有水\"}}' http://{public}/api/v1/me/appeals"
+    );
     if let Some(m) = http {
         println!(
             "  curl -s {key} -H \"authorization: Bearer $T\" http://{public}{}",

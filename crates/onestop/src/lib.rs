@@ -6,6 +6,7 @@ pub mod admin_client;
 pub mod appeals;
 pub mod cases;
 pub mod demo;
+mod demo_appeals;
 mod demo_feed;
 mod demo_sharing;
 pub mod edit;

@@ -23,6 +23,15 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// A refusal the console itself answers (before asking the API), in
+    /// the API's error shape.
+    pub fn refusal(status: u16, message: &str) -> Answer {
+        Answer {
+            status,
+            body: serde_json::json!({ "error": { "message": message } }),
+        }
+    }
+
     pub fn ok(&self) -> bool {
         (200..300).contains(&self.status)
     }

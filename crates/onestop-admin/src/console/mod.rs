@@ -101,6 +101,7 @@ pub fn router(state: AdminState, api: Router) -> Router {
         )
         .route("/console/followups/{id}/close", post(pages::close_followup))
         .route("/console/cache/purge", post(pages::purge))
+        .route("/console/appeals/{id}/{action}", post(pages::appeal_action))
         .route_layer(middleware::from_fn_with_state(console.clone(), csrf));
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/") }))
@@ -115,6 +116,7 @@ pub fn router(state: AdminState, api: Router) -> Router {
         .route("/console/sharing", get(pages::sharing))
         .route("/console/cases", get(pages::cases))
         .route("/console/appeals", get(pages::appeals))
+        .route("/console/appeals/{id}", get(pages::appeal))
         .route("/console/assessment", get(pages::assessment))
         .route("/console/assessment.csv", get(pages::assessment_csv))
         .route("/console/assessment/print", get(pages::assessment_print))

@@ -1146,17 +1146,54 @@ pub async fn close_followup(
 
 // ----- appeals -----------------------------------------------------------
 
-/// The appeals desk: open appeals (the queue, escalated ones, every
-/// department's) and the counts per state, kind and department.
-pub async fn appeals(State(c): State<Console>, op: Operator) -> Response {
-    let open = op.get(&c, "/admin/v1/appeals?view=open&limit=200").await;
-    let notice = (open.status == 404).then(|| open.message());
-    if !open.ok() && notice.is_none() {
-        return failed(&op, "appeals", &open, "/console/");
+/// Which appeals the list shows (`?view=`).
+#[derive(Debug, Default, Deserialize)]
+pub struct AppealsQuery {
+    view: Option<String>,
+    done: Option<String>,
+}
+
+/// The views of the appeals list: (key, Chinese label, English label).
+const APPEAL_VIEWS: [(&str, &str, &str); 3] = [
+    ("queue", "待派单", "Queue"),
+    ("open", "未办结", "Open"),
+    ("escalated", "已督办", "Escalated"),
+];
+
+/// An appeal's time fields are epoch milliseconds in the API's answers.
+fn appeal_time(v: &Value, offset: i32) -> String {
+    match v.as_i64() {
+        Some(ms) => time(ms, offset),
+        None => api_time(v, offset),
+    }
+}
+
+/// The appeals desk: the operators' queue, open or escalated appeals
+/// (`?view=`), and the counts per state and department.
+pub async fn appeals(
+    State(c): State<Console>,
+    op: Operator,
+    Query(q): Query<AppealsQuery>,
+) -> Response {
+    let view = q.view.as_deref().unwrap_or("queue");
+    let Some(&(view, _, _)) = APPEAL_VIEWS.iter().find(|(k, _, _)| *k == view) else {
+        return failed(
+            &op,
+            "appeals",
+            &Answer::refusal(400, "view: must be queue, open or escalated"),
+            "/console/appeals",
+        );
+    };
+    let list = op
+        .get(&c, &format!("/admin/v1/appeals?view={view}&limit=200"))
+        .await;
+    let notice = (list.status == 404).then(|| list.message());
+    if !list.ok() && notice.is_none() {
+        return failed(&op, "appeals", &list, "/console/");
     }
     let stats = op.get(&c, "/admin/v1/appeals/stats").await;
     let offset = c.offset();
-    let rows = open.body["appeals"]
+    let rows = list.body["appeals"]
         .as_array()
         .into_iter()
         .flatten()
@@ -1171,8 +1208,8 @@ pub async fn appeals(State(c): State<Console>, op: Operator) -> Response {
             } else {
                 s(&a["dept"])
             },
-            created: api_time(&a["created_at"], offset),
-            due: api_time(&a["next_due"], offset),
+            created: appeal_time(&a["created_at"], offset),
+            due: appeal_time(&a["next_due"], offset),
             overdue: a["overdue"] == Value::Bool(true),
         })
         .collect();
@@ -1196,13 +1233,173 @@ pub async fn appeals(State(c): State<Console>, op: Operator) -> Response {
         .join(" · ");
     ok(&AppealsPage {
         nav: Nav::new(&op, "appeals"),
+        flash: flash(q.done.as_deref()),
         notice,
+        views: APPEAL_VIEWS
+            .iter()
+            .map(|&(key, zh, en)| AppealView {
+                key,
+                zh,
+                en,
+                here: key == view,
+            })
+            .collect(),
         rows,
         depts,
         total: s(&stats.body["total"]),
         overdue: s(&stats.body["overdue"]),
         states,
     })
+}
+
+/// Appeal numbers are letters and digits (`S2026…`); anything else is no
+/// appeal (and never reaches the API's path).
+fn appeal_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// One appeal with its timeline, and the changes this operator may make
+/// (dispatch, escalate, close — the API decides; forms it would refuse
+/// are not shown).
+pub async fn appeal(
+    State(c): State<Console>,
+    op: Operator,
+    Path(id): Path<String>,
+    Query(d): Query<Done>,
+) -> Response {
+    if !appeal_id(&id) {
+        return failed(
+            &op,
+            "appeals",
+            &Answer::refusal(404, "no such appeal"),
+            "/console/appeals",
+        );
+    }
+    let a = op.get(&c, &format!("/admin/v1/appeals/{id}")).await;
+    if !a.ok() {
+        return failed(&op, "appeals", &a, "/console/appeals");
+    }
+    let a = &a.body;
+    let dept = (!a["dept"].is_null()).then(|| s(&a["dept"]));
+    if let Some(dept) = &dept
+        && !op.sees(dept)
+    {
+        return failed(
+            &op,
+            "appeals",
+            &Answer::refusal(403, "this appeal is another department's"),
+            "/console/appeals",
+        );
+    }
+    let offset = c.offset();
+    let state = s(&a["state"]);
+    let open = state != "closed";
+    let targets: Vec<DeptOption> = c
+        .state
+        .config
+        .current()
+        .config
+        .departments
+        .iter()
+        .map(|d| DeptOption {
+            id: d.file.department.id.get_ref().clone(),
+            name: d.file.department.name.clone(),
+        })
+        .filter(|d| op.may("editor", &d.id))
+        .collect();
+    let may_dispatch = matches!(
+        state.as_str(),
+        "submitted" | "returned" | "dispatched" | "escalated"
+    ) && !targets.is_empty();
+    let may_escalate = matches!(state.as_str(), "submitted" | "dispatched" | "accepted")
+        && match &dept {
+            Some(d) => op.may("editor", d),
+            None => op.may_whole("editor"),
+        };
+    let timeline = a["timeline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| AppealEventRow {
+            at: appeal_time(&e["at"], offset),
+            event: s(&e["event"]),
+            actor: s(&e["actor"]),
+            dept: s(&e["dept"]),
+            note: s(&e["note"]),
+        })
+        .collect();
+    ok(&AppealPage {
+        nav: Nav::new(&op, "appeals"),
+        flash: flash(d.done.as_deref()),
+        id: s(&a["id"]),
+        kind: s(&a["kind"]),
+        title: s(&a["title"]),
+        content: s(&a["content"]),
+        state,
+        dept: dept.unwrap_or_else(|| "—（待派单）".into()),
+        created: appeal_time(&a["created_at"], offset),
+        due: appeal_time(&a["next_due"], offset),
+        deadline: appeal_time(&a["deadline"], offset),
+        overdue: a["overdue"] == Value::Bool(true),
+        reply: s(&a["reply"]),
+        rating: if a["rating"].is_null() {
+            String::new()
+        } else {
+            format!(
+                "{}★ {}",
+                s(&a["rating"]["score"]),
+                s(&a["rating"]["comment"])
+            )
+        },
+        timeline,
+        targets,
+        may_dispatch,
+        may_escalate,
+        may_close: open && op.may_whole("editor"),
+    })
+}
+
+/// A change of an appeal from the console: `dispatch` (`dept`, `note`),
+/// `escalate` or `close` (`note`).
+#[derive(Debug, Deserialize)]
+pub struct AppealForm {
+    #[serde(default)]
+    dept: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Dispatches, escalates or closes an appeal through the admin API as the
+/// signed-in operator (its roles, scopes, validation and audit).
+pub async fn appeal_action(
+    State(c): State<Console>,
+    op: Operator,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<AppealForm>,
+) -> Response {
+    let back = format!("/console/appeals/{id}");
+    let (body, done) = match action.as_str() {
+        "dispatch" => (json!({ "dept": f.dept, "note": f.note }), "dispatched"),
+        "escalate" => (json!({ "note": f.note }), "escalated"),
+        "close" => (json!({ "note": f.note }), "appeal-closed"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    if !appeal_id(&id) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let answer = op
+        .call(
+            &c,
+            Method::POST,
+            &format!("/admin/v1/appeals/{id}/{action}"),
+            Send::Json(body),
+            None,
+        )
+        .await;
+    if !answer.ok() {
+        return failed(&op, "appeals", &answer, &back);
+    }
+    after(&back, done)
 }
 
 // ----- assessment --------------------------------------------------------

@@ -112,6 +112,9 @@ pub fn flash(done: Option<&str>) -> Option<Flash> {
         "rolledback" => "已回滚并生效。",
         "closed" => "回访已办结。",
         "purged" => "缓存已清除（所有网关）。",
+        "dispatched" => "已派单。",
+        "escalated" => "已督办。",
+        "appeal-closed" => "诉求已办结。",
         _ => return None,
     };
     Some(Flash {
@@ -463,13 +466,61 @@ pub struct CasesPage {
 #[template(path = "console/appeals.html")]
 pub struct AppealsPage {
     pub nav: Nav,
+    pub flash: Option<Flash>,
     /// Why there is nothing to show (not enabled on this gateway).
     pub notice: Option<String>,
+    pub views: Vec<AppealView>,
     pub rows: Vec<AppealRow>,
     pub depts: Vec<AppealDeptRow>,
     pub total: String,
     pub overdue: String,
     pub states: String,
+}
+
+/// One tab of the appeals list.
+pub struct AppealView {
+    pub key: &'static str,
+    pub zh: &'static str,
+    pub en: &'static str,
+    pub here: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/appeal.html")]
+pub struct AppealPage {
+    pub nav: Nav,
+    pub flash: Option<Flash>,
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    pub content: String,
+    pub state: String,
+    pub dept: String,
+    pub created: String,
+    pub due: String,
+    pub deadline: String,
+    pub overdue: bool,
+    pub reply: String,
+    pub rating: String,
+    pub timeline: Vec<AppealEventRow>,
+    /// Departments this operator may dispatch to.
+    pub targets: Vec<DeptOption>,
+    pub may_dispatch: bool,
+    pub may_escalate: bool,
+    pub may_close: bool,
+}
+
+pub struct AppealEventRow {
+    pub at: String,
+    pub event: String,
+    pub actor: String,
+    pub dept: String,
+    pub note: String,
+}
+
+pub struct DeptOption {
+    pub id: String,
+    pub name: String,
 }
 
 pub struct AppealRow {

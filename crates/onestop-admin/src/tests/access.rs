@@ -10,7 +10,7 @@ use super::support::*;
 use crate::ConfigBackend;
 
 /// Every operation the router serves.
-const SERVED: [(&str, &str); 49] = [
+const SERVED: [(&str, &str); 50] = [
     ("DELETE", "/admin/v1/config/departments/{dept}"),
     (
         "DELETE",
@@ -54,6 +54,7 @@ const SERVED: [(&str, &str); 49] = [
     ("POST", "/admin/v1/agreements/{id}/revoke"),
     ("POST", "/admin/v1/appeals/{id}/close"),
     ("POST", "/admin/v1/appeals/{id}/dispatch"),
+    ("POST", "/admin/v1/appeals/{id}/escalate"),
     ("POST", "/admin/v1/cache/purge"),
     ("POST", "/admin/v1/config/reload"),
     ("POST", "/admin/v1/config/rollback"),
@@ -92,6 +93,7 @@ fn action(method: &str, path: &str) -> &'static str {
         ("POST", "/admin/v1/agreements/{id}/revoke") => "agreement.revoke",
         ("POST", "/admin/v1/appeals/{id}/dispatch") => "appeal.dispatch",
         ("POST", "/admin/v1/appeals/{id}/close") => "appeal.close",
+        ("POST", "/admin/v1/appeals/{id}/escalate") => "appeal.escalate",
         other => panic!("no action for {other:?}"),
     }
 }
@@ -215,7 +217,7 @@ async fn every_admin_route_needs_a_valid_token() {
     let h = Harness::start().await;
     let doc = document(&h).await;
     let ops = admin_operations(&doc);
-    assert_eq!(ops.len(), 45);
+    assert_eq!(ops.len(), 46);
     let bad: [Option<&str>; 6] = [
         None,
         Some("Bearer not-a-known-token"),
@@ -254,10 +256,10 @@ async fn every_admin_route_needs_a_valid_token() {
             }
         }
     }
-    assert_eq!(refused_changes, 18 * 6);
+    assert_eq!(refused_changes, 19 * 6);
     // Refused attempts to change are audited, as nobody (`-`).
     let audit = h.audit(1000).await;
-    assert_eq!(audit.len(), 108);
+    assert_eq!(audit.len(), 114);
     for r in &audit {
         assert_eq!(r.operator, "-");
         let detail: Value = serde_json::from_str(&r.detail).unwrap();
@@ -309,7 +311,7 @@ async fn a_viewer_can_change_nothing() {
         .into_iter()
         .filter(|(m, _)| m != "GET")
         .collect();
-    assert_eq!(changes.len(), 18);
+    assert_eq!(changes.len(), 19);
     for (method, path) in &changes {
         let mut rb = h.req(method, &fill(path), Some(VIEWER));
         if let Some((ct, body)) = body_for(method, path) {
@@ -389,6 +391,7 @@ async fn a_viewer_can_change_nothing() {
             ("viewer", "agreement.revoke", "1", 403),
             ("viewer", "appeal.close", "1", 403),
             ("viewer", "appeal.dispatch", "1", 403),
+            ("viewer", "appeal.escalate", "1", 403),
             ("viewer", "cache.purge", "cache", 403),
             ("viewer", "config.department.delete", "hpf", 403),
             ("viewer", "config.department.put", "hpf", 403),

@@ -232,3 +232,196 @@ async fn traffic_sums_every_gateways_recent_minutes() {
     .await;
     assert_eq!(status, 400);
 }
+
+/// Appeals with known timings in January 2026 (long past: every deadline
+/// has passed, so no outcome depends on when the test runs), worked by
+/// the desk at chosen instants; ratings' follow-ups beside them. Every
+/// figure below is counted by hand from the fixture's table.
+#[tokio::test]
+async fn appeals_figures_match_the_hand_computed_values() {
+    use onestop_appeals_desk::Submit;
+    let h = Harness::with(Options {
+        appeals: true,
+        ..Options::default()
+    })
+    .await;
+    let desk = h.appeals.clone().unwrap();
+    let (jan, _) = onestop_assessment::Month::parse("2026-01")
+        .unwrap()
+        .range(8);
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 24 * HOUR;
+    // Every appeal is filed on day 2; accept limit 1 day, reply 5 days.
+    let d = jan + 2 * DAY;
+    let submit = |n: usize, title: &'static str| {
+        let desk = desk.clone();
+        async move {
+            let body = json!({"kind": "help", "title": title, "content": "详情"});
+            let citizen = format!("c{n}");
+            let (a, _) = desk
+                .submit(
+                    Submit {
+                        citizen: &citizen,
+                        channel: Some("app"),
+                        idempotency_key: None,
+                        body: &body,
+                    },
+                    d,
+                )
+                .await
+                .unwrap();
+            a
+        }
+    };
+    //        accepted      replied        ends
+    // A1 hpf d+1h (in)     d+2d (in)      rated 5
+    // A2 hpf d+2d (late)   d+3d (in)      rated 4
+    // A3 hpf d+1h (in)     d+6d (late)    rated 2
+    // A4 hpf d+1h (in)     d+1d (in)      open, unrated
+    // A5 hpf d+1h (in)     d+1d (in)      closed by an operator, unrated
+    // A6 tax returns it at d+20h; re-dispatched to hpf at d+30h (after
+    //    the first accept limit); hpf accepts d+40h (in: the limit
+    //    restarted at d+30h), replies d+3d (in), unrated
+    // A7 hpf never accepted, never replied (both overdue)
+    // T1 tax d+1h (in)     d+1d (in)      rated 1
+    let mut ids = Vec::new();
+    for n in 1..=7 {
+        let title = if n == 6 {
+            "个税申报"
+        } else {
+            "公积金提取"
+        };
+        ids.push(submit(n, title).await.id);
+    }
+    let t1 = submit(8, "个税退税").await.id;
+    let a = |i: usize| ids[i - 1].as_str();
+    for (i, accepted, replied) in [
+        (1, d + HOUR, d + 2 * DAY),
+        (2, d + 2 * DAY, d + 3 * DAY),
+        (3, d + HOUR, d + 6 * DAY),
+        (4, d + HOUR, d + DAY),
+        (5, d + HOUR, d + DAY),
+    ] {
+        desk.accept("hpf", a(i), "", accepted).await.unwrap();
+        desk.reply("hpf", a(i), "已办理", replied).await.unwrap();
+    }
+    desk.return_to_operators("tax", a(6), "不属本部门", d + 20 * HOUR)
+        .await
+        .unwrap();
+    desk.dispatch("root", a(6), "hpf", "改派", d + 30 * HOUR)
+        .await
+        .unwrap();
+    desk.accept("hpf", a(6), "", d + 40 * HOUR).await.unwrap();
+    desk.reply("hpf", a(6), "已办理", d + 3 * DAY)
+        .await
+        .unwrap();
+    desk.accept("tax", &t1, "", d + HOUR).await.unwrap();
+    desk.reply("tax", &t1, "已退", d + DAY).await.unwrap();
+    for (citizen, id, score) in [("c1", a(1), 5), ("c2", a(2), 4), ("c3", a(3), 2)] {
+        desk.rate(citizen, id, score, "", d + 7 * DAY)
+            .await
+            .unwrap();
+    }
+    desk.rate("c8", &t1, 1, "", d + 2 * DAY).await.unwrap();
+    desk.close("root", a(5), "已解决", d + 2 * DAY)
+        .await
+        .unwrap();
+    // Bad ratings' follow-ups (回访整改), due 5 days after the rating: hpf's
+    // closed in 3 days (in time), tax's in 7 (late).
+    let s = &h.store;
+    for (dept, closed_after) in [("hpf", 3 * DAY), ("tax", 7 * DAY)] {
+        let r = s
+            .add_rating(&NewRating {
+                citizen: format!("r-{dept}"),
+                subject_kind: SubjectKind::Matter,
+                subject: format!("{dept}/route:req-{dept}"),
+                dept: dept.into(),
+                score: 1,
+                tags: vec![],
+                comment: String::new(),
+                at: d,
+                followup_due_at: Some(d + 5 * DAY),
+            })
+            .await
+            .unwrap();
+        s.close_followup(r.followup_id.unwrap(), "root", "已回访", d + closed_after)
+            .await
+            .unwrap();
+    }
+
+    let r = h
+        .get_json("/admin/v1/assessment?month=2026-01", VIEWER)
+        .await;
+    assert_eq!(r["appeals_available"], true, "{r}");
+    let dept = |id: &str| {
+        r["departments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["dept"] == id)
+            .unwrap()
+            .clone()
+    };
+    let hpf = dept("hpf");
+    let ap = &hpf["appeals"];
+    // hpf received A1-A7 (A6 counts for hpf, where it ended up).
+    assert_eq!(ap["received"], 7, "{ap}");
+    // 响应率: due for acceptance A1-A6 (accepted) + A7 (overdue) = 7; in
+    // time all but A2 (A6 within its restarted limit) = 5 → 5/7.
+    assert_eq!(ap["acceptance_due"], 7, "{ap}");
+    assert_eq!(ap["accepted_in_time"], 5, "{ap}");
+    assert!(close(&ap["response_rate"], 5.0 / 7.0), "{ap}");
+    // 解决率: closed A1, A2, A3 (rated) and A5 (operator) = 4; resolved:
+    // replied and not rated 1-2 = A1, A2, A5 → 3/4.
+    assert_eq!(ap["closed"], 4, "{ap}");
+    assert_eq!(ap["resolved"], 3, "{ap}");
+    assert!(close(&ap["resolution_rate"], 0.75), "{ap}");
+    // 满意率: rated A1 (5), A2 (4), A3 (2); satisfied 2 → 2/3; unrated
+    // (replied, no score) A4, A5, A6 = 3, never counted as satisfied.
+    assert_eq!(ap["rated"], 3, "{ap}");
+    assert_eq!(ap["satisfied"], 2, "{ap}");
+    assert_eq!(ap["unrated"], 3, "{ap}");
+    assert!(close(&ap["satisfaction_rate"], 2.0 / 3.0), "{ap}");
+    assert_eq!(ap["by_score"], json!([0, 1, 0, 1, 1]), "{ap}");
+    // On time: due A1-A6 (replied) + A7 (overdue) = 7; in time all but
+    // A3 → 5/7.
+    assert_eq!(ap["reply_due"], 7, "{ap}");
+    assert_eq!(ap["replied_in_time"], 5, "{ap}");
+    assert!(close(&ap["on_time_rate"], 5.0 / 7.0), "{ap}");
+    // hpf's bad rating followed up in time: 1/1.
+    assert_eq!(hpf["followups"]["in_time"], 1, "{hpf}");
+    assert!(close(&hpf["followups"]["in_time_rate"], 1.0), "{hpf}");
+
+    // tax: T1 only — A6's return counts against nobody.
+    let tax = dept("tax");
+    let at = &tax["appeals"];
+    assert_eq!(at["received"], 1, "{at}");
+    assert!(close(&at["response_rate"], 1.0), "{at}");
+    // Closed by its rating of 1: not resolved → 0/1.
+    assert!(close(&at["resolution_rate"], 0.0), "{at}");
+    assert!(close(&at["satisfaction_rate"], 0.0), "{at}");
+    assert!(close(&at["on_time_rate"], 1.0), "{at}");
+    assert_eq!(at["by_score"], json!([1, 0, 0, 0, 0]), "{at}");
+    // tax's follow-up closed late: 0/1.
+    assert_eq!(tax["followups"]["late"], 1, "{tax}");
+    assert!(close(&tax["followups"]["in_time_rate"], 0.0), "{tax}");
+
+    // The platform sums the counts (not the rates): 响应率 (5+1)/(7+1),
+    // 解决率 (3+0)/(4+1), 满意率 (2+0)/(3+1), on time (5+1)/(7+1),
+    // follow-ups in time 1 of 2.
+    let p = &r["platform"];
+    let pa = &p["appeals"];
+    assert_eq!(pa["received"], 8, "{pa}");
+    assert!(close(&pa["response_rate"], 6.0 / 8.0), "{pa}");
+    assert!(close(&pa["resolution_rate"], 3.0 / 5.0), "{pa}");
+    assert!(close(&pa["satisfaction_rate"], 2.0 / 4.0), "{pa}");
+    assert!(close(&pa["on_time_rate"], 6.0 / 8.0), "{pa}");
+    assert_eq!(pa["unrated"], 3, "{pa}");
+    assert_eq!(pa["by_score"], json!([1, 1, 0, 1, 1]), "{pa}");
+    assert!(close(&p["followups"]["in_time_rate"], 0.5), "{p}");
+    // February holds none of them.
+    let feb = h
+        .get_json("/admin/v1/assessment?month=2026-02", VIEWER)
+        .await;
+    assert_eq!(feb["platform"]["appeals"]["received"], 0, "{feb}");
+}

@@ -412,3 +412,135 @@ async fn a_removed_operator_is_signed_out_at_the_next_request() {
     );
     let _: Value = Value::Null;
 }
+
+#[tokio::test]
+async fn the_appeals_desk_dispatches_escalates_and_closes_through_the_api() {
+    let h = Harness::with(Options {
+        appeals: true,
+        ..Options::default()
+    })
+    .await;
+    let desk = h.appeals.clone().unwrap();
+    // No rule decides a `<script>` title: the operators' queue.
+    let queued = super::appeals::file(&desk, "c1", "<script>alert(1)</script>路灯").await;
+    let hpf = super::appeals::file(&desk, "c2", "公积金提取").await;
+
+    // A viewer sees the queue and the appeal, escaped, and no form; a
+    // forged dispatch (valid session and CSRF token) is refused by the
+    // API's guard, audited, and changes nothing.
+    let mut v = Browser::new(&h);
+    let csrf = v.sign_in(VIEWER).await;
+    let (status, html, _) = v.get("/console/appeals").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(&queued), "{html}");
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(
+        html.contains("&#60;script&#62;alert(1)&#60;/script&#62;路灯"),
+        "{html}"
+    );
+    let (status, html, _) = v.get(&format!("/console/appeals/{queued}")).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(!html.contains("id=\"appeal-actions\""), "{html}");
+    assert!(!html.contains("/dispatch\""), "{html}");
+    let (status, html, _) = v
+        .post(
+            &format!("/console/appeals/{queued}/dispatch"),
+            &[("dept", "hpf"), ("note", "x"), ("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(status, 403, "{html}");
+    let a = h
+        .get_json(&format!("/admin/v1/appeals/{queued}"), VIEWER)
+        .await;
+    assert_eq!(a["state"], "submitted", "{a}");
+    assert!(
+        h.audit(5).await.iter().any(|r| r.operator == "viewer"
+            && r.action == "appeal.dispatch"
+            && r.detail.contains("refused")),
+        "the refusal is audited"
+    );
+    // Without the CSRF token: refused before the API.
+    let (status, _, _) = v
+        .post(
+            &format!("/console/appeals/{queued}/dispatch"),
+            &[("dept", "hpf")],
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    // hpf's scoped editor sees hpf's appeal with dispatch (to hpf only)
+    // and escalate, but no close (unscoped editors close); escalating
+    // works and shows on the timeline.
+    let mut s = Browser::new(&h);
+    let csrf = s.sign_in(HPF_EDITOR).await;
+    let (_, html, _) = s.get(&format!("/console/appeals/{hpf}")).await;
+    assert!(html.contains("id=\"escalate\""), "{html}");
+    assert!(!html.contains("id=\"close\""), "{html}");
+    assert!(!html.contains("value=\"tax\""), "{html}");
+    let (status, body, _) = s
+        .post(
+            &format!("/console/appeals/{hpf}/escalate"),
+            &[("note", "请加快办理"), ("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    assert!(body.starts_with(&format!("LOCATION /console/appeals/{hpf}?done=escalated")));
+    let (_, html, _) = s
+        .get(&format!("/console/appeals/{hpf}?done=escalated"))
+        .await;
+    assert!(html.contains("已督办"), "{html}");
+    assert!(html.contains("请加快办理"), "{html}");
+    // The scoped editor forging a dispatch of the queue's appeal to tax
+    // is refused by the API.
+    let (status, html, _) = s
+        .post(
+            &format!("/console/appeals/{queued}/dispatch"),
+            &[("dept", "tax"), ("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(status, 403, "{html}");
+
+    // An unscoped editor dispatches the queued one to tax from the form,
+    // then closes it; the list's views follow.
+    let mut e = Browser::new(&h);
+    let csrf = e.sign_in(EDITOR).await;
+    let (_, html, _) = e.get(&format!("/console/appeals/{queued}")).await;
+    assert!(html.contains("id=\"dispatch\""), "{html}");
+    assert!(html.contains("id=\"close\""), "{html}");
+    let (status, body, _) = e
+        .post(
+            &format!("/console/appeals/{queued}/dispatch"),
+            &[
+                ("dept", "tax"),
+                ("note", "税务事项"),
+                ("_csrf", csrf.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    let (_, html, _) = e.get(&format!("/console/appeals/{queued}")).await;
+    assert!(
+        html.contains("<td id=\"appeal-state\">dispatched</td>"),
+        "{html}"
+    );
+    assert!(html.contains("<td id=\"appeal-dept\">tax</td>"), "{html}");
+    let (_, html, _) = e.get("/console/appeals?view=queue").await;
+    assert!(!html.contains(&queued), "no longer queued: {html}");
+    let (_, html, _) = e.get("/console/appeals?view=escalated").await;
+    assert!(html.contains(&hpf), "{html}");
+    let (status, body, _) = e
+        .post(
+            &format!("/console/appeals/{queued}/close"),
+            &[("note", "已电话答复"), ("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    let a = h
+        .get_json(&format!("/admin/v1/appeals/{queued}"), VIEWER)
+        .await;
+    assert_eq!(a["state"], "closed", "{a}");
+    // A bad view is refused naming it; a bad id is no appeal.
+    assert_eq!(e.get("/console/appeals?view=mine").await.0, 400);
+    assert_eq!(e.get("/console/appeals/..%2Fstats").await.0, 404);
+}

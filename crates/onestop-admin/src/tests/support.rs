@@ -619,6 +619,7 @@ pub struct Harness {
     /// Data sharing (with `Options::sharing`) and its store.
     pub sharing: Option<Arc<onestop_sharing::Sharing>>,
     pub sharing_store: Option<SqlStore>,
+    pub appeals: Option<Arc<onestop_appeals_desk::Desk>>,
     _dir: tempfile::TempDir,
 }
 
@@ -630,6 +631,47 @@ pub struct Options {
     /// Serve data sharing over its own in-memory SQLite store, with
     /// [`sharing_files`].
     pub sharing: bool,
+    /// Take appeals ([`appeal_settings`]) over the harness's store; the
+    /// assessment then reports their figures.
+    pub appeals: bool,
+}
+
+/// The harness's appeals: `公积金` goes to hpf, `税` to tax, anything
+/// else to the operators' queue; every kind accepted within a day and
+/// answered within five (plain milliseconds, no working days).
+pub fn appeal_settings() -> onestop_appeals::Settings {
+    use onestop_appeals::{Kind, KindLimits, Limit, Rule, Rules, Settings};
+    let limits = Kind::ALL
+        .iter()
+        .map(|&k| {
+            (
+                k,
+                KindLimits {
+                    accept: Limit::Millis(86_400_000),
+                    reply: Limit::Millis(5 * 86_400_000),
+                },
+            )
+        })
+        .collect();
+    Settings {
+        rules: Rules {
+            rules: vec![
+                Rule {
+                    dept: "hpf".into(),
+                    keywords: vec!["公积金".into()],
+                    ..Rule::default()
+                },
+                Rule {
+                    dept: "tax".into(),
+                    keywords: vec!["税".into()],
+                    ..Rule::default()
+                },
+            ],
+            depts: ["hpf", "tax"].map(String::from).into(),
+        },
+        limits,
+        ..Settings::default()
+    }
 }
 
 impl Harness {
@@ -685,6 +727,12 @@ impl Harness {
                 &current.config,
             )
         });
+        let appeals = opts.appeals.then(|| {
+            Arc::new(onestop_appeals_desk::Desk::new(
+                Arc::new(store.clone()),
+                appeal_settings(),
+            ))
+        });
         let state = AdminState {
             readiness: readiness.clone(),
             config: config.clone(),
@@ -696,9 +744,14 @@ impl Harness {
             sharing: sharing.clone(),
             assessment: Some(Arc::new(onestop_assessment::Assessor::new(
                 Arc::new(store.clone()),
-                Arc::new(onestop_assessment::NoAppeals),
+                match &appeals {
+                    Some(desk) => {
+                        Arc::new(onestop_appeals_desk::StoreAppeals(desk.store().clone()))
+                    }
+                    None => Arc::new(onestop_assessment::NoAppeals),
+                },
             ))),
-            appeals: None,
+            appeals: appeals.clone(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -715,6 +768,7 @@ impl Harness {
             cache,
             sharing,
             sharing_store,
+            appeals,
             _dir: dir,
         }
     }
@@ -842,6 +896,9 @@ pub fn body_for(method: &str, path: &str) -> Option<(&'static str, String)> {
         }
         ("POST", "/admin/v1/appeals/{id}/close") => {
             Some(("application/json", r#"{"note":"answered"}"#.into()))
+        }
+        ("POST", "/admin/v1/appeals/{id}/escalate") => {
+            Some(("application/json", r#"{"note":"overdue"}"#.into()))
         }
         _ => None,
     }

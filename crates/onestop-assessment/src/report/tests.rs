@@ -166,6 +166,7 @@ fn appeals_rates_come_from_their_counts_when_appeals_report() {
             unrated: 1,
             reply_due: 9,
             replied_in_time: 9,
+            by_score: [1, 0, 0, 1, 2],
         },
     )]));
     let r = build(&i);
