@@ -118,6 +118,17 @@ pub struct Channel {
     /// The channel's own quota (all its callers together).
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+    /// Where the gateway POSTs the channel's citizens' messages (webhooks,
+    /// `http://` or `https://`); unset: inbox only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub notify_url: Option<Spanned<String>>,
+    /// File holding the secret that signs the webhooks
+    /// (`x-onestop-signature`; at least 16 bytes), relative to the
+    /// configuration directory. Required with `notify_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub notify_secret_file: Option<Spanned<String>>,
 }
 
 fn all_routes() -> Vec<Spanned<String>> {

@@ -17,6 +17,7 @@ mod diag;
 #[doc(hidden)]
 pub mod fuzzing;
 mod load;
+pub mod messages;
 mod model;
 pub mod policy;
 mod schema;

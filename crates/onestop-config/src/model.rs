@@ -96,6 +96,9 @@ pub struct GatewayFile {
     /// Citizens' appeals (诉求): time limits, calendar, dispatch rules.
     #[serde(default)]
     pub appeals: crate::appeals::AppealSettings,
+    /// Citizens' messages: delivery of the webhook outbox.
+    #[serde(default)]
+    pub messages: crate::messages::MessageSettings,
 }
 
 /// Where durable state lives.

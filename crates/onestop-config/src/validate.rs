@@ -237,6 +237,7 @@ impl Validator {
         self.sharing_settings(&doc, config);
         self.console_settings(&doc, config);
         self.appeal_settings(&doc, config, departments);
+        self.message_settings(&doc, config);
     }
 
     fn store(&mut self, doc: &GatewayDoc<'_>, config: &Config) {
@@ -841,6 +842,7 @@ mod access;
 mod appeals;
 mod composite;
 mod console;
+mod messages;
 mod sharing;
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,7 @@ mod assessment;
 mod cases;
 mod error;
 mod listener;
+mod messages;
 mod pools;
 #[macro_use]
 mod rows;
@@ -81,6 +82,8 @@ struct Inner {
     call_timeout: Duration,
     /// Dropping it stops the listener task.
     _listener: Option<ListenerGuard>,
+    /// Channels whose events enter the webhook outbox.
+    notify_channels: std::sync::RwLock<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -138,6 +141,7 @@ impl SqlStore {
                     notify: None,
                     call_timeout,
                     _listener: None,
+                    notify_channels: Default::default(),
                 }
             }
             Target::SqliteMemory { url } => {
@@ -150,6 +154,7 @@ impl SqlStore {
                     notify: None,
                     call_timeout,
                     _listener: None,
+                    notify_channels: Default::default(),
                 }
             }
             Target::Postgres { url, schema } => {
@@ -185,6 +190,7 @@ impl SqlStore {
                     notify: Some(Notify { channel, origin }),
                     call_timeout,
                     _listener: Some(guard),
+                    notify_channels: Default::default(),
                 }
             }
         };

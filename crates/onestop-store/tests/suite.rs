@@ -54,6 +54,7 @@ mod access_audit;
 mod appeals;
 mod assessment;
 mod cases;
+mod messages;
 mod sharing;
 
 on_both!(

@@ -304,6 +304,7 @@ impl Validator {
             if let Some(rate) = &ch.rate_limit {
                 self.rate(doc, &format!("channels.{i}.rate_limit"), rate);
             }
+            self.channel_webhook(doc, id, ch);
         }
     }
 

@@ -119,6 +119,18 @@ impl SqlStore {
         let record = load(&mut tx, &a.id)
             .await?
             .ok_or_else(|| StoreError::Other(format!("appeal {} vanished", a.id)))?;
+        // The citizen's messages, in this transaction (the outbox).
+        if let Some(d) = d {
+            self.appeal_messages(
+                &mut tx,
+                &record,
+                2,
+                "dispatched",
+                Some(&d.dept),
+                a.created_at,
+            )
+            .await?;
+        }
         self.commit(tx, None).await?;
         Ok((record, true))
     }
@@ -191,6 +203,12 @@ impl SqlStore {
         let record = load(&mut tx, id)
             .await?
             .ok_or_else(|| StoreError::Other(format!("appeal {id} vanished")))?;
+        // The citizen's messages, in this transaction (the outbox).
+        if let Some(e) = &c.event {
+            let dept = e.dept.as_deref();
+            self.appeal_messages(&mut tx, &record, c.version + 1, &e.event, dept, c.at)
+                .await?;
+        }
         self.commit(tx, None).await?;
         Ok(record)
     }

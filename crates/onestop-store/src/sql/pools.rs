@@ -143,6 +143,11 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "appeals",
         include_str!("../../migrations/sqlite/0010_appeals.sql"),
     ),
+    (
+        11,
+        "messages",
+        include_str!("../../migrations/sqlite/0011_messages.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Embedded = &[
@@ -180,6 +185,11 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         10,
         "appeals",
         include_str!("../../migrations/postgres/0010_appeals.sql"),
+    ),
+    (
+        11,
+        "messages",
+        include_str!("../../migrations/postgres/0011_messages.sql"),
     ),
 ];
 
