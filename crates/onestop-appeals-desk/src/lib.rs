@@ -504,19 +504,7 @@ impl Desk {
     ) -> Result<AppealRecord, DeskError> {
         let note = checked_note("note", note, true)?;
         self.act(Who::Operator(operator), id, Action::Escalate, |a, state| {
-            AppealChange {
-                state: state.as_str().into(),
-                dept: a.dept.clone(),
-                next_due: a.next_due,
-                escalated_at: Some(now),
-                event: Some(entry(
-                    Action::Escalate,
-                    Who::Operator(operator),
-                    a.dept.clone(),
-                    &note,
-                )),
-                ..base(a, now)
-            }
+            escalation(a, state, Who::Operator(operator), &note, now)
         })
         .await
     }
@@ -548,19 +536,7 @@ impl Desk {
         } else {
             "reply overdue (催办)"
         };
-        let change = AppealChange {
-            state: next.as_str().into(),
-            dept: appeal.dept.clone(),
-            next_due: appeal.next_due,
-            escalated_at: Some(now),
-            event: Some(entry(
-                Action::Escalate,
-                Who::System,
-                appeal.dept.clone(),
-                which,
-            )),
-            ..base(appeal, now)
-        };
+        let change = escalation(appeal, next, Who::System, which, now);
         match self.store.change_appeal(&appeal.id, &change).await {
             Ok(record) => {
                 events::changed(&record, Action::Escalate);
@@ -640,6 +616,25 @@ fn may_see(who: Who<'_>, appeal: &AppealRecord) -> Result<(), DeskError> {
 
 fn kind_of(a: &AppealRecord) -> Option<Kind> {
     a.kind.parse().ok()
+}
+
+/// The change that escalates `a` into `state` (by an operator or the
+/// overdue scan): the deadline stays, the escalation is marked once.
+fn escalation(
+    a: &AppealRecord,
+    state: State,
+    who: Who<'_>,
+    note: &str,
+    now: Millis,
+) -> AppealChange {
+    AppealChange {
+        state: state.as_str().into(),
+        dept: a.dept.clone(),
+        next_due: a.next_due,
+        escalated_at: Some(now),
+        event: Some(entry(Action::Escalate, who, a.dept.clone(), note)),
+        ..base(a, now)
+    }
 }
 
 /// The fields every change carries.
