@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export OPENSSL_NO_VENDOR := 1
 
-.PHONY: all deps test-deps console-screenshots build release demo test lint fmt bench bench-deps bench-micro bench-cache bench-overview bench-exchange bench-transcode bench-evidence clean
+.PHONY: all deps test-deps console-screenshots build release demo test lint fmt bench bench-deps bench-micro bench-cache bench-overview bench-exchange bench-transcode bench-evidence bench-appeals clean
 
 all: build
 
@@ -131,6 +131,13 @@ bench-transcode: deps
 # evidence cost beyond the slowest read (goal <= 2 ms).
 bench-evidence: deps
 	$(CARGO) build --release -p onestop && $(CARGO) bench -p onestop-tests --bench evidence
+
+# Appeals at a province's scale: 1,000,000 appeals filled into a fresh
+# PostgreSQL schema, then submit, a citizen's list, a department's open
+# queue and the overdue scan through the appeals desk; prints p50/p99
+# against the goals (a few minutes; ONESTOP_BENCH_APPEALS=N for fewer).
+bench-appeals: deps
+	$(CARGO) bench -p onestop-appeals-desk --bench scale
 
 # Screenshots of the operator console for the docs (docs/console/*.png):
 # the demo's pages and the operator's walk, in headless Chromium with

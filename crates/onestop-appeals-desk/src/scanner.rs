@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::{StreamExt, stream};
 use onestop_store::{Millis, now_ms};
 
 use crate::{Desk, DeskError, events};
@@ -20,6 +21,10 @@ use crate::{Desk, DeskError, events};
 pub const LEASE: &str = "appeals-overdue";
 /// Appeals escalated per round at most (the next round takes the rest).
 const BATCH: u32 = 500;
+/// Escalations written at once (each its own transaction on its own
+/// appeal, so they never conflict with each other; the store's pool
+/// bounds them too).
+const AT_ONCE: usize = 8;
 
 /// One round at `now`: claim or renew the lease, then escalate what is
 /// overdue. `Ok(None)`: another gateway holds the lease.
@@ -38,9 +43,13 @@ pub async fn scan_once(
     if !held {
         return Ok(None);
     }
+    let overdue = desk.overdue(now, BATCH).await?;
+    let mut done = stream::iter(&overdue)
+        .map(|appeal| desk.escalate(appeal, now))
+        .buffer_unordered(AT_ONCE);
     let mut escalated = 0;
-    for appeal in desk.overdue(now, BATCH).await? {
-        if desk.escalate(&appeal, now).await?.is_some() {
+    while let Some(outcome) = done.next().await {
+        if outcome?.is_some() {
             escalated += 1;
         }
     }

@@ -214,11 +214,13 @@ impl SqlStore {
     }
 
     async fn do_list_appeals(&self, f: &AppealFilter) -> Result<Vec<AppealRecord>> {
-        let mut sql = String::from(concat!(
-            "SELECT ",
-            appeal_columns!(),
-            " FROM appeals a WHERE 1 = 1"
-        ));
+        // The conditions every branch shares, then one branch per state:
+        // each walks its own stretch of an index in the listing's order
+        // (`appeals_by_dept`, `appeals_queue`), so a department's open
+        // queue costs the page, not the department's whole history (with
+        // `state IN (…)` the planner walks the table by `created_at` from
+        // the oldest, closed end).
+        let mut common = String::new();
         let mut binds: Vec<String> = Vec::new();
         let param = |binds: &mut Vec<String>, v: &str| {
             binds.push(v.to_owned());
@@ -226,25 +228,21 @@ impl SqlStore {
         };
         if let Some(c) = &f.citizen {
             let p = param(&mut binds, c);
-            sql.push_str(&format!(" AND citizen = {p}"));
+            common.push_str(&format!(" AND citizen = {p}"));
         }
         if let Some(d) = &f.dept {
             let p = param(&mut binds, d);
-            sql.push_str(&format!(" AND dept = {p}"));
+            common.push_str(&format!(" AND dept = {p}"));
         }
         if f.queue {
-            sql.push_str(" AND dept IS NULL");
-        }
-        if !f.states.is_empty() {
-            let ps: Vec<String> = f.states.iter().map(|s| param(&mut binds, s)).collect();
-            sql.push_str(&format!(" AND state IN ({})", ps.join(", ")));
+            common.push_str(" AND dept IS NULL");
         }
         // Citizens see their newest first; queues the longest waiting first.
         let newest_first = f.citizen.is_some();
         if let Some(after) = &f.after {
             let p = param(&mut binds, after);
             let (cmp, tie) = if newest_first { ("<", "<") } else { (">", ">") };
-            sql.push_str(&format!(
+            common.push_str(&format!(
                 " AND EXISTS (SELECT 1 FROM appeals b WHERE b.id = {p} AND (a.created_at {cmp} \
                  b.created_at OR (a.created_at = b.created_at AND a.id {tie} b.id)))"
             ));
@@ -254,9 +252,31 @@ impl SqlStore {
             0 => PAGE,
             n => n.min(MAX_PAGE),
         };
-        sql.push_str(&format!(
-            " ORDER BY created_at {order}, id {order} LIMIT {limit}"
-        ));
+        let tail = format!(" ORDER BY created_at {order}, id {order} LIMIT {limit}");
+        let branch = |cond: &str| {
+            format!(
+                "SELECT {} FROM appeals a WHERE 1 = 1{common}{cond}{tail}",
+                appeal_columns!()
+            )
+        };
+        let sql = match f.states.as_slice() {
+            [] => branch(""),
+            [one] => branch(&format!(" AND state = {}", param(&mut binds, one))),
+            many => {
+                let branches: Vec<String> = many
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let p = param(&mut binds, s);
+                        let one = branch(&format!(" AND state = {p}"));
+                        format!("SELECT * FROM ({one}) s{i}")
+                    })
+                    .collect();
+                // Subqueries in FROM, not parenthesised selects: SQLite
+                // takes no `( … ) UNION ALL ( … )`.
+                format!("SELECT * FROM ({}) a{tail}", branches.join(" UNION ALL "))
+            }
+        };
         let mut q = sqlx::query(&sql);
         for b in &binds {
             q = q.bind(b.as_str());

@@ -335,6 +335,30 @@ async fn listings_by_citizen_department_and_queue(fx: Fixture) {
         ..housing.clone()
     };
     assert!(s.list_appeals(&open).await.unwrap().is_empty());
+    // Several states (a department's open queue): one listing in filing
+    // order across the states, paged by the same cursor.
+    let version = s.appeal("A-1").await.unwrap().unwrap().version;
+    s.change_appeal("A-1", &accept(version, 500)).await.unwrap();
+    let open = AppealFilter {
+        states: ["dispatched", "accepted", "escalated"].map(String::from).into(),
+        ..housing.clone()
+    };
+    assert_eq!(ids(s.list_appeals(&open).await.unwrap()), ["A-1", "A-3"]);
+    let first = AppealFilter {
+        limit: 1,
+        ..open.clone()
+    };
+    assert_eq!(ids(s.list_appeals(&first).await.unwrap()), ["A-1"]);
+    let rest = AppealFilter {
+        after: Some("A-1".into()),
+        ..open.clone()
+    };
+    assert_eq!(ids(s.list_appeals(&rest).await.unwrap()), ["A-3"]);
+    let accepted_only = AppealFilter {
+        states: vec!["accepted".into(), "closed".into()],
+        ..housing.clone()
+    };
+    assert_eq!(ids(s.list_appeals(&accepted_only).await.unwrap()), ["A-1"]);
     let queue = AppealFilter {
         queue: true,
         ..AppealFilter::default()
