@@ -340,7 +340,9 @@ async fn listings_by_citizen_department_and_queue(fx: Fixture) {
     let version = s.appeal("A-1").await.unwrap().unwrap().version;
     s.change_appeal("A-1", &accept(version, 500)).await.unwrap();
     let open = AppealFilter {
-        states: ["dispatched", "accepted", "escalated"].map(String::from).into(),
+        states: ["dispatched", "accepted", "escalated"]
+            .map(String::from)
+            .into(),
         ..housing.clone()
     };
     assert_eq!(ids(s.list_appeals(&open).await.unwrap()), ["A-1", "A-3"]);
