@@ -22,6 +22,8 @@
 //! | `GET /admin/v1/data-items`, `GET /admin/v1/agreements[/{id}]` | any |
 //! | `POST /admin/v1/agreements` | editor, for a consumer department within the operator's departments (named in the body) |
 //! | `POST /admin/v1/agreements/{id}/approve`, `/reject`, `/revoke` | approver: not limited to departments (as the gateway's operator), or limited to departments that include the agreement's provider (as the provider) |
+//! | `GET /admin/v1/messages/outbox` | any |
+//! | `POST /admin/v1/messages/outbox/{event_id}/retry` | editor not limited to departments |
 //! | `GET /admin/v1/assessment`, `GET /admin/v1/traffic`, `GET /admin/v1/upstreams`, `GET /admin/v1/access-audit/verify` | any (assessment and traffic: a department-scoped operator gets their departments' rows) |
 //!
 //! The operators' web console (`/console/…`, module [`console`]) is
@@ -48,6 +50,7 @@ mod edge;
 pub mod error;
 mod events;
 mod extract;
+pub mod messages_api;
 pub mod openapi;
 pub mod registry_api;
 pub mod sharing_api;
@@ -119,6 +122,9 @@ pub struct AdminState {
     /// Citizens' appeals (12345); `None` when this gateway runs none (those
     /// routes then answer 404).
     pub appeals: Option<Arc<onestop_appeals_desk::Desk>>,
+    /// Citizens' messages: the webhook outbox; `None` when this gateway
+    /// runs none (those routes then answer 404).
+    pub messages: Option<Arc<dyn onestop_store::MessageStore>>,
 }
 
 impl AdminState {
@@ -161,8 +167,8 @@ pub fn router(state: AdminState) -> Router {
 fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
     use crate::{
         appeals_api as appeals, assessment_api as assessment, audit, auth, cache_api as cache,
-        cases_api as cases, config_api as config, registry_api as reg, sharing_api as sharing,
-        tokens_api as tokens,
+        cases_api as cases, config_api as config, messages_api as messages, registry_api as reg,
+        sharing_api as sharing, tokens_api as tokens,
     };
     let read = Policy::read();
     let editor = |action| Policy::change(Role::Editor, action, Scope::Department);
@@ -263,6 +269,8 @@ fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
         .merge(g(editor_any("appeal.dispatch"), routes!(appeals::dispatch)))
         .merge(g(editor_any("appeal.escalate"), routes!(appeals::escalate)))
         .merge(g(whole("appeal.close"), routes!(appeals::close)))
+        .merge(g(read, routes!(messages::outbox)))
+        .merge(g(whole("message.retry"), routes!(messages::retry)))
 }
 
 /// The admin listener as a pingora background service.

@@ -45,6 +45,7 @@ data-sharing agreements (as the gateway's operator, or, when limited to `departm
         (name = "audit", description = "Who did what through this API"),
         (name = "cache", description = "The response cache: purges and figures"),
         (name = "sharing", description = "Governed data sharing: the data catalog and agreements between departments"),
+        (name = "messages", description = "Citizens' messages: the webhook outbox and its deliveries"),
     )
 )]
 pub struct ApiDoc;

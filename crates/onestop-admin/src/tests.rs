@@ -8,6 +8,7 @@ mod assessment;
 mod cache;
 mod config;
 mod console;
+mod messages;
 mod ops;
 mod registry;
 mod sharing;

@@ -15,6 +15,7 @@ pub mod fleet_config;
 pub mod jwks;
 pub mod listener;
 pub mod manage;
+pub mod messages;
 pub mod reload;
 pub mod rollup;
 pub mod server;

@@ -235,6 +235,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     };
     let assessment_store: Arc<dyn onestop_store::AssessmentStore> = Arc::new(sql.clone());
     let appeal_store: Arc<dyn onestop_store::AppealStore> = Arc::new(sql.clone());
+    let message_store: Arc<dyn onestop_store::MessageStore> = Arc::new(sql.clone());
     let store: Arc<dyn Store> = Arc::new(sql);
 
     let limiter = {
@@ -255,6 +256,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let cases_files = files_tx.subscribe();
     let sharing_files = files_tx.subscribe();
     let appeals_files = files_tx.subscribe();
+    let messages_files = files_tx.subscribe();
     let registry = Registry::new(
         store.clone(),
         RegistrySettings::from_config(&config.gateway.registry),
@@ -286,6 +288,21 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let listeners = &config.gateway.listeners;
     let gateway = dataplane.gateway(proxy.upstream_idle_timeout, Some(listeners.public));
     let mut citizen_apis: Vec<Arc<dyn onestop_proxy::builtin::CitizenApi>> = Vec::new();
+    // Citizens' messages: the webhook delivery worker (before anything can
+    // write an event: it tells the store which channels have webhooks) and
+    // the inbox.
+    {
+        let _entered = control_rt.enter();
+        crate::messages::start(
+            &config,
+            message_store.clone(),
+            messages_files,
+            format!("gw{}", std::process::id()),
+        )?;
+    }
+    citizen_apis.push(Arc::new(crate::messages::MessagesApi::new(
+        message_store.clone(),
+    )));
     // Citizens' appeals (12345): the desk, its overdue scanner, the API.
     let appeals = {
         let _entered = control_rt.enter();
@@ -390,6 +407,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
             crate::appeals::source(&appeals),
         ))),
         appeals: appeals.clone(),
+        messages: Some(message_store),
     };
     let assessment_loop = background_service(
         "onestop assessment",

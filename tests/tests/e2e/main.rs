@@ -19,6 +19,7 @@ mod identity;
 mod lifecycle;
 mod listener;
 mod masking;
+mod messages;
 mod overview;
 mod parity;
 mod ratelimit;

@@ -752,6 +752,7 @@ impl Harness {
                 },
             ))),
             appeals: appeals.clone(),
+            messages: Some(Arc::new(store.clone())),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
