@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod appeals;
 pub mod browser;
 pub mod grpc;
 pub mod raw;

@@ -8,107 +8,13 @@
 
 use std::time::Duration;
 
-use onestop_control::pb::appeals as pb;
+use onestop_tests::appeals::{Dept, events, get, post};
 use onestop_tests::registry::{http_depts, issue_token};
 use onestop_tests::secure::Secure;
 use onestop_tests::{
     ConfigOptions, Gateway, GatewaySetup, Sim, pg_url, require_postgres, wait_for,
 };
-use pb::appeals_client::AppealsClient;
-use serde_json::{Value, json};
-use tonic::transport::Channel;
-
-/// A department's appeals client on one gateway's control listener.
-struct Dept {
-    client: AppealsClient<Channel>,
-    auth: String,
-}
-
-impl Dept {
-    async fn connect(gw: &Gateway, token: &str) -> Dept {
-        let channel = Channel::from_shared(format!("http://{}", gw.control))
-            .expect("uri")
-            .timeout(Duration::from_secs(10))
-            .connect()
-            .await
-            .expect("control listener");
-        Dept {
-            client: AppealsClient::new(channel),
-            auth: format!("Bearer {token}"),
-        }
-    }
-
-    fn req<T>(&self, msg: T) -> tonic::Request<T> {
-        let mut r = tonic::Request::new(msg);
-        r.metadata_mut()
-            .insert("authorization", self.auth.parse().expect("ascii token"));
-        r
-    }
-
-    async fn list(&mut self) -> Result<Vec<pb::Appeal>, tonic::Status> {
-        let r = self.req(pb::ListRequest {
-            all: false,
-            limit: 100,
-            after: String::new(),
-        });
-        Ok(self.client.list(r).await?.into_inner().appeals)
-    }
-
-    async fn accept(&mut self, id: &str) -> Result<pb::Appeal, tonic::Status> {
-        let r = self.req(pb::AcceptRequest {
-            id: id.into(),
-            note: "已签收".into(),
-        });
-        Ok(self.client.accept(r).await?.into_inner())
-    }
-
-    async fn reply(&mut self, id: &str, text: &str) -> Result<pb::Appeal, tonic::Status> {
-        let r = self.req(pb::ReplyRequest {
-            id: id.into(),
-            text: text.into(),
-        });
-        Ok(self.client.reply(r).await?.into_inner())
-    }
-
-    async fn send_back(&mut self, id: &str, reason: &str) -> Result<pb::Appeal, tonic::Status> {
-        let r = self.req(pb::ReturnRequest {
-            id: id.into(),
-            reason: reason.into(),
-        });
-        Ok(self.client.r#return(r).await?.into_inner())
-    }
-}
-
-async fn post(client: &reqwest::Client, url: &str, key: Option<&str>, body: Value) -> (u16, Value) {
-    let mut r = client.post(url).json(&body);
-    if let Some(k) = key {
-        r = r.header("idempotency-key", k);
-    }
-    let r = r.send().await.expect("public listener");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
-    let r = client.get(url).send().await.expect("public listener");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-fn events(appeal: &Value) -> Vec<String> {
-    appeal["timeline"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            format!(
-                "{}:{}",
-                e["event"].as_str().unwrap_or(""),
-                e["actor"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_gateways_run_the_appeal_loop_return_and_escalate_once() {
@@ -214,10 +120,7 @@ keywords = ["停水"]
     let mut w = Dept::connect(&b, &water_token).await;
     let mut o = Dept::connect(&b, &other_token).await;
     let listed = wait_for(Duration::from_secs(5), || {
-        let mut w = Dept {
-            client: w.client.clone(),
-            auth: w.auth.clone(),
-        };
+        let mut w = w.clone();
         let id = id.clone();
         async move { w.list().await.is_ok_and(|l| l.iter().any(|x| x.id == id)) }
     })
@@ -357,3 +260,4 @@ keywords = ["停水"]
     let mut wa = Dept::connect(&a, &water_token).await;
     assert_eq!(wa.accept(&lid).await.unwrap().state, "accepted");
 }
+
