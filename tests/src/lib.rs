@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod appeals;
 pub mod browser;
 pub mod grpc;
 pub mod raw;
@@ -100,6 +101,17 @@ impl Proc {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// `kill -9`: SIGKILL (no graceful stop, nothing flushed), then waits
+    /// until the process is gone; panics unless SIGKILL is what ended it.
+    pub fn kill9(&mut self) {
+        use std::os::unix::process::ExitStatusExt;
+        self.signal("KILL");
+        let status = self
+            .wait_exit(Duration::from_secs(10))
+            .expect("the process is gone within 10 s of SIGKILL");
+        assert_eq!(status.signal(), Some(9), "ended by {status}, not SIGKILL");
     }
 
     /// Sends a signal (`TERM`, `QUIT`, `HUP`, …).

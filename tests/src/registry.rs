@@ -239,6 +239,16 @@ impl Drop for Renewer {
 /// A gateway whose department files only declare the departments: every
 /// service arrives through the registry.
 pub async fn gateway(sim: &Sim, setup: GatewaySetup) -> Gateway {
+    gateway_with(sim, setup, |_| {}).await
+}
+
+/// Like [`gateway`], letting the test add files to the configuration
+/// directory first (e.g. [`crate::secure::Secure::write_keys`]).
+pub async fn gateway_with(
+    sim: &Sim,
+    setup: GatewaySetup,
+    edit: impl FnOnce(&std::path::Path),
+) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let departments = dir.path().join("config/departments");
     std::fs::create_dir_all(&departments).unwrap();
@@ -250,6 +260,7 @@ pub async fn gateway(sim: &Sim, setup: GatewaySetup) -> Gateway {
         )
         .unwrap();
     }
+    edit(&dir.path().join("config"));
     Gateway::serve_with(
         dir,
         GatewaySetup {

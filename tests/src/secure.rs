@@ -58,11 +58,8 @@ impl Secure {
     /// (`channel_extra[i]` is appended to channel `i`'s table, e.g.
     /// `routes = ["hpf/*"]`; without it the channel may call everything).
     pub fn gateway_toml(&self, channel_extra: &[&str]) -> String {
-        let mut text = format!(
-            "\n[[identity.issuers]]\nid = \"test-idp\"\nissuer = \"{ISSUER}\"\naudiences = [\"{AUDIENCE}\"]\nalgorithms = [\"EdDSA\"]\n\n\
-             [identity.dev_key]\nissuer = \"test-idp\"\nprivate_key_file = \"keys/dev.pem\"\nkid = \"{KID}\"\n\n\
-             [signing]\nkey_file = \"keys/signing.key\"\n"
-        );
+        let mut text = Secure::identity_toml();
+        text.push_str("\n[signing]\nkey_file = \"keys/signing.key\"\n");
         for (i, (id, key)) in self.channels.iter().enumerate() {
             let hash = onestop_core::digest::sha256_hex(key.as_bytes());
             let extra = channel_extra.get(i).copied().unwrap_or("");
@@ -71,6 +68,32 @@ impl Secure {
             ));
         }
         text
+    }
+
+    /// The gateway-file TOML of the identity provider alone (no channels:
+    /// no app key is asked for; no signing key), for a gateway that only
+    /// needs verified citizens on its own APIs (appeals).
+    pub fn identity_toml() -> String {
+        format!(
+            "\n[[identity.issuers]]\nid = \"test-idp\"\nissuer = \"{ISSUER}\"\naudiences = [\"{AUDIENCE}\"]\nalgorithms = [\"EdDSA\"]\n\n\
+             [identity.dev_key]\nissuer = \"test-idp\"\nprivate_key_file = \"keys/dev.pem\"\nkid = \"{KID}\"\n"
+        )
+    }
+
+    /// A client with `citizen`'s token and no app key (a gateway set up
+    /// with [`Secure::identity_toml`]).
+    pub fn citizen_client(&self, citizen: &str) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", self.token(citizen))
+                .parse()
+                .expect("token"),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client")
     }
 
     /// A valid token for `citizen` (1 h).

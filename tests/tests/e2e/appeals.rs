@@ -4,111 +4,21 @@
 //! rates it; a returned appeal goes to the operators' queue and is
 //! re-dispatched; an appeal with a short accept limit becomes overdue and
 //! is escalated exactly once with both gateways scanning; another citizen
-//! gets 404 and another department PERMISSION_DENIED.
+//! gets 404 and another department PERMISSION_DENIED. A gateway killed
+//! with SIGKILL mid-way loses nothing: every appeal filed on it is on the
+//! other with its whole timeline, the other takes over the overdue
+//! scanner's lease once it runs out and escalates once, and the killed
+//! gateway restarted sees everything.
 
 use std::time::Duration;
 
-use onestop_control::pb::appeals as pb;
+use onestop_tests::appeals::{Dept, events, get, post};
 use onestop_tests::registry::{http_depts, issue_token};
 use onestop_tests::secure::Secure;
 use onestop_tests::{
     ConfigOptions, Gateway, GatewaySetup, Sim, pg_url, require_postgres, wait_for,
 };
-use pb::appeals_client::AppealsClient;
 use serde_json::{Value, json};
-use tonic::transport::Channel;
-
-/// A department's appeals client on one gateway's control listener.
-struct Dept {
-    client: AppealsClient<Channel>,
-    auth: String,
-}
-
-impl Dept {
-    async fn connect(gw: &Gateway, token: &str) -> Dept {
-        let channel = Channel::from_shared(format!("http://{}", gw.control))
-            .expect("uri")
-            .timeout(Duration::from_secs(10))
-            .connect()
-            .await
-            .expect("control listener");
-        Dept {
-            client: AppealsClient::new(channel),
-            auth: format!("Bearer {token}"),
-        }
-    }
-
-    fn req<T>(&self, msg: T) -> tonic::Request<T> {
-        let mut r = tonic::Request::new(msg);
-        r.metadata_mut()
-            .insert("authorization", self.auth.parse().expect("ascii token"));
-        r
-    }
-
-    async fn list(&mut self) -> Result<Vec<pb::Appeal>, tonic::Status> {
-        let r = self.req(pb::ListRequest {
-            all: false,
-            limit: 100,
-            after: String::new(),
-        });
-        Ok(self.client.list(r).await?.into_inner().appeals)
-    }
-
-    async fn accept(&mut self, id: &str) -> Result<pb::Appeal, tonic::Status> {
-        let r = self.req(pb::AcceptRequest {
-            id: id.into(),
-            note: "已签收".into(),
-        });
-        Ok(self.client.accept(r).await?.into_inner())
-    }
-
-    async fn reply(&mut self, id: &str, text: &str) -> Result<pb::Appeal, tonic::Status> {
-        let r = self.req(pb::ReplyRequest {
-            id: id.into(),
-            text: text.into(),
-        });
-        Ok(self.client.reply(r).await?.into_inner())
-    }
-
-    async fn send_back(&mut self, id: &str, reason: &str) -> Result<pb::Appeal, tonic::Status> {
-        let r = self.req(pb::ReturnRequest {
-            id: id.into(),
-            reason: reason.into(),
-        });
-        Ok(self.client.r#return(r).await?.into_inner())
-    }
-}
-
-async fn post(client: &reqwest::Client, url: &str, key: Option<&str>, body: Value) -> (u16, Value) {
-    let mut r = client.post(url).json(&body);
-    if let Some(k) = key {
-        r = r.header("idempotency-key", k);
-    }
-    let r = r.send().await.expect("public listener");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
-    let r = client.get(url).send().await.expect("public listener");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-fn events(appeal: &Value) -> Vec<String> {
-    appeal["timeline"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            format!(
-                "{}:{}",
-                e["event"].as_str().unwrap_or(""),
-                e["actor"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_gateways_run_the_appeal_loop_return_and_escalate_once() {
@@ -214,10 +124,7 @@ keywords = ["停水"]
     let mut w = Dept::connect(&b, &water_token).await;
     let mut o = Dept::connect(&b, &other_token).await;
     let listed = wait_for(Duration::from_secs(5), || {
-        let mut w = Dept {
-            client: w.client.clone(),
-            auth: w.auth.clone(),
-        };
+        let mut w = w.clone();
         let id = id.clone();
         async move { w.list().await.is_ok_and(|l| l.iter().any(|x| x.id == id)) }
     })
@@ -356,4 +263,281 @@ keywords = ["停水"]
     // The department still accepts the escalated appeal on A.
     let mut wa = Dept::connect(&a, &water_token).await;
     assert_eq!(wa.accept(&lid).await.unwrap().state, "accepted");
+}
+
+/// Epoch milliseconds now (the gateways' clock: same machine).
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_millis()).unwrap()
+}
+
+/// When the (single) `escalated` step of an appeal happened.
+fn escalated_at(appeal: &Value) -> i64 {
+    let steps: Vec<&Value> = appeal["timeline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["event"] == "escalated")
+        .collect();
+    assert_eq!(steps.len(), 1, "escalated once: {appeal}");
+    steps[0]["at"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("`at` in epoch ms: {appeal}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_killed_mid_way_loses_no_appeal_and_the_other_takes_over_the_scanner() {
+    require_postgres();
+    let secure = Secure::new();
+    let sim = Sim::start_signed(4, 20, Some(&secure.signing_key_hex)).await;
+    let water = http_depts(&sim)[0].id.clone();
+    let url = pg_url("appeals_kill");
+    // A 6 s scanner lease: after A dies, B may scan only once A's last
+    // lease ran out; a consultation is overdue 1 s after filing, a
+    // complaint 3 s after.
+    let mut extra = secure.gateway_toml(&[]);
+    extra.push_str(&format!(
+        r#"
+[appeals]
+scan_interval = "200ms"
+scan_lease = "6s"
+
+[appeals.limits.help]
+accept = "1h"
+reply = "1h"
+
+[appeals.limits.consult]
+accept = "1s"
+reply = "1h"
+
+[appeals.limits.complaint]
+accept = "3s"
+reply = "1h"
+
+[[appeals.rules]]
+dept = "{water}"
+keywords = ["停水"]
+"#
+    ));
+    let opts = ConfigOptions {
+        citizen_auth: true,
+        ..ConfigOptions::default()
+    };
+    let start = || {
+        Gateway::start_setup(
+            &sim.manifest,
+            &opts,
+            |config| secure.write_keys(config),
+            GatewaySetup {
+                threads: 2,
+                store_url: Some(url.clone()),
+                extra: extra.clone(),
+                ..GatewaySetup::default()
+            },
+        )
+    };
+    // A starts first: its scanner takes the lease and keeps renewing it.
+    let mut a = start().await;
+    let b = start().await;
+    let me = secure.client(Some("citizen-1"));
+    let on_a = a.url("/api/v1/me/appeals");
+    let on_b = b.url("/api/v1/me/appeals");
+
+    // A holds the lease: its scanner, not B's, escalates a consultation.
+    let (status, first) = post(
+        &me,
+        &on_a,
+        None,
+        json!({"kind": "consult", "title": "停水咨询", "content": "何时来水"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    let e0 = first["id"].as_str().unwrap().to_string();
+    let escalated = wait_for(Duration::from_secs(15), || async {
+        b.admin_get(&format!("/appeals/{e0}")).await["state"] == "escalated"
+    })
+    .await;
+    assert!(escalated.is_some(), "the consultation is not escalated");
+    let scanned = "appeals overdue scan";
+    assert!(
+        a.log().contains(scanned),
+        "A escalated it: {}",
+        a.proc.log_tail(20)
+    );
+    assert!(!b.log().contains(scanned), "B did not scan");
+
+    // Several appeals filed on A (with idempotency keys), a complaint
+    // among them that is overdue 3 s after filing.
+    let mut filed = Vec::new();
+    for (key, kind, title) in [
+        ("k-1", "help", "停水一"),
+        ("k-2", "help", "停水二"),
+        ("k-3", "help", "停水三"),
+        ("k-4", "complaint", "停水投诉"),
+    ] {
+        let (status, a_) = post(
+            &me,
+            &on_a,
+            Some(key),
+            json!({"kind": kind, "title": title, "content": "三天没有水"}),
+        )
+        .await;
+        assert_eq!(status, 201, "{a_}");
+        assert_eq!(a_["dept"], water.as_str(), "{a_}");
+        filed.push((key, kind, a_["id"].as_str().unwrap().to_string()));
+    }
+    let ids: Vec<String> = filed.iter().map(|(_, _, id)| id.clone()).collect();
+    let (h1, h2, h3, late) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+    // The department works on B (its token issued on A).
+    let token = issue_token(&a, &water).await;
+    let mut w = Dept::connect_known(&b, &token).await;
+    assert_eq!(w.accept(h1).await.unwrap().state, "accepted");
+    assert_eq!(w.reply(h1, "已恢复供水").await.unwrap().state, "replied");
+    // While the department goes on working on B, A is killed.
+    let work = tokio::spawn({
+        let mut w = w.clone();
+        let (h2, h3) = (h2.clone(), h3.clone());
+        async move {
+            let mut states = Vec::new();
+            for step in 0..3 {
+                let done = match step {
+                    0 => w.accept(&h2).await,
+                    1 => w.reply(&h2, "已恢复供水").await,
+                    _ => w.accept(&h3).await,
+                };
+                states.push(done.map(|x| x.state).map_err(|e| e.to_string()));
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            states
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let not_yet = b.admin_get(&format!("/appeals/{late}")).await;
+    assert_ne!(
+        not_yet["state"], "escalated",
+        "overdue before the kill: {not_yet}"
+    );
+    let killed_at = now_ms();
+    a.proc.kill9();
+    println!("appeals: gateway A killed (SIGKILL) at {killed_at}");
+    let states = work.await.unwrap();
+    assert_eq!(
+        states,
+        [
+            Ok("accepted".to_string()),
+            Ok("replied".to_string()),
+            Ok("accepted".to_string())
+        ]
+    );
+    // The citizen, sent to B, repeats a filing A may never have answered:
+    // the same appeal, not a second one.
+    let (status, again) = post(
+        &me,
+        &on_b,
+        Some("k-3"),
+        json!({"kind": "help", "title": "停水三", "content": "三天没有水"}),
+    )
+    .await;
+    assert_eq!(
+        (status, again["id"].as_str()),
+        (200, Some(h3.as_str())),
+        "{again}"
+    );
+
+    // The complaint's limit passes while A's lease still stands; B takes
+    // the lease over once it ran out and escalates the complaint, once.
+    let escalated = wait_for(Duration::from_secs(20), || async {
+        b.admin_get(&format!("/appeals/{late}")).await["state"] == "escalated"
+    })
+    .await;
+    assert!(escalated.is_some(), "B never escalated the complaint");
+    let at = escalated_at(&b.admin_get(&format!("/appeals/{late}")).await);
+    println!(
+        "appeals: B escalated the complaint {} ms after the kill",
+        at - killed_at
+    );
+    assert!(
+        at >= killed_at + 4_500,
+        "escalated {} ms after the kill: before A's 6 s lease ran out",
+        at - killed_at
+    );
+    assert!(b.log().contains(scanned), "B scans now");
+    // More scan rounds change nothing.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    // Everything filed before the kill is on B with its whole timeline:
+    // no step lost, none twice.
+    let expected: Vec<(&String, Vec<&str>)> = vec![
+        (
+            &e0,
+            vec!["submitted:citizen", "dispatched:system", "escalated:system"],
+        ),
+        (
+            h1,
+            vec![
+                "submitted:citizen",
+                "dispatched:system",
+                "accepted:department",
+                "replied:department",
+            ],
+        ),
+        (
+            h2,
+            vec![
+                "submitted:citizen",
+                "dispatched:system",
+                "accepted:department",
+                "replied:department",
+            ],
+        ),
+        (
+            h3,
+            vec![
+                "submitted:citizen",
+                "dispatched:system",
+                "accepted:department",
+            ],
+        ),
+        (
+            late,
+            vec!["submitted:citizen", "dispatched:system", "escalated:system"],
+        ),
+    ];
+    let check = async |gw: &str, base: &str| {
+        let (status, list) = get(&me, base).await;
+        assert_eq!(status, 200, "{gw}: {list}");
+        let mut listed: Vec<&str> = list["appeals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_str().unwrap())
+            .collect();
+        listed.sort_unstable();
+        let mut want: Vec<&str> = expected.iter().map(|(id, _)| id.as_str()).collect();
+        want.sort_unstable();
+        assert_eq!(listed, want, "{gw}: every appeal once");
+        for (id, steps) in &expected {
+            let (status, seen) = get(&me, &format!("{base}/{id}")).await;
+            assert_eq!(status, 200, "{gw}: {seen}");
+            assert_eq!(events(&seen), *steps, "{gw}: {id}");
+        }
+    };
+    check("B", &on_b).await;
+    let stats = b.admin_get("/appeals/stats").await;
+    assert_eq!(stats["total"], 5, "{stats}");
+    assert_eq!(stats["by_state"]["escalated"], 2, "{stats}");
+
+    // A restarted sees all of it, and takes part again.
+    a.proc = Gateway::spawn_serve(a.dir.path(), &[], "gateway-restarted.log");
+    a.wait_ready(Duration::from_secs(30)).await;
+    check("A restarted", &on_a).await;
+    assert_eq!(a.admin_get("/appeals/stats").await, stats);
+    let mut wa = Dept::connect_known(&a, &token).await;
+    assert_eq!(wa.accept(late).await.unwrap().state, "accepted");
+    assert_eq!(
+        b.admin_get(&format!("/appeals/{late}")).await["state"],
+        "accepted"
+    );
 }
