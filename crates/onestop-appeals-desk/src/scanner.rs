@@ -44,9 +44,14 @@ pub async fn scan_once(
         return Ok(None);
     }
     let overdue = desk.overdue(now, BATCH).await?;
-    let mut done = stream::iter(&overdue)
-        .map(|appeal| desk.escalate(appeal, now))
-        .buffer_unordered(AT_ONCE);
+    // Owned appeals: a closure over borrowed ones would make the round's
+    // future not `Send` for every lifetime (it is spawned).
+    let mut done = stream::iter(
+        overdue
+            .into_iter()
+            .map(|appeal| async move { desk.escalate(&appeal, now).await }),
+    )
+    .buffer_unordered(AT_ONCE);
     let mut escalated = 0;
     while let Some(outcome) = done.next().await {
         if outcome?.is_some() {
