@@ -8,10 +8,14 @@
 //! with SIGKILL mid-way loses nothing: every appeal filed on it is on the
 //! other with its whole timeline, the other takes over the overdue
 //! scanner's lease once it runs out and escalates once, and the killed
-//! gateway restarted sees everything.
+//! gateway restarted sees everything. The fleet's case officers
+//! (`onestop_sim::CaseOfficers`) work appeals on a real gateway: a quick
+//! department replies after its delays, one returns what is outside its
+//! remit to the operators' queue, a silent one's appeal is escalated once.
 
 use std::time::Duration;
 
+use onestop_sim::{CaseOfficers, Officer, OfficerOptions};
 use onestop_tests::appeals::{Dept, events, get, post};
 use onestop_tests::registry::{http_depts, issue_token};
 use onestop_tests::secure::Secure;
@@ -540,4 +544,263 @@ keywords = ["停水"]
         b.admin_get(&format!("/appeals/{late}")).await["state"],
         "accepted"
     );
+}
+
+/// The `at` of an appeal's first `event` step.
+fn step_at(appeal: &Value, event: &str) -> i64 {
+    appeal["timeline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["event"] == event)
+        .and_then(|e| e["at"].as_i64())
+        .unwrap_or_else(|| panic!("no `{event}` step with `at`: {appeal}"))
+}
+
+/// The fleet's case officers against a real gateway (SQLite): a quick
+/// department accepts and replies after its delays, one returns what is
+/// outside its remit to the operators' queue, a silent one lets its
+/// appeal go overdue and the gateway escalates it exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_fleets_case_officers_reply_return_and_a_silent_one_is_escalated() {
+    let secure = Secure::new();
+    let sim = Sim::start_signed(4, 20, Some(&secure.signing_key_hex)).await;
+    let ids: Vec<String> = sim
+        .manifest
+        .departments
+        .iter()
+        .map(|d| d.id.clone())
+        .collect();
+    let (quick, picky, silent) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    let mut extra = secure.gateway_toml(&[]);
+    extra.push_str(&format!(
+        r#"
+[appeals]
+scan_interval = "200ms"
+scan_lease = "1s"
+
+[appeals.limits.help]
+accept = "1h"
+reply = "1h"
+
+[appeals.limits.complaint]
+accept = "1h"
+reply = "1h"
+
+[appeals.limits.consult]
+accept = "2s"
+reply = "1h"
+
+[[appeals.rules]]
+dept = "{quick}"
+keywords = ["停水"]
+
+[[appeals.rules]]
+dept = "{picky}"
+keywords = ["噪音"]
+
+[[appeals.rules]]
+dept = "{silent}"
+keywords = ["路灯"]
+"#
+    ));
+    let opts = ConfigOptions {
+        citizen_auth: true,
+        ..ConfigOptions::default()
+    };
+    let gw = Gateway::start_setup(
+        &sim.manifest,
+        &opts,
+        |config| secure.write_keys(config),
+        GatewaySetup {
+            threads: 2,
+            extra,
+            ..GatewaySetup::default()
+        },
+    )
+    .await;
+
+    // The officers, with real department tokens, on the control listener.
+    let mut tokens = std::collections::BTreeMap::new();
+    for d in [&quick, &picky, &silent] {
+        tokens.insert(d.clone(), issue_token(&gw, d).await);
+    }
+    let accept_after = Duration::from_millis(200);
+    let reply_after = Duration::from_millis(300);
+    let answer = "已安排抢修，今晚恢复供水";
+    let mut officers = OfficerOptions::new(gw.control, tokens);
+    officers.poll = Duration::from_millis(100);
+    officers.officers.insert(
+        quick.clone(),
+        Officer {
+            accept_after,
+            reply_after,
+            reply: answer.into(),
+            ..Officer::default()
+        },
+    );
+    officers.officers.insert(
+        picky.clone(),
+        Officer {
+            outside_remit: vec!["物业".into()],
+            ..Officer::default()
+        },
+    );
+    officers.officers.insert(
+        silent.clone(),
+        Officer {
+            silent: true,
+            ..Officer::default()
+        },
+    );
+    let fleet = CaseOfficers::start(officers).expect("officers start");
+
+    // A citizen files one appeal to each department.
+    let me = secure.client(Some("citizen-1"));
+    let appeals = gw.url("/api/v1/me/appeals");
+    let mut filed = Vec::new();
+    for (kind, title, content, dept) in [
+        ("help", "小区停水", "三天没有水", &quick),
+        ("complaint", "装修噪音", "物业不管楼上装修", &picky),
+        ("consult", "路灯不亮", "何时修好", &silent),
+    ] {
+        let (status, a) = post(
+            &me,
+            &appeals,
+            None,
+            json!({"kind": kind, "title": title, "content": content}),
+        )
+        .await;
+        assert_eq!(status, 201, "{a}");
+        assert_eq!(
+            (a["state"].as_str(), a["dept"].as_str()),
+            (Some("dispatched"), Some(dept.as_str())),
+            "{a}"
+        );
+        filed.push(a["id"].as_str().unwrap().to_string());
+    }
+    let (answered, returned, ignored) = (&filed[0], &filed[1], &filed[2]);
+    let state_is = |id: &String, state: &'static str| {
+        let (me, u) = (me.clone(), format!("{appeals}/{id}"));
+        move || {
+            let (me, u) = (me.clone(), u.clone());
+            async move { get(&me, &u).await.1["state"] == state }
+        }
+    };
+
+    // The quick department accepts, then replies with its text.
+    let replied = wait_for(Duration::from_secs(10), state_is(answered, "replied")).await;
+    assert!(replied.is_some(), "not replied: {:?}", fleet.actions());
+    let (_, seen) = get(&me, &format!("{appeals}/{answered}")).await;
+    assert_eq!(seen["reply"], answer, "{seen}");
+    assert_eq!(
+        events(&seen),
+        [
+            "submitted:citizen",
+            "dispatched:system",
+            "accepted:department",
+            "replied:department"
+        ]
+    );
+    for step in seen["timeline"].as_array().unwrap().iter().skip(2) {
+        assert_eq!(step["dept"], quick.as_str(), "{seen}");
+    }
+    let (dispatched, accepted, answered_at) = (
+        step_at(&seen, "dispatched"),
+        step_at(&seen, "accepted"),
+        step_at(&seen, "replied"),
+    );
+    println!(
+        "appeals: officer accepted {} ms after dispatch, replied {} ms after accepting",
+        accepted - dispatched,
+        answered_at - accepted
+    );
+    assert!(
+        accepted - dispatched >= 200,
+        "accepted {} ms after dispatch, before accept_after",
+        accepted - dispatched
+    );
+    assert!(
+        answered_at - accepted >= 300,
+        "replied {} ms after accepting, before reply_after",
+        answered_at - accepted
+    );
+
+    // Outside the picky department's remit: returned with the reason,
+    // and in the operators' queue.
+    let back = wait_for(Duration::from_secs(10), state_is(returned, "returned")).await;
+    assert!(back.is_some(), "not returned: {:?}", fleet.actions());
+    let (_, seen) = get(&me, &format!("{appeals}/{returned}")).await;
+    assert_eq!(
+        events(&seen),
+        [
+            "submitted:citizen",
+            "dispatched:system",
+            "returned:department"
+        ]
+    );
+    let step = seen["timeline"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(step["note"], "不属本部门职责，请改派", "{seen}");
+    assert_eq!(step["dept"], picky.as_str(), "{seen}");
+    let queue = gw.admin_get("/appeals?view=queue").await;
+    let in_queue: Vec<&str> = queue["appeals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["id"].as_str())
+        .collect();
+    assert!(in_queue.contains(&returned.as_str()), "{queue}");
+    assert!(!in_queue.contains(&answered.as_str()), "{queue}");
+
+    // The silent department never accepts: after its 2 s limit the
+    // gateway escalates the consultation, exactly once.
+    let escalated = wait_for(Duration::from_secs(15), state_is(ignored, "escalated")).await;
+    assert!(escalated.is_some(), "not escalated within 15 s");
+    // More scan rounds and officer polls change nothing.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let seen = gw.admin_get(&format!("/appeals/{ignored}")).await;
+    assert_eq!(seen["state"], "escalated", "{seen}");
+    assert_eq!(
+        events(&seen),
+        ["submitted:citizen", "dispatched:system", "escalated:system"]
+    );
+    assert!(
+        step_at(&seen, "escalated") >= step_at(&seen, "dispatched") + 2_000,
+        "escalated before the 2 s accept limit: {seen}"
+    );
+    assert_eq!(seen["overdue"], true, "{seen}");
+    let stats = gw.admin_get("/appeals/stats").await;
+    assert_eq!(stats["by_state"]["escalated"], 1, "{stats}");
+
+    // What the officers did: the quick one accepted and replied once, the
+    // picky one returned once, the silent one nothing, and no call failed.
+    let actions: Vec<(String, String, &str)> = fleet
+        .actions()
+        .into_iter()
+        .map(|a| (a.dept, a.appeal, a.action))
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.0 == quick)
+            .cloned()
+            .collect::<Vec<_>>(),
+        [
+            (quick.clone(), answered.clone(), "accept"),
+            (quick.clone(), answered.clone(), "reply")
+        ]
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.0 == picky)
+            .cloned()
+            .collect::<Vec<_>>(),
+        [(picky.clone(), returned.clone(), "return")]
+    );
+    assert!(
+        actions.iter().all(|a| a.0 != silent),
+        "the silent department acted: {actions:?}"
+    );
+    fleet.stop().await;
 }
