@@ -804,3 +804,110 @@ keywords = ["路灯"]
     );
     fleet.stop().await;
 }
+
+/// `make demo`: the fleet's officers and the appeals filed at start put
+/// something in every appeals view (the operators' queue, open,
+/// escalated once the silent department's 30 s limit passed, closed and
+/// rated), and the printed curl line, run as printed, files an appeal
+/// (201) that the busy department's officer answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_demo_fills_every_appeals_view_and_its_printed_appeal_curl_files_one() {
+    let demo = onestop_tests::Demo::start(32, 100).await;
+    let operator = demo.info["operator_token"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let admin = |path: String| {
+        let (http, operator) = (http.clone(), operator.clone());
+        let url = format!("http://{}/admin/v1{path}", demo.admin);
+        async move {
+            let r = http
+                .get(url)
+                .bearer_auth(operator)
+                .send()
+                .await
+                .expect("admin listener");
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.expect("admin JSON")
+        }
+    };
+
+    // The appeals the demo filed at start: two answered and rated.
+    let rated = wait_for(Duration::from_secs(60), || async {
+        admin("/appeals/stats".into()).await["by_state"]["closed"] == 2
+    })
+    .await;
+    assert!(
+        rated.is_some(),
+        "the demo's appeals were not answered and rated: {}\n{}",
+        admin("/appeals/stats".into()).await,
+        demo.proc.log_tail(30)
+    );
+    let view = async |v: &str| -> Vec<Value> {
+        admin(format!("/appeals?view={v}")).await["appeals"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let queue = view("queue").await;
+    let states: Vec<&str> = queue.iter().filter_map(|a| a["state"].as_str()).collect();
+    assert!(
+        states.contains(&"submitted") && states.contains(&"returned"),
+        "the operators' queue holds an undispatched and a returned appeal: {states:?}"
+    );
+    assert!(!view("open").await.is_empty());
+
+    // The curl line the demo printed, run as printed.
+    let printed = demo.printed();
+    let line = |f: &dyn Fn(&str) -> bool| {
+        printed
+            .lines()
+            .map(str::trim)
+            .find(|l| f(l))
+            .unwrap_or_else(|| panic!("not printed:\n{printed}"))
+            .to_string()
+    };
+    let export = line(&|l| l.starts_with("export T="));
+    let curl = line(&|l| l.starts_with("curl") && l.ends_with("/api/v1/me/appeals"));
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{export}\n{curl} -w '\\n%{{http_code}}'"))
+        .output()
+        .expect("sh");
+    let out = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = out.rsplit_once('\n').expect("body and status");
+    assert_eq!(code, "201", "{curl}\n{out}");
+    let filed: Value = serde_json::from_str(body).expect("JSON answer");
+    assert_eq!(filed["state"], "dispatched", "{filed}");
+    let id = filed["id"].as_str().unwrap().to_string();
+    let replied = wait_for(Duration::from_secs(15), || async {
+        admin(format!("/appeals/{id}")).await["state"] == "replied"
+    })
+    .await;
+    assert!(replied.is_some(), "the busy department did not answer");
+    let seen = admin(format!("/appeals/{id}")).await;
+    assert_eq!(
+        events(&seen),
+        [
+            "submitted:citizen",
+            "dispatched:system",
+            "accepted:department",
+            "replied:department"
+        ]
+    );
+
+    // The silent department's complaint: escalated once its 30 s accept
+    // limit passed, never accepted.
+    let escalated = wait_for(Duration::from_secs(60), || async {
+        !view("escalated").await.is_empty()
+    })
+    .await;
+    assert!(escalated.is_some(), "nothing escalated within 60 s");
+    println!("appeals: the demo's silent department escalated after {escalated:?}");
+    let esc = view("escalated").await;
+    assert_eq!(esc.len(), 1, "{esc:?}");
+    let seen = admin(format!("/appeals/{}", esc[0]["id"].as_str().unwrap())).await;
+    assert_eq!(
+        events(&seen),
+        ["submitted:citizen", "dispatched:system", "escalated:system"]
+    );
+    assert_ne!(seen["dept"], filed["dept"], "{seen}");
+}
