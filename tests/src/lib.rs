@@ -75,10 +75,20 @@ pub struct Proc {
 
 impl Proc {
     fn spawn(args: &[&str], log: PathBuf) -> Proc {
+        Proc::spawn_printing(args, log, None)
+    }
+
+    /// As [`Proc::spawn`], with what the process prints (stdout) in
+    /// `printed` when given.
+    fn spawn_printing(args: &[&str], log: PathBuf, printed: Option<&Path>) -> Proc {
         let file = std::fs::File::create(&log).expect("log file");
+        let stdout = match printed {
+            Some(p) => Stdio::from(std::fs::File::create(p).expect("stdout file")),
+            None => Stdio::null(),
+        };
         let child = Command::new(onestop_bin())
             .args(args)
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(file)
             .spawn()
             .expect("spawn onestop");
@@ -765,7 +775,7 @@ impl Demo {
         let data = dir.path().join("data");
         let [public, control, admin] =
             [0; 3].map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())));
-        let mut proc = Proc::spawn(
+        let mut proc = Proc::spawn_printing(
             &[
                 "demo",
                 "--departments",
@@ -782,6 +792,7 @@ impl Demo {
                 &admin.to_string(),
             ],
             dir.path().join("demo.log"),
+            Some(&dir.path().join("demo.stdout")),
         );
         let deadline = Instant::now() + Duration::from_secs(60);
         let info = loop {
@@ -813,6 +824,11 @@ impl Demo {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.public)
+    }
+
+    /// What the demo printed so far (stdout: addresses, tokens, curl lines).
+    pub fn printed(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("demo.stdout")).unwrap_or_default()
     }
 
     /// The demo's first channel's app key.

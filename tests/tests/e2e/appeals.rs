@@ -8,10 +8,14 @@
 //! with SIGKILL mid-way loses nothing: every appeal filed on it is on the
 //! other with its whole timeline, the other takes over the overdue
 //! scanner's lease once it runs out and escalates once, and the killed
-//! gateway restarted sees everything.
+//! gateway restarted sees everything. The fleet's case officers
+//! (`onestop_sim::CaseOfficers`) work appeals on a real gateway: a quick
+//! department replies after its delays, one returns what is outside its
+//! remit to the operators' queue, a silent one's appeal is escalated once.
 
 use std::time::Duration;
 
+use onestop_sim::{CaseOfficers, Officer, OfficerOptions};
 use onestop_tests::appeals::{Dept, events, get, post};
 use onestop_tests::registry::{http_depts, issue_token};
 use onestop_tests::secure::Secure;
@@ -540,4 +544,370 @@ keywords = ["停水"]
         b.admin_get(&format!("/appeals/{late}")).await["state"],
         "accepted"
     );
+}
+
+/// The `at` of an appeal's first `event` step.
+fn step_at(appeal: &Value, event: &str) -> i64 {
+    appeal["timeline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["event"] == event)
+        .and_then(|e| e["at"].as_i64())
+        .unwrap_or_else(|| panic!("no `{event}` step with `at`: {appeal}"))
+}
+
+/// The fleet's case officers against a real gateway (SQLite): a quick
+/// department accepts and replies after its delays, one returns what is
+/// outside its remit to the operators' queue, a silent one lets its
+/// appeal go overdue and the gateway escalates it exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_fleets_case_officers_reply_return_and_a_silent_one_is_escalated() {
+    let secure = Secure::new();
+    let sim = Sim::start_signed(4, 20, Some(&secure.signing_key_hex)).await;
+    let ids: Vec<String> = sim
+        .manifest
+        .departments
+        .iter()
+        .map(|d| d.id.clone())
+        .collect();
+    let (quick, picky, silent) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    let mut extra = secure.gateway_toml(&[]);
+    extra.push_str(&format!(
+        r#"
+[appeals]
+scan_interval = "200ms"
+scan_lease = "1s"
+
+[appeals.limits.help]
+accept = "1h"
+reply = "1h"
+
+[appeals.limits.complaint]
+accept = "1h"
+reply = "1h"
+
+[appeals.limits.consult]
+accept = "2s"
+reply = "1h"
+
+[[appeals.rules]]
+dept = "{quick}"
+keywords = ["停水"]
+
+[[appeals.rules]]
+dept = "{picky}"
+keywords = ["噪音"]
+
+[[appeals.rules]]
+dept = "{silent}"
+keywords = ["路灯"]
+"#
+    ));
+    let opts = ConfigOptions {
+        citizen_auth: true,
+        ..ConfigOptions::default()
+    };
+    let gw = Gateway::start_setup(
+        &sim.manifest,
+        &opts,
+        |config| secure.write_keys(config),
+        GatewaySetup {
+            threads: 2,
+            extra,
+            ..GatewaySetup::default()
+        },
+    )
+    .await;
+
+    // The officers, with real department tokens, on the control listener.
+    let mut tokens = std::collections::BTreeMap::new();
+    for d in [&quick, &picky, &silent] {
+        tokens.insert(d.clone(), issue_token(&gw, d).await);
+    }
+    let accept_after = Duration::from_millis(200);
+    let reply_after = Duration::from_millis(300);
+    let answer = "已安排抢修，今晚恢复供水";
+    let mut officers = OfficerOptions::new(gw.control, tokens);
+    officers.poll = Duration::from_millis(100);
+    officers.officers.insert(
+        quick.clone(),
+        Officer {
+            accept_after,
+            reply_after,
+            reply: answer.into(),
+            ..Officer::default()
+        },
+    );
+    officers.officers.insert(
+        picky.clone(),
+        Officer {
+            outside_remit: vec!["物业".into()],
+            ..Officer::default()
+        },
+    );
+    officers.officers.insert(
+        silent.clone(),
+        Officer {
+            silent: true,
+            ..Officer::default()
+        },
+    );
+    let fleet = CaseOfficers::start(officers).expect("officers start");
+
+    // A citizen files one appeal to each department.
+    let me = secure.client(Some("citizen-1"));
+    let appeals = gw.url("/api/v1/me/appeals");
+    let mut filed = Vec::new();
+    for (kind, title, content, dept) in [
+        ("help", "小区停水", "三天没有水", &quick),
+        ("complaint", "装修噪音", "物业不管楼上装修", &picky),
+        ("consult", "路灯不亮", "何时修好", &silent),
+    ] {
+        let (status, a) = post(
+            &me,
+            &appeals,
+            None,
+            json!({"kind": kind, "title": title, "content": content}),
+        )
+        .await;
+        assert_eq!(status, 201, "{a}");
+        assert_eq!(
+            (a["state"].as_str(), a["dept"].as_str()),
+            (Some("dispatched"), Some(dept.as_str())),
+            "{a}"
+        );
+        filed.push(a["id"].as_str().unwrap().to_string());
+    }
+    let (answered, returned, ignored) = (&filed[0], &filed[1], &filed[2]);
+    let state_is = |id: &String, state: &'static str| {
+        let (me, u) = (me.clone(), format!("{appeals}/{id}"));
+        move || {
+            let (me, u) = (me.clone(), u.clone());
+            async move { get(&me, &u).await.1["state"] == state }
+        }
+    };
+
+    // The quick department accepts, then replies with its text.
+    let replied = wait_for(Duration::from_secs(10), state_is(answered, "replied")).await;
+    assert!(replied.is_some(), "not replied: {:?}", fleet.actions());
+    let (_, seen) = get(&me, &format!("{appeals}/{answered}")).await;
+    assert_eq!(seen["reply"], answer, "{seen}");
+    assert_eq!(
+        events(&seen),
+        [
+            "submitted:citizen",
+            "dispatched:system",
+            "accepted:department",
+            "replied:department"
+        ]
+    );
+    for step in seen["timeline"].as_array().unwrap().iter().skip(2) {
+        assert_eq!(step["dept"], quick.as_str(), "{seen}");
+    }
+    let (dispatched, accepted, answered_at) = (
+        step_at(&seen, "dispatched"),
+        step_at(&seen, "accepted"),
+        step_at(&seen, "replied"),
+    );
+    println!(
+        "appeals: officer accepted {} ms after dispatch, replied {} ms after accepting",
+        accepted - dispatched,
+        answered_at - accepted
+    );
+    assert!(
+        accepted - dispatched >= 200,
+        "accepted {} ms after dispatch, before accept_after",
+        accepted - dispatched
+    );
+    assert!(
+        answered_at - accepted >= 300,
+        "replied {} ms after accepting, before reply_after",
+        answered_at - accepted
+    );
+
+    // Outside the picky department's remit: returned with the reason,
+    // and in the operators' queue.
+    let back = wait_for(Duration::from_secs(10), state_is(returned, "returned")).await;
+    assert!(back.is_some(), "not returned: {:?}", fleet.actions());
+    let (_, seen) = get(&me, &format!("{appeals}/{returned}")).await;
+    assert_eq!(
+        events(&seen),
+        [
+            "submitted:citizen",
+            "dispatched:system",
+            "returned:department"
+        ]
+    );
+    let step = seen["timeline"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(step["note"], "不属本部门职责，请改派", "{seen}");
+    assert_eq!(step["dept"], picky.as_str(), "{seen}");
+    let queue = gw.admin_get("/appeals?view=queue").await;
+    let in_queue: Vec<&str> = queue["appeals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["id"].as_str())
+        .collect();
+    assert!(in_queue.contains(&returned.as_str()), "{queue}");
+    assert!(!in_queue.contains(&answered.as_str()), "{queue}");
+
+    // The silent department never accepts: after its 2 s limit the
+    // gateway escalates the consultation, exactly once.
+    let escalated = wait_for(Duration::from_secs(15), state_is(ignored, "escalated")).await;
+    assert!(escalated.is_some(), "not escalated within 15 s");
+    // More scan rounds and officer polls change nothing.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let seen = gw.admin_get(&format!("/appeals/{ignored}")).await;
+    assert_eq!(seen["state"], "escalated", "{seen}");
+    assert_eq!(
+        events(&seen),
+        ["submitted:citizen", "dispatched:system", "escalated:system"]
+    );
+    assert!(
+        step_at(&seen, "escalated") >= step_at(&seen, "dispatched") + 2_000,
+        "escalated before the 2 s accept limit: {seen}"
+    );
+    assert_eq!(seen["overdue"], true, "{seen}");
+    let stats = gw.admin_get("/appeals/stats").await;
+    assert_eq!(stats["by_state"]["escalated"], 1, "{stats}");
+
+    // What the officers did: the quick one accepted and replied once, the
+    // picky one returned once, the silent one nothing, and no call failed.
+    let actions: Vec<(String, String, &str)> = fleet
+        .actions()
+        .into_iter()
+        .map(|a| (a.dept, a.appeal, a.action))
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.0 == quick)
+            .cloned()
+            .collect::<Vec<_>>(),
+        [
+            (quick.clone(), answered.clone(), "accept"),
+            (quick.clone(), answered.clone(), "reply")
+        ]
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.0 == picky)
+            .cloned()
+            .collect::<Vec<_>>(),
+        [(picky.clone(), returned.clone(), "return")]
+    );
+    assert!(
+        actions.iter().all(|a| a.0 != silent),
+        "the silent department acted: {actions:?}"
+    );
+    fleet.stop().await;
+}
+
+/// `make demo`: the fleet's officers and the appeals filed at start put
+/// something in every appeals view (the operators' queue, open,
+/// escalated once the silent department's 30 s limit passed, closed and
+/// rated), and the printed curl line, run as printed, files an appeal
+/// (201) that the busy department's officer answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_demo_fills_every_appeals_view_and_its_printed_appeal_curl_files_one() {
+    let demo = onestop_tests::Demo::start(32, 100).await;
+    let operator = demo.info["operator_token"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let admin = |path: String| {
+        let (http, operator) = (http.clone(), operator.clone());
+        let url = format!("http://{}/admin/v1{path}", demo.admin);
+        async move {
+            let r = http
+                .get(url)
+                .bearer_auth(operator)
+                .send()
+                .await
+                .expect("admin listener");
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.expect("admin JSON")
+        }
+    };
+
+    // The appeals the demo filed at start: two answered and rated.
+    let rated = wait_for(Duration::from_secs(60), || async {
+        admin("/appeals/stats".into()).await["by_state"]["closed"] == 2
+    })
+    .await;
+    assert!(
+        rated.is_some(),
+        "the demo's appeals were not answered and rated: {}\n{}",
+        admin("/appeals/stats".into()).await,
+        demo.proc.log_tail(30)
+    );
+    let view = async |v: &str| -> Vec<Value> {
+        admin(format!("/appeals?view={v}")).await["appeals"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let queue = view("queue").await;
+    let states: Vec<&str> = queue.iter().filter_map(|a| a["state"].as_str()).collect();
+    assert!(
+        states.contains(&"submitted") && states.contains(&"returned"),
+        "the operators' queue holds an undispatched and a returned appeal: {states:?}"
+    );
+    assert!(!view("open").await.is_empty());
+
+    // The curl line the demo printed, run as printed.
+    let printed = demo.printed();
+    let line = |f: &dyn Fn(&str) -> bool| {
+        printed
+            .lines()
+            .map(str::trim)
+            .find(|l| f(l))
+            .unwrap_or_else(|| panic!("not printed:\n{printed}"))
+            .to_string()
+    };
+    let export = line(&|l| l.starts_with("export T="));
+    let curl = line(&|l| l.starts_with("curl") && l.ends_with("/api/v1/me/appeals"));
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{export}\n{curl} -w '\\n%{{http_code}}'"))
+        .output()
+        .expect("sh");
+    let out = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = out.rsplit_once('\n').expect("body and status");
+    assert_eq!(code, "201", "{curl}\n{out}");
+    let filed: Value = serde_json::from_str(body).expect("JSON answer");
+    assert_eq!(filed["state"], "dispatched", "{filed}");
+    let id = filed["id"].as_str().unwrap().to_string();
+    let replied = wait_for(Duration::from_secs(15), || async {
+        admin(format!("/appeals/{id}")).await["state"] == "replied"
+    })
+    .await;
+    assert!(replied.is_some(), "the busy department did not answer");
+    let seen = admin(format!("/appeals/{id}")).await;
+    assert_eq!(
+        events(&seen),
+        [
+            "submitted:citizen",
+            "dispatched:system",
+            "accepted:department",
+            "replied:department"
+        ]
+    );
+
+    // The silent department's complaint: escalated once its 30 s accept
+    // limit passed, never accepted.
+    let escalated = wait_for(Duration::from_secs(60), || async {
+        !view("escalated").await.is_empty()
+    })
+    .await;
+    assert!(escalated.is_some(), "nothing escalated within 60 s");
+    println!("appeals: the demo's silent department escalated after {escalated:?}");
+    let esc = view("escalated").await;
+    assert_eq!(esc.len(), 1, "{esc:?}");
+    let seen = admin(format!("/appeals/{}", esc[0]["id"].as_str().unwrap())).await;
+    assert_eq!(
+        events(&seen),
+        ["submitted:citizen", "dispatched:system", "escalated:system"]
+    );
+    assert_ne!(seen["dept"], filed["dept"], "{seen}");
 }
