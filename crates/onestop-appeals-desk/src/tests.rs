@@ -360,3 +360,19 @@ async fn the_scanner_escalates_each_overdue_appeal_once_under_its_lease() {
     let counts = d.counts(T0 + 30_000).await.unwrap();
     assert_eq!(counts.iter().map(|c| c.count).sum::<i64>(), 2);
 }
+
+#[tokio::test]
+async fn an_operators_escalation_before_the_deadline_is_not_overdue() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = desk(&dir).await;
+    let body = json!({"kind": "consult", "title": "停水", "content": "小区停水三天"});
+    let (a, _) = d.submit(submit("c1", None, &body), T0).await.unwrap();
+    let a = d
+        .escalate_by("op", &a.id, "先督办", T0 + 100)
+        .await
+        .unwrap();
+    assert_eq!(a.state, "escalated");
+    assert_eq!(view::appeal(&a, T0 + 200)["overdue"], false);
+    // Past the accept limit (1 s) it is overdue, escalated or not.
+    assert_eq!(view::appeal(&a, T0 + 1_001)["overdue"], true);
+}

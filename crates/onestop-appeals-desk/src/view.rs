@@ -19,9 +19,10 @@ fn timeline(events: &[AppealEvent]) -> Vec<Value> {
         .collect()
 }
 
-/// Whether the deadline that applies now has passed.
+/// Whether the deadline that applies now has passed. An operator's
+/// escalation (督办) before the deadline does not make an appeal overdue.
 pub fn overdue(a: &AppealRecord, now: Millis) -> bool {
-    a.next_due.is_some_and(|d| d < now) || a.escalated_at.is_some()
+    a.next_due.is_some_and(|d| d < now)
 }
 
 /// The document every reader gets; the citizen's id is never in it.

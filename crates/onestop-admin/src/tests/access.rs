@@ -10,7 +10,7 @@ use super::support::*;
 use crate::ConfigBackend;
 
 /// Every operation the router serves.
-const SERVED: [(&str, &str); 50] = [
+const SERVED: [(&str, &str); 52] = [
     ("DELETE", "/admin/v1/config/departments/{dept}"),
     (
         "DELETE",
@@ -29,6 +29,7 @@ const SERVED: [(&str, &str); 50] = [
     ("GET", "/admin/v1/cases/overdue"),
     ("GET", "/admin/v1/cases/{id}"),
     ("GET", "/admin/v1/followups"),
+    ("GET", "/admin/v1/messages/outbox"),
     ("GET", "/admin/v1/ratings/stats"),
     ("GET", "/admin/v1/config"),
     ("GET", "/admin/v1/config/status"),
@@ -60,6 +61,7 @@ const SERVED: [(&str, &str); 50] = [
     ("POST", "/admin/v1/config/rollback"),
     ("POST", "/admin/v1/departments/{dept}/tokens"),
     ("POST", "/admin/v1/followups/{id}/close"),
+    ("POST", "/admin/v1/messages/outbox/{event_id}/retry"),
     (
         "POST",
         "/admin/v1/registry/services/{dept}/{service}/approve",
@@ -94,6 +96,7 @@ fn action(method: &str, path: &str) -> &'static str {
         ("POST", "/admin/v1/appeals/{id}/dispatch") => "appeal.dispatch",
         ("POST", "/admin/v1/appeals/{id}/close") => "appeal.close",
         ("POST", "/admin/v1/appeals/{id}/escalate") => "appeal.escalate",
+        ("POST", "/admin/v1/messages/outbox/{event_id}/retry") => "message.retry",
         other => panic!("no action for {other:?}"),
     }
 }
@@ -217,7 +220,7 @@ async fn every_admin_route_needs_a_valid_token() {
     let h = Harness::start().await;
     let doc = document(&h).await;
     let ops = admin_operations(&doc);
-    assert_eq!(ops.len(), 46);
+    assert_eq!(ops.len(), 48);
     let bad: [Option<&str>; 6] = [
         None,
         Some("Bearer not-a-known-token"),
@@ -256,10 +259,10 @@ async fn every_admin_route_needs_a_valid_token() {
             }
         }
     }
-    assert_eq!(refused_changes, 19 * 6);
+    assert_eq!(refused_changes, 20 * 6);
     // Refused attempts to change are audited, as nobody (`-`).
     let audit = h.audit(1000).await;
-    assert_eq!(audit.len(), 114);
+    assert_eq!(audit.len(), 120);
     for r in &audit {
         assert_eq!(r.operator, "-");
         let detail: Value = serde_json::from_str(&r.detail).unwrap();
@@ -311,7 +314,7 @@ async fn a_viewer_can_change_nothing() {
         .into_iter()
         .filter(|(m, _)| m != "GET")
         .collect();
-    assert_eq!(changes.len(), 19);
+    assert_eq!(changes.len(), 20);
     for (method, path) in &changes {
         let mut rb = h.req(method, &fill(path), Some(VIEWER));
         if let Some((ct, body)) = body_for(method, path) {
@@ -402,6 +405,7 @@ async fn a_viewer_can_change_nothing() {
             ("viewer", "dept_token.issue", "hpf", 403),
             ("viewer", "dept_token.revoke", "hpf/1", 403),
             ("viewer", "followup.close", "1", 403),
+            ("viewer", "message.retry", "evt-1", 403),
             ("viewer", "registry.approve", "hpf/forms", 403),
             ("viewer", "registry.reject", "hpf/forms", 403),
         ]

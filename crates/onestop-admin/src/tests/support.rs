@@ -861,6 +861,7 @@ pub fn fill(template: &str) -> String {
         .replace("{service}", "forms")
         .replace("{v}", "1")
         .replace("{id}", "1")
+        .replace("{event_id}", "evt-1")
 }
 
 /// A plausible body for a mutating operation (the guard answers first anyway).
