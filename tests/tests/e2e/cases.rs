@@ -275,6 +275,35 @@ async fn life_events_run_as_one_case_each_and_only_their_citizen_sees_and_rates_
     let (_, theirs) = get(&stranger, &gw, "/api/v1/me/cases").await;
     assert_eq!(theirs["cases"], json!([]), "{theirs}");
 
+    // The inbox tells the citizen of each case's steps and its end (with a
+    // rating invitation), once each; nobody else hears of them.
+    let (status, inbox) = get(&http, &gw, "/api/v1/me/messages?limit=500").await;
+    assert_eq!(status, 200, "{inbox}");
+    for id in cases.values().chain([&keyed]) {
+        let mut kinds: Vec<&str> = inbox["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["subject"] == id.as_str())
+            .map(|m| m["kind"].as_str().unwrap())
+            .collect();
+        kinds.sort_unstable();
+        assert_eq!(
+            kinds,
+            [
+                "case.completed",
+                "case.progress",
+                "case.progress",
+                "case.progress",
+                "case.progress",
+                "rating.invitation"
+            ],
+            "case {id}: {inbox}"
+        );
+    }
+    let (_, theirs) = get(&stranger, &gw, "/api/v1/me/messages").await;
+    assert_eq!(theirs["messages"], json!([]), "{theirs}");
+
     // Another citizen can neither see nor rate it: the same 404 as a case
     // that does not exist.
     let newborn = &cases["newborn"];

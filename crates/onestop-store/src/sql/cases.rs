@@ -18,11 +18,19 @@ use sqlx::{Any, Transaction};
 
 use super::SqlStore;
 use super::error::{db, is_unique_violation};
+use super::messages::CaseAddressee;
 use super::rows::{get, json, to_json};
 use crate::{
     CaseRecord, CaseState, CaseStore, FollowupFilter, FollowupRecord, Millis, NewCase, NewRating,
     RatingRecord, RatingStats, Result, StepRecord, StepState, StepUpdate, StoreError, SubjectKind,
 };
+
+/// Columns of `cases` a case's messages need, as [`addressee`] reads them.
+macro_rules! addressee_columns {
+    () => {
+        "id, citizen, channel, matter_name, lead_dept"
+    };
+}
 
 /// Columns of `cases`, as [`case`] reads them.
 macro_rules! case_columns {
@@ -297,19 +305,20 @@ impl SqlStore {
             .map(|o| to_json(o, "the step output"))
             .transpose()?;
         let mut tx = self.begin_write().await?;
-        let held = sqlx::query(
-            "UPDATE cases SET updated_at = $3 WHERE id = $1 AND owner = $2 AND lease_until >= $3",
-        )
+        let held = sqlx::query(concat!(
+            "UPDATE cases SET updated_at = $3 WHERE id = $1 AND owner = $2 AND lease_until >= $3 \
+             RETURNING ",
+            addressee_columns!()
+        ))
         .bind(case_id)
         .bind(owner)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(db)?
-        .rows_affected();
-        if held == 0 {
+        .map_err(db)?;
+        let Some(held) = held else {
             return Err(lease_refused(&mut tx, case_id, owner, now).await);
-        }
+        };
         // The case's row is locked until the commit, so the steps' largest
         // done_seq cannot change under this statement.
         let row = sqlx::query(concat!(
@@ -345,6 +354,11 @@ impl SqlStore {
             )));
         };
         let (_, stored) = step(&row)?;
+        if update.state == Some(StepState::Done) {
+            let to = addressee(&held)?;
+            self.case_messages(&mut tx, &to, Some((&stored.step, &stored.dept)), None, now)
+                .await?;
+        }
         self.commit(tx, None).await?;
         Ok(stored)
     }
@@ -367,19 +381,21 @@ impl SqlStore {
              WHERE id = $4 AND owner = $5 AND lease_until >= $3"
         };
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(sql)
+        let updated = sqlx::query(&format!("{sql} RETURNING {}", addressee_columns!()))
             .bind(state.as_str())
             .bind(failure)
             .bind(now)
             .bind(case_id)
             .bind(owner)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await
-            .map_err(db)?
-            .rows_affected();
-        if updated == 0 {
+            .map_err(db)?;
+        let Some(updated) = updated else {
             return Err(lease_refused(&mut tx, case_id, owner, now).await);
-        }
+        };
+        let to = addressee(&updated)?;
+        self.case_messages(&mut tx, &to, None, Some(state.as_str()), now)
+            .await?;
         self.commit(tx, None).await
     }
 
@@ -885,6 +901,16 @@ fn empty_stats(dept: String) -> RatingStats {
 // ----- rows ----------------------------------------------------------------
 
 /// A case without its steps.
+fn addressee(row: &AnyRow) -> Result<CaseAddressee> {
+    Ok(CaseAddressee {
+        id: get(row, "id")?,
+        citizen: get(row, "citizen")?,
+        channel: get(row, "channel")?,
+        matter_name: get(row, "matter_name")?,
+        lead_dept: get(row, "lead_dept")?,
+    })
+}
+
 fn case(row: &AnyRow) -> Result<CaseRecord> {
     let id: String = get(row, "id")?;
     let input = json(&get::<String>(row, "input")?, || {

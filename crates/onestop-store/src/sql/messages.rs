@@ -1,6 +1,6 @@
 //! [`MessageStore`] for [`SqlStore`] (tables of `0011_messages.sql`), and
-//! the hooks that write an appeal's messages inside the transaction of
-//! the change that causes them (the transactional outbox).
+//! the hooks that write an appeal's and a case's messages inside the
+//! transaction of the change that causes them (the transactional outbox).
 //!
 //! The delivery worker's lease shares `appeal_leases` with the overdue
 //! scanner (under its own name).
@@ -52,7 +52,68 @@ pub(super) fn appeal_message_kinds(id: &str, seq: i64, event: &str) -> Vec<(Stri
     }
 }
 
+/// The messages a case's change gives its citizen: `(event id, kind)`.
+/// `step` is the step that just finished (`case.progress`); `state` the
+/// state the case just reached (completion comes with a rating
+/// invitation, as an appeal's reply does).
+pub(super) fn case_message_kinds(
+    id: &str,
+    step: Option<&str>,
+    state: Option<&str>,
+) -> Vec<(String, &'static str)> {
+    match (step, state) {
+        (Some(step), _) => vec![(format!("{id}.{step}.done"), kind::CASE_PROGRESS)],
+        (None, Some("completed")) => vec![
+            (format!("{id}.rate"), kind::RATING_INVITATION),
+            (format!("{id}.completed"), kind::CASE_COMPLETED),
+        ],
+        (None, Some("failed" | "compensation_failed")) => {
+            vec![(format!("{id}.failed"), kind::CASE_FAILED)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Who a case's messages go to, read from its row inside the change's
+/// transaction.
+pub(super) struct CaseAddressee {
+    pub id: String,
+    pub citizen: String,
+    pub channel: Option<String>,
+    /// The matter's name (the message's title).
+    pub matter_name: String,
+    pub lead_dept: String,
+}
+
 impl SqlStore {
+    /// Writes the messages (and outbox rows) of a case's change (see
+    /// [`case_message_kinds`]); `dept` is the finished step's department.
+    pub(super) async fn case_messages(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        c: &CaseAddressee,
+        step: Option<(&str, &str)>,
+        state: Option<&str>,
+        at: Millis,
+    ) -> Result<()> {
+        let dept = step.map_or(c.lead_dept.as_str(), |(_, d)| d);
+        for (id, kind) in case_message_kinds(&c.id, step.map(|(s, _)| s), state) {
+            let m = MessageRecord {
+                id,
+                citizen: c.citizen.clone(),
+                channel: c.channel.clone(),
+                kind: kind.to_owned(),
+                subject: c.id.clone(),
+                title: c.matter_name.clone(),
+                dept: Some(dept.to_owned()),
+                at,
+                read_at: None,
+            };
+            self.write_message(tx, &m).await?;
+        }
+        Ok(())
+    }
+
     /// Writes the messages (and outbox rows) of appeal `a`'s timeline
     /// entry `seq`, inside the change's transaction.
     pub(super) async fn appeal_messages(
@@ -87,9 +148,11 @@ impl SqlStore {
         tx: &mut Transaction<'static, Any>,
         m: &MessageRecord,
     ) -> Result<()> {
-        sqlx::query(
+        // An event is written once: a change that repeats (a step
+        // recorded done twice) leaves the first message and its delivery.
+        let written = sqlx::query(
             "INSERT INTO messages (id, citizen, channel, kind, subject, title, dept, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
         )
         .bind(m.id.as_str())
         .bind(m.citizen.as_str())
@@ -101,7 +164,11 @@ impl SqlStore {
         .bind(m.at)
         .execute(&mut **tx)
         .await
-        .map_err(db)?;
+        .map_err(db)?
+        .rows_affected();
+        if written == 0 {
+            return Ok(());
+        }
         let Some(channel) = m.channel.as_deref().filter(|c| self.notifies(c)) else {
             return Ok(());
         };

@@ -3,8 +3,8 @@
 //! `suite.rs`).
 
 use onestop_store::{
-    AppealChange, AppealStore, DeliveryOutcome, MessageFilter, MessageStore, NewAppeal,
-    NewAppealEvent, NewDispatch, StoreError,
+    AppealChange, AppealStore, CaseState, CaseStore, DeliveryOutcome, MessageFilter, MessageStore,
+    NewAppeal, NewAppealEvent, NewCase, NewDispatch, NewStep, StepState, StepUpdate, StoreError,
 };
 
 use crate::common::Fixture;
@@ -13,6 +13,8 @@ on_both!(
     an_appeals_changes_reach_the_inbox_and_the_outbox,
     a_refused_change_leaves_no_message,
     deliveries_retry_and_fail_and_operators_retry,
+    a_cases_steps_and_its_end_reach_the_inbox_and_the_outbox,
+    a_failed_case_tells_its_citizen_once,
 );
 
 fn appeal(id: &str, citizen: &str, channel: &str, at: i64) -> NewAppeal {
@@ -190,4 +192,133 @@ async fn deliveries_retry_and_fail_and_operators_retry(fx: Fixture) {
     let o = &s.outbox(Some("delivered"), 10).await.unwrap()[0];
     assert_eq!((o.attempts, o.delivered_at), (3, Some(6_000)));
     assert!(!s.retry_delivery(&id, 7_000).await.unwrap());
+}
+
+/// A two-step case of `citizen` on `channel`, claimed by `gw` until 100 s.
+async fn claimed_case(s: &onestop_store::SqlStore, id: &str, citizen: &str, channel: &str) {
+    let case = NewCase {
+        id: id.into(),
+        citizen: citizen.into(),
+        channel: Some(channel.into()),
+        matter: "newborn".into(),
+        matter_name: "出生一件事".into(),
+        lead_dept: "health".into(),
+        input: serde_json::json!({"child": "小明"}),
+        submit_key: None,
+        created_at: 1_000,
+        steps: [("a", "health", "出生医学证明"), ("b", "police", "户口登记")]
+            .into_iter()
+            .map(|(step, dept, name)| NewStep {
+                step: step.into(),
+                dept: dept.into(),
+                name: name.into(),
+                deadline_at: 50_000,
+            })
+            .collect(),
+    };
+    assert!(s.create_case(&case).await.unwrap().1);
+    assert!(s.claim_case(id, "gw", 1_000, 100_000).await.unwrap());
+}
+
+fn done(at: i64) -> StepUpdate {
+    StepUpdate {
+        state: Some(StepState::Done),
+        finished_at: Some(at),
+        assign_done_seq: true,
+        ..StepUpdate::default()
+    }
+}
+
+async fn a_cases_steps_and_its_end_reach_the_inbox_and_the_outbox(fx: Fixture) {
+    let s = &fx.store;
+    s.set_notify_channels(vec!["hooked".into()]);
+    claimed_case(s, "C-1", "c1", "hooked").await;
+    // Starting a step tells nobody; finishing it does, once.
+    let running = StepUpdate {
+        state: Some(StepState::Running),
+        add_attempts: 1,
+        started_at: Some(1_100),
+        ..StepUpdate::default()
+    };
+    s.update_step("C-1", "a", "gw", 1_100, &running)
+        .await
+        .unwrap();
+    assert!(s.messages(&inbox("c1")).await.unwrap().is_empty());
+    s.update_step("C-1", "a", "gw", 2_000, &done(2_000))
+        .await
+        .unwrap();
+    s.update_step("C-1", "a", "gw", 2_100, &done(2_000))
+        .await
+        .unwrap();
+    s.update_step("C-1", "b", "gw", 3_000, &done(3_000))
+        .await
+        .unwrap();
+    // Still running: no message.
+    s.set_case_state("C-1", "gw", 3_500, CaseState::Running, None)
+        .await
+        .unwrap();
+    s.set_case_state("C-1", "gw", 4_000, CaseState::Completed, None)
+        .await
+        .unwrap();
+
+    let got = s.messages(&inbox("c1")).await.unwrap();
+    let seen: Vec<(&str, &str, Option<&str>, i64)> = got
+        .iter()
+        .map(|m| (m.id.as_str(), m.kind.as_str(), m.dept.as_deref(), m.at))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("C-1.rate", "rating.invitation", Some("health"), 4_000),
+            ("C-1.completed", "case.completed", Some("health"), 4_000),
+            ("C-1.b.done", "case.progress", Some("police"), 3_000),
+            ("C-1.a.done", "case.progress", Some("health"), 2_000),
+        ]
+    );
+    assert!(
+        got.iter()
+            .all(|m| m.subject == "C-1" && m.title == "出生一件事")
+    );
+    // Each event once in the outbox, pending delivery to the hooked channel.
+    let outbox = s.outbox(None, 100).await.unwrap();
+    assert_eq!(outbox.len(), 4);
+    assert!(
+        outbox
+            .iter()
+            .all(|o| o.channel == "hooked" && o.state == "pending")
+    );
+}
+
+async fn a_failed_case_tells_its_citizen_once(fx: Fixture) {
+    let s = &fx.store;
+    claimed_case(s, "C-2", "c2", "plain").await;
+    s.set_case_state(
+        "C-2",
+        "gw",
+        2_000,
+        CaseState::Compensating,
+        Some("b: refused"),
+    )
+    .await
+    .unwrap();
+    s.set_case_state("C-2", "gw", 3_000, CaseState::Failed, None)
+        .await
+        .unwrap();
+    let got = s.messages(&inbox("c2")).await.unwrap();
+    let kinds: Vec<(&str, &str)> = got
+        .iter()
+        .map(|m| (m.id.as_str(), m.kind.as_str()))
+        .collect();
+    assert_eq!(kinds, [("C-2.failed", "case.failed")]);
+    // A refused change (the lease is gone) writes no message.
+    let refused = s
+        .set_case_state("C-2", "gw", 4_000, CaseState::Completed, None)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert_eq!(s.messages(&inbox("c2")).await.unwrap().len(), 1);
+    // No webhook on this channel: nothing in the outbox.
+    assert!(s.outbox(None, 100).await.unwrap().is_empty());
 }
