@@ -3,14 +3,22 @@
 //! and those a department returned), any appeal with its timeline,
 //! dispatch (派单) and re-dispatch, close (办结), and counts per state,
 //! kind and department with the overdue ones.
+//!
+//! Privacy: an emergency appeal's location is withheld from operators
+//! (`location: null, location_withheld: true`,
+//! [`onestop_appeals_desk::privacy::location`]), and every appeal an
+//! answer carries — a list, one appeal, the appeal after a change — is
+//! first recorded in its citizen's access log as `operator:<name>`, purpose
+//! `appeal supervision`, through the exchange's audit log; when the log
+//! refuses, the answer is 503 and carries no appeal.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use onestop_appeals_desk::{Desk, DeskError, Who, view};
-use onestop_store::{AppealFilter, now_ms};
+use onestop_appeals_desk::{Desk, DeskError, Who, privacy, view};
+use onestop_store::{AppealFilter, AppealRecord, now_ms};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -24,6 +32,57 @@ fn desk(state: &AdminState) -> Result<&Arc<Desk>, ApiError> {
         .appeals
         .as_ref()
         .ok_or_else(|| ApiError::NotFound("appeals are not enabled on this gateway".into()))
+}
+
+/// `appeals` as `operator` may see them, once each read is in its
+/// citizen's access log (no log on this gateway: nothing to record).
+fn shown(
+    state: &AdminState,
+    desk: &Desk,
+    operator: &str,
+    request_id: &str,
+    appeals: &[AppealRecord],
+) -> Result<Vec<Value>, ApiError> {
+    let settings = desk.settings();
+    let emergency = settings.emergency_dept.as_deref();
+    let now = now_ms();
+    let who = Who::Operator(operator);
+    if let Some(sharing) = &state.sharing {
+        for a in appeals {
+            let Some(record) = privacy::read_record(who, a, emergency, request_id, now) else {
+                continue;
+            };
+            if let Err(e) = sharing.audit(record) {
+                crate::events::appeal_read_unrecorded(operator, &e.to_string());
+                return Err(ApiError::StoreUnavailable(format!(
+                    "the access log is unavailable, so no appeal is shown ({e}); a change asked for was made"
+                )));
+            }
+        }
+    }
+    Ok(appeals
+        .iter()
+        .map(|a| view::appeal_as(a, now, who, emergency))
+        .collect())
+}
+
+/// One appeal as [`shown`].
+fn shown_one(
+    state: &AdminState,
+    desk: &Desk,
+    ctx: &Ctx,
+    appeal: &AppealRecord,
+) -> Result<Json<Value>, ApiError> {
+    shown(
+        state,
+        desk,
+        &ctx.caller.name,
+        &ctx.request_id,
+        std::slice::from_ref(appeal),
+    )?
+    .pop()
+    .map(Json)
+    .ok_or_else(|| ApiError::Internal("no appeal to answer with".into()))
 }
 
 fn map(e: DeskError) -> ApiError {
@@ -87,7 +146,7 @@ pub struct AppealList {
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,
-    _ctx: Ctx,
+    ctx: Ctx,
     Query(q): Query<AppealQuery>,
 ) -> Result<Json<AppealList>, ApiError> {
     let limit = crate::extract::limit(q.limit)?;
@@ -119,16 +178,16 @@ pub(crate) async fn list(
         limit,
         ..AppealFilter::default()
     };
-    let found = desk(&state)?
-        .list(Who::Operator("admin"), filter)
+    let desk = desk(&state)?;
+    let found = desk
+        .list(Who::Operator(&ctx.caller.name), filter)
         .await
         .map_err(map)?;
-    let now = now_ms();
     let next = (found.len() >= limit as usize)
         .then(|| found.last().map(|a| a.id.clone()))
         .flatten();
     Ok(Json(AppealList {
-        appeals: found.iter().map(|a| view::appeal(a, now)).collect(),
+        appeals: shown(&state, desk, &ctx.caller.name, &ctx.request_id, &found)?,
         next,
     }))
 }
@@ -151,11 +210,12 @@ pub(crate) async fn get_appeal(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let a = desk(&state)?
+    let desk = desk(&state)?;
+    let a = desk
         .read(Who::Operator(&ctx.caller.name), &id)
         .await
         .map_err(map)?;
-    Ok(Json(view::appeal(&a, now_ms())))
+    shown_one(&state, desk, &ctx, &a)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -211,7 +271,7 @@ pub(crate) async fn dispatch(
         ..ctx
     };
     ctx.audit_done(&state, json!({ "appeal": id })).await;
-    Ok(Json(view::appeal(&a, now_ms())))
+    shown_one(&state, desk, &ctx, &a)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -278,7 +338,7 @@ pub(crate) async fn escalate(
         .await
         .map_err(map)?;
     ctx.audit_done(&state, json!({ "appeal": id })).await;
-    Ok(Json(view::appeal(&a, now_ms())))
+    shown_one(&state, desk, &ctx, &a)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -311,12 +371,13 @@ pub(crate) async fn close(
     Path(id): Path<String>,
     crate::extract::Json(body): crate::extract::Json<CloseAppealRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let a = desk(&state)?
+    let desk = desk(&state)?;
+    let a = desk
         .close(&ctx.caller.name, &id, &body.note, now_ms())
         .await
         .map_err(map)?;
     ctx.audit_done(&state, json!({ "appeal": id })).await;
-    Ok(Json(view::appeal(&a, now_ms())))
+    shown_one(&state, desk, &ctx, &a)
 }
 
 /// Counts of appeals.

@@ -100,3 +100,14 @@ pub fn internal_error(message: &str) {
 pub(crate) fn audit_failures() -> u64 {
     METRICS.audit_failures.get()
 }
+
+/// Appeals were withheld from an operator: the citizens' access log did
+/// not take the read's record (the operator's name only; never the
+/// appeal's content or citizen).
+pub(crate) fn appeal_read_unrecorded(operator: &str, error: &str) {
+    tracing::warn!(
+        operator,
+        %error,
+        "appeals withheld from an operator: the access log refused the read's record"
+    );
+}

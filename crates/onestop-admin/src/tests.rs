@@ -4,6 +4,7 @@
 
 mod access;
 mod appeals;
+mod appeals_privacy;
 mod assessment;
 mod cache;
 mod config;

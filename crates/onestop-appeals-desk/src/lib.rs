@@ -21,6 +21,7 @@
 pub mod api;
 mod events;
 mod figures;
+pub mod privacy;
 pub mod scanner;
 pub mod view;
 

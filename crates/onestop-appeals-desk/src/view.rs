@@ -4,6 +4,8 @@
 use onestop_store::{AppealEvent, AppealRecord, Millis};
 use serde_json::{Value, json};
 
+use crate::{Who, privacy};
+
 fn timeline(events: &[AppealEvent]) -> Vec<Value> {
     events
         .iter()
@@ -54,6 +56,27 @@ pub fn appeal(a: &AppealRecord, now: Millis) -> Value {
         && let Some(o) = doc.as_object_mut()
     {
         o.insert("timeline".into(), Value::Array(timeline(&a.timeline)));
+    }
+    doc
+}
+
+/// The document a department or an operator gets (`who`): the citizen's
+/// document with the location as [`privacy::location`] decides — withheld
+/// ones are `null` with `location_withheld: true`.
+pub fn appeal_as(
+    a: &AppealRecord,
+    now: Millis,
+    who: Who<'_>,
+    emergency_dept: Option<&str>,
+) -> Value {
+    let mut doc = appeal(a, now);
+    let loc = privacy::location(who, a, emergency_dept);
+    if let Some(o) = doc.as_object_mut() {
+        o.insert(
+            "location".into(),
+            loc.shown().cloned().unwrap_or(Value::Null),
+        );
+        o.insert("location_withheld".into(), Value::Bool(loc.withheld()));
     }
     doc
 }

@@ -87,6 +87,9 @@ pub struct Settings {
     pub rules: Rules,
     /// Submission limits.
     pub input: InputLimits,
+    /// The emergency department (`[appeals] emergency_dept`): the only
+    /// department that sees an `emergency` appeal's location.
+    pub emergency_dept: Option<String>,
 }
 
 impl Settings {
@@ -109,6 +112,7 @@ impl Default for Settings {
                 .collect(),
             rules: Rules::default(),
             input: InputLimits::default(),
+            emergency_dept: None,
         }
     }
 }

@@ -47,6 +47,11 @@ pub struct AppealSettings {
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub scan_lease: Duration,
+    /// The emergency department (a declared department): the only one
+    /// that sees an `emergency` appeal's location. Unset: no department
+    /// and no operator sees it (only the citizen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emergency_dept: Option<String>,
 }
 
 impl Default for AppealSettings {
@@ -68,6 +73,7 @@ impl Default for AppealSettings {
             ],
             scan_interval: Duration::from_secs(10),
             scan_lease: Duration::from_secs(30),
+            emergency_dept: None,
         }
     }
 }
@@ -159,6 +165,7 @@ impl AppealSettings {
                 max_content_chars: self.max_content_chars,
                 ..onestop_appeals::InputLimits::default()
             },
+            emergency_dept: self.emergency_dept.clone(),
         }
     }
 }

@@ -2,10 +2,18 @@
 //! Authenticate (the token's department is the caller), convert at the
 //! edge, hand to [`onestop_appeals_desk::Desk`], which checks that the
 //! appeal is the caller's and that its state allows the action.
+//!
+//! Privacy: an emergency appeal's location goes to the emergency
+//! department only ([`onestop_appeals_desk::privacy::location`]; others get
+//! `location_withheld`), and every appeal an answer carries is first
+//! recorded in its citizen's access log through the exchange's audit log
+//! ([`onestop_sharing::Sharing::audit`], as evidence fetches are); when the
+//! log refuses, the answer is UNAVAILABLE and carries no appeal.
 
 use std::sync::Arc;
 
-use onestop_appeals_desk::{Desk, DeskError, Who, view};
+use onestop_appeals_desk::{Desk, DeskError, Who, privacy, view};
+use onestop_sharing::Sharing;
 use onestop_store::{AppealFilter, AppealRecord, now_ms};
 use tonic::{Request, Response, Status};
 
@@ -19,11 +27,57 @@ const OPEN: [&str; 3] = ["dispatched", "accepted", "escalated"];
 pub struct AppealsService {
     desk: Arc<Desk>,
     auth: Arc<dyn Authenticate>,
+    /// Where reads are recorded (`None`: data sharing, and with it the
+    /// access log, is off on this gateway).
+    reads: Option<Arc<Sharing>>,
 }
 
 impl AppealsService {
-    pub fn new(desk: Arc<Desk>, auth: Arc<dyn Authenticate>) -> AppealsService {
-        AppealsService { desk, auth }
+    pub fn new(
+        desk: Arc<Desk>,
+        auth: Arc<dyn Authenticate>,
+        reads: Option<Arc<Sharing>>,
+    ) -> AppealsService {
+        AppealsService { desk, auth, reads }
+    }
+
+    /// `dept`'s answer carrying `appeals`, as it may see them, once every
+    /// read is in the citizens' access logs.
+    fn answer(
+        &self,
+        dept: &str,
+        appeals: &[AppealRecord],
+        request_id: &str,
+    ) -> Result<Vec<pb::Appeal>, Status> {
+        let settings = self.desk.settings();
+        let emergency = settings.emergency_dept.as_deref();
+        let now = now_ms();
+        if let Some(sharing) = &self.reads {
+            for a in appeals {
+                let Some(record) =
+                    privacy::read_record(Who::Department(dept), a, emergency, request_id, now)
+                else {
+                    continue;
+                };
+                if let Err(e) = sharing.audit(record) {
+                    crate::events::appeal_read_unrecorded(dept, &e);
+                    return Err(Status::unavailable(format!(
+                        "the access log is unavailable, so no appeal is returned ({e}); \
+                         an Accept, Reply or Return was done all the same"
+                    )));
+                }
+            }
+        }
+        Ok(appeals
+            .iter()
+            .map(|a| appeal(a, dept, emergency, now))
+            .collect())
+    }
+
+    fn one(&self, dept: &str, a: &AppealRecord, request_id: &str) -> Result<pb::Appeal, Status> {
+        self.answer(dept, std::slice::from_ref(a), request_id)?
+            .pop()
+            .ok_or_else(|| Status::internal("no appeal to answer with"))
     }
 
     fn caller<T>(&self, request: &Request<T>) -> Result<String, Status> {
@@ -37,8 +91,17 @@ impl AppealsService {
 pub fn server(
     desk: Arc<Desk>,
     auth: Arc<dyn Authenticate>,
+    reads: Option<Arc<Sharing>>,
 ) -> pb::appeals_server::AppealsServer<AppealsService> {
-    pb::appeals_server::AppealsServer::new(AppealsService::new(desk, auth))
+    pb::appeals_server::AppealsServer::new(AppealsService::new(desk, auth, reads))
+}
+
+/// The request id a read is recorded with: the caller's `x-request-id`
+/// when well formed, else a new one.
+fn request_id<T>(request: &Request<T>) -> String {
+    onestop_core::request_id::accept_or_generate(
+        request.metadata().get("x-request-id").map(|v| v.as_bytes()),
+    )
 }
 
 /// The gRPC status of a desk error.
@@ -56,7 +119,8 @@ pub fn status(e: DeskError) -> Status {
     }
 }
 
-fn appeal(a: &AppealRecord) -> pb::Appeal {
+fn appeal(a: &AppealRecord, dept: &str, emergency: Option<&str>, now: i64) -> pb::Appeal {
+    let location = privacy::location(Who::Department(dept), a, emergency);
     pb::Appeal {
         id: a.id.clone(),
         kind: a.kind.clone(),
@@ -65,15 +129,12 @@ fn appeal(a: &AppealRecord) -> pb::Appeal {
         state: a.state.clone(),
         dept: a.dept.clone().unwrap_or_default(),
         matter: a.matter.clone().unwrap_or_default(),
-        location_json: a
-            .location
-            .as_ref()
-            .map(|l| l.to_string())
-            .unwrap_or_default(),
+        location_json: location.shown().map(|l| l.to_string()).unwrap_or_default(),
+        location_withheld: location.withheld(),
         created_at_ms: a.created_at,
         accept_due_ms: a.accept_due.unwrap_or_default(),
         reply_due_ms: a.reply_due,
-        overdue: view::overdue(a, now_ms()),
+        overdue: view::overdue(a, now),
         reply: a.reply.clone().unwrap_or_default(),
         timeline: a
             .timeline
@@ -96,6 +157,7 @@ impl pb::appeals_server::Appeals for AppealsService {
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListResponse>, Status> {
         let dept = self.caller(&request)?;
+        let rid = request_id(&request);
         let req = request.into_inner();
         let filter = AppealFilter {
             states: if req.all {
@@ -113,7 +175,7 @@ impl pb::appeals_server::Appeals for AppealsService {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListResponse {
-            appeals: list.iter().map(appeal).collect(),
+            appeals: self.answer(&dept, &list, &rid)?,
         }))
     }
 
@@ -122,13 +184,14 @@ impl pb::appeals_server::Appeals for AppealsService {
         request: Request<pb::AcceptRequest>,
     ) -> Result<Response<pb::Appeal>, Status> {
         let dept = self.caller(&request)?;
+        let rid = request_id(&request);
         let req = request.into_inner();
         let a = self
             .desk
             .accept(&dept, &req.id, &req.note, now_ms())
             .await
             .map_err(status)?;
-        Ok(Response::new(appeal(&a)))
+        Ok(Response::new(self.one(&dept, &a, &rid)?))
     }
 
     async fn reply(
@@ -136,13 +199,14 @@ impl pb::appeals_server::Appeals for AppealsService {
         request: Request<pb::ReplyRequest>,
     ) -> Result<Response<pb::Appeal>, Status> {
         let dept = self.caller(&request)?;
+        let rid = request_id(&request);
         let req = request.into_inner();
         let a = self
             .desk
             .reply(&dept, &req.id, &req.text, now_ms())
             .await
             .map_err(status)?;
-        Ok(Response::new(appeal(&a)))
+        Ok(Response::new(self.one(&dept, &a, &rid)?))
     }
 
     async fn r#return(
@@ -150,12 +214,13 @@ impl pb::appeals_server::Appeals for AppealsService {
         request: Request<pb::ReturnRequest>,
     ) -> Result<Response<pb::Appeal>, Status> {
         let dept = self.caller(&request)?;
+        let rid = request_id(&request);
         let req = request.into_inner();
         let a = self
             .desk
             .return_to_operators(&dept, &req.id, &req.reason, now_ms())
             .await
             .map_err(status)?;
-        Ok(Response::new(appeal(&a)))
+        Ok(Response::new(self.one(&dept, &a, &rid)?))
     }
 }

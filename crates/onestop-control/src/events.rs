@@ -200,3 +200,14 @@ pub fn stored_address_invalid(dept: &str, service: &str, addr: &str) {
         "stored instance address does not parse; ignored"
     );
 }
+
+/// A department's read of appeals was not answered: the access log did
+/// not take its record (the appeals stay with the gateway). Names the
+/// department only, never the appeal's content or citizen.
+pub fn appeal_read_unrecorded(dept: &str, error: &dyn std::fmt::Display) {
+    tracing::warn!(
+        dept,
+        %error,
+        "appeals withheld from a department: the access log refused the read's record"
+    );
+}

@@ -72,12 +72,14 @@ pub fn consent(c: &ConsentRecord, state: &State) -> Value {
 }
 
 /// One access to a citizen's data, as the citizen sees it: who (a
-/// department, or the app the citizen used), what, which fields, why,
+/// department, an operator, or the app the citizen used), what, which fields, why,
 /// when, and how it ended.
 pub fn access(r: &AccessRecord, state: &State) -> Value {
     let (kind, id) = match r.consumer.split_once(':') {
         Some(("dept", id)) => ("department", id),
         Some(("channel", id)) => ("channel", id),
+        // An operator reading one of the citizen's appeals.
+        Some(("operator", id)) => ("operator", id),
         _ => ("other", r.consumer.as_str()),
     };
     let name = match kind {

@@ -358,6 +358,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         Some(desk) => control_routes.add_service(onestop_control::appeals::server(
             desk.clone(),
             Arc::new(TokenAuth::new(registry.clone())),
+            sharing.clone(),
         )),
         None => control_routes,
     };

@@ -1341,6 +1341,11 @@ pub async fn appeal(
         due: appeal_time(&a["next_due"], offset),
         deadline: appeal_time(&a["deadline"], offset),
         overdue: a["overdue"] == Value::Bool(true),
+        location: if a["location_withheld"] == Value::Bool(true) {
+            "已隐去：紧急诉求的位置仅送达应急部门 (withheld: an emergency's location goes to the emergency department only)".into()
+        } else {
+            s(&a["location"]["address"])
+        },
         reply: s(&a["reply"]),
         rating: if a["rating"].is_null() {
             String::new()

@@ -500,6 +500,8 @@ pub struct AppealPage {
     pub due: String,
     pub deadline: String,
     pub overdue: bool,
+    /// The address, or why it is withheld; empty when there is none.
+    pub location: String,
     pub reply: String,
     pub rating: String,
     pub timeline: Vec<AppealEventRow>,

@@ -634,6 +634,17 @@ pub struct Options {
     /// Take appeals ([`appeal_settings`]) over the harness's store; the
     /// assessment then reports their figures.
     pub appeals: bool,
+    /// With `sharing`: the access audit log (none when `None`).
+    pub access_log: Option<AccessLog>,
+}
+
+/// The access audit log of a harness with data sharing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLog {
+    /// Written to the sharing store.
+    Working,
+    /// Its writer stopped: every record is refused.
+    Refusing,
 }
 
 /// The harness's appeals: `公积金` goes to hpf, `税` to tax, anything
@@ -719,10 +730,24 @@ impl Harness {
             None
         };
         let sharing = sharing_store.as_ref().map(|s| {
+            let audit = opts.access_log.map(|mode| {
+                let (log, writer) = onestop_audit::AuditLog::new(
+                    Arc::new(s.clone()),
+                    onestop_audit::AuditOptions {
+                        flush_interval: std::time::Duration::from_millis(10),
+                        ..onestop_audit::AuditOptions::default()
+                    },
+                );
+                match mode {
+                    AccessLog::Working => drop(tokio::spawn(writer.run())),
+                    AccessLog::Refusing => drop(writer),
+                }
+                log
+            });
             onestop_sharing::Sharing::new(
                 Arc::new(s.clone()),
                 Arc::new(s.clone()),
-                None,
+                audit,
                 Arc::new(NoFetch),
                 &current.config,
             )

@@ -41,6 +41,7 @@ max_attachments = 3
 attachment_types = ["image/png"]
 scan_interval = "1s"
 scan_lease = "5s"
+emergency_dept = "hpf"
 
 [appeals.limits.consult]
 accept = "4h"
@@ -69,6 +70,7 @@ fn a_full_section_round_trips_and_compiles() {
     assert_ne!(a.attachment_types, d.attachment_types);
     assert_ne!(a.scan_interval, d.scan_interval);
     assert_ne!(a.scan_lease, d.scan_lease);
+    assert_ne!(a.emergency_dept, d.emergency_dept);
     let text = toml::to_string(&config.gateway).unwrap();
     let back: crate::GatewayFile = toml::from_str(&text).unwrap();
     assert_eq!(&back.appeals, a);
@@ -97,6 +99,7 @@ fn a_full_section_round_trips_and_compiles() {
     assert!(c.rules.depts.contains("hpf"));
     assert_eq!(c.rules.rules[0].kinds, vec![Kind::Consult, Kind::Help]);
     assert_eq!(c.input.max_content_chars, 500);
+    assert_eq!(c.emergency_dept.as_deref(), Some("hpf"));
 }
 
 #[test]
@@ -108,6 +111,7 @@ max_content_chars = 0
 attachment_types = ["png"]
 scan_interval = "1s"
 scan_lease = "1s"
+emergency_dept = "nobody"
 
 [appeals.limits.rant]
 reply = "1 working day"
@@ -127,23 +131,24 @@ keywords = [" "]
         .collect();
     let want: &[(usize, usize, &str)] = &[
         (
-            13,
+            14,
             10,
             "appeals.limits.help.accept: `soon` is not a time limit",
         ),
-        (9, 1, "appeals.limits.rant: unknown appeal kind"),
+        (10, 1, "appeals.limits.rant: unknown appeal kind"),
         (2, 13, "appeals.holidays[0]: `2026-02-30` is not a date"),
         (2, 41, "appeals.holidays[2]: `2026-10-01` is listed twice"),
         (3, 13, "appeals.workdays[0]: `2026-09-21` is a weekday"),
         (3, 27, "appeals.workdays[1]: `2026-10-01` is a weekday"),
         (3, 27, "appeals.workdays[1]: `2026-10-01` is also a holiday"),
-        (16, 8, "appeals.rules[0].dept: unknown department `nobody`"),
+        (8, 18, "appeals.emergency_dept: unknown department `nobody`"),
+        (17, 8, "appeals.rules[0].dept: unknown department `nobody`"),
         (
-            17,
+            18,
             18,
             "appeals.rules[0].kinds[1]: unknown appeal kind `moan`",
         ),
-        (18, 13, "appeals.rules[0].keywords[0] must not be empty"),
+        (19, 13, "appeals.rules[0].keywords[0] must not be empty"),
         (
             4,
             21,

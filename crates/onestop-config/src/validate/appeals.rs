@@ -67,6 +67,15 @@ impl Validator {
                 );
             }
         }
+        if let Some(d) = &a.emergency_dept
+            && !departments.contains(d.as_str())
+        {
+            self.gw(
+                doc,
+                &["appeals.emergency_dept"],
+                format!("appeals.emergency_dept: unknown department `{d}`"),
+            );
+        }
         for (i, rule) in a.rules.iter().enumerate() {
             if !departments.contains(rule.dept.as_str()) {
                 self.gw(
