@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod disclose;
 mod events;
 mod figures;
 pub mod scanner;
