@@ -14,8 +14,9 @@
 //!   `*`. One way of masking everywhere, so masked copies cannot be
 //!   recombined;
 //! - **e-mail addresses**: the part before `@` becomes `***`;
-//! - **house numbers**: digits directly before `号 栋 幢 单元 室 楼 弄`
-//!   become `*` (`3号楼2单元501室` → `*号楼*单元*室`);
+//! - **house numbers**: digits directly before or after `号 栋 幢 单元
+//!   室 楼 弄` become `*` (`3号楼2单元501室` → `*号楼*单元***室`, `3栋501`
+//!   → `*栋***`);
 //! - **the appeal's own address** (its `location.address`), wherever it
 //!   appears verbatim, becomes its district (`北京市东城区****`);
 //! - **a name after a self-introduction** (`我叫`, `姓名`, `联系人`,
@@ -97,9 +98,12 @@ fn digits(s: &str) -> String {
         }
         let run: String = chars[i..j].iter().collect();
         let rest: String = chars[j..chars.len().min(j + 2)].iter().collect();
+        let before: String = chars[i.saturating_sub(2)..i].iter().collect();
         if count >= LONG_RUN {
             out.push_str(&long_run(&run, count));
-        } else if HOUSE_MARKS.iter().any(|m| rest.starts_with(m)) {
+        } else if HOUSE_MARKS.iter().any(|m| rest.starts_with(m))
+            || HOUSE_MARKS.iter().any(|m| before.ends_with(m))
+        {
             out.extend(
                 run.chars()
                     .map(|c| if ascii_digit(c).is_some() { '*' } else { c }),

@@ -83,6 +83,7 @@ fn the_address_and_house_numbers_are_masked() {
         Some(address),
     );
     assert_eq!(t, "我住在广州市天河区****，另有*号楼*单元***室漏水");
+    assert_eq!(public_text("住3栋501，1号", None), "住*栋***，*号");
     assert_eq!(district(address).as_deref(), Some("广州市天河区"));
     assert_eq!(
         district("北京市东城区东华门街道1号").as_deref(),
