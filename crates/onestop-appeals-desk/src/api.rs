@@ -7,7 +7,8 @@
 //! | `POST /api/v1/me/appeals` | file `{"kind","title","content","dept"?,"matter"?,"location"?,"disclose"?}` → 201 the appeal with its timeline (200 and the first appeal when `Idempotency-Key` repeats) |
 //! | `GET /api/v1/me/appeals?limit=&before=` | the citizen's appeals, newest first, `{"appeals":[…],"next":ID|null}` |
 //! | `GET /api/v1/me/appeals/{id}` | one appeal with every step in `timeline`; anybody else's → 404 |
-//! | `POST /api/v1/me/appeals/{id}/rating` | `{"score":1-5,"comment"?}` on a replied appeal → 200; twice or before the reply → 409 |
+//! | `POST /api/v1/me/appeals/{id}/rating` | `{"score":1-5,"comment"?}` on a replied appeal → 200; twice or before the reply → 409; 1–2 opens a follow-up |
+//! | `GET /api/v1/appeals/public?limit=&before=` | [`feed`]: disclosed, closed appeals, masked, the latest closed first, `{"appeals":[…],"next":ID|null}`; no citizen needed |
 
 use onestop_store::{AppealFilter, Millis};
 use serde_json::Value;
@@ -15,6 +16,8 @@ use serde_json::Value;
 use crate::{Desk, DeskError, Submit, Who, invalid, view};
 
 pub const APPEALS_PATH: &str = "/api/v1/me/appeals";
+/// The public feed of disclosed, closed appeals.
+pub const FEED_PATH: &str = "/api/v1/appeals/public";
 
 /// Default and largest page.
 const PAGE: u32 = 20;
@@ -103,6 +106,39 @@ pub async fn handle(desk: &Desk, req: Request<'_>, now: Millis) -> Result<(u16, 
         (_, [] | [_] | [_, "rating"]) => Err(DeskError::MethodNotAllowed(req.method.to_owned())),
         _ => Err(DeskError::NotFound),
     }
+}
+
+/// `GET /api/v1/appeals/public?limit=&before=`: a page of the public feed
+/// ([`view::public_entry`] each), `next` the public id to pass as
+/// `before`. `names` gives a department's display name.
+pub async fn feed(
+    desk: &Desk,
+    method: &str,
+    query: Option<&str>,
+    names: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<(u16, Value), DeskError> {
+    if !matches!(method, "GET" | "HEAD") {
+        return Err(DeskError::MethodNotAllowed(method.to_owned()));
+    }
+    let (limit, before) = paging(query)?;
+    if let Some(b) = &before
+        && (b.len() > 64 || !b.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
+        return Err(invalid("before", "must be an appeal id from `next`"));
+    }
+    let before = before.as_deref().map(view::appeal_id);
+    let list = desk.disclosed(before.as_deref(), limit).await?;
+    let next = (list.len() >= limit as usize)
+        .then(|| list.last().map(|a| view::public_id(&a.id)))
+        .flatten();
+    let appeals: Vec<Value> = list
+        .iter()
+        .map(|a| {
+            let name = a.dept.as_deref().and_then(names);
+            view::public_entry(a, name.as_deref())
+        })
+        .collect();
+    Ok((200, serde_json::json!({"appeals": appeals, "next": next})))
 }
 
 /// The body as JSON, through the gateway's one strict parse

@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod disclose;
 mod events;
 mod figures;
 pub mod privacy;
@@ -172,6 +173,9 @@ pub struct Submit<'a> {
 
 /// Attempts of one action against concurrent changes.
 const ATTEMPTS: usize = 4;
+/// How long a department has to follow up a bad rating (回访整改; local
+/// rules say 5–15 working days).
+pub const FOLLOWUP_LIMIT: onestop_appeals::Limit = onestop_appeals::Limit::WorkingDays(5);
 /// Longest note, reply or reason, in characters.
 pub const MAX_NOTE_CHARS: usize = 4_000;
 
@@ -307,6 +311,20 @@ impl Desk {
             Who::Operator(_) | Who::System => {}
         }
         self.store.list_appeals(&filter).await.map_err(store_error)
+    }
+
+    /// The public feed: disclosed appeals closed after a reply, the latest
+    /// closed first; `before` (an appeal id) pages back. The records are
+    /// unmasked: [`view::public_entry`] masks them.
+    pub async fn disclosed(
+        &self,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AppealRecord>, DeskError> {
+        self.store
+            .disclosed_appeals(before, limit)
+            .await
+            .map_err(store_error)
     }
 
     /// A department accepts (签收).
@@ -460,7 +478,11 @@ impl Desk {
         .await
     }
 
-    /// The citizen rates the reply 1–5 (评价), which closes the appeal.
+    /// The citizen rates the reply 1–5 (评价), which closes the appeal. A
+    /// bad rating (1–2, 差评) opens a follow-up (回访整改) for the lead
+    /// department in the same transaction, due [`FOLLOWUP_LIMIT`] later on
+    /// the working-day calendar; operators see and close it under
+    /// `/admin/v1/followups` like a case's.
     pub async fn rate(
         &self,
         citizen: &str,
@@ -473,8 +495,11 @@ impl Desk {
             return Err(invalid("score", "must be 1 to 5"));
         }
         let comment = checked_note("comment", comment, false)?;
+        let followup_due_at =
+            (score <= 2).then(|| self.settings.load().calendar.deadline(now, FOLLOWUP_LIMIT));
         self.act(Who::Citizen(citizen), id, Action::Rate, |a, state| {
             AppealChange {
+                followup_due_at: followup_due_at.filter(|_| a.dept.is_some()),
                 state: state.as_str().into(),
                 dept: a.dept.clone(),
                 next_due: None,

@@ -12,6 +12,8 @@ use serde_json::json;
 
 use super::*;
 
+mod feed;
+
 const T0: Millis = 1_765_000_000_000;
 
 async fn desk(dir: &tempfile::TempDir) -> Desk {

@@ -1,9 +1,10 @@
 //! Appeals as JSON documents: the citizen's view, a department's and the
-//! operators'.
+//! operators', and the public feed's masked entry.
 
 use onestop_store::{AppealEvent, AppealRecord, Millis};
 use serde_json::{Value, json};
 
+use crate::disclose::{district, public_text};
 use crate::{Who, privacy};
 
 fn timeline(events: &[AppealEvent]) -> Vec<Value> {
@@ -89,5 +90,49 @@ pub fn page(list: &[AppealRecord], limit: usize, now: Millis) -> Value {
     json!({
         "appeals": list.iter().map(|a| appeal(a, now)).collect::<Vec<_>>(),
         "next": next,
+    })
+}
+
+/// An appeal's public id: its number with a dash after the date
+/// (`S20261207-0123456789`), so that no run of digits in the feed looks
+/// like an ID number. [`appeal_id`] undoes it.
+pub fn public_id(id: &str) -> String {
+    match id.get(..9) {
+        Some(head) if id.len() > 9 && id.is_ascii() => format!("{head}-{}", &id[9..]),
+        _ => id.to_owned(),
+    }
+}
+
+/// The appeal number of a public id (or of an appeal number).
+pub fn appeal_id(public: &str) -> String {
+    public.replacen('-', "", 1)
+}
+
+/// One entry of the public feed: what anybody may read of a disclosed,
+/// closed appeal. Title, content and reply masked by
+/// [`crate::disclose::public_text`]; of the location only the district;
+/// nothing of the citizen, the channel, the timeline's actors or the
+/// rating. `dept_name` is the department's display name, if known.
+pub fn public_entry(a: &AppealRecord, dept_name: Option<&str>) -> Value {
+    let address = a
+        .location
+        .as_ref()
+        .and_then(|l| l.get("address"))
+        .and_then(Value::as_str);
+    let mask = |t: &str| public_text(t, address);
+    let closed = a.closed_at.unwrap_or(a.updated_at);
+    json!({
+        "id": public_id(&a.id),
+        "kind": a.kind,
+        "dept": a.dept.as_ref().map(|d| json!({"id": d, "name": dept_name.unwrap_or(d)})),
+        "title": mask(&a.title),
+        "content": mask(&a.content),
+        "reply": a.reply.as_deref().map(mask),
+        "district": address.and_then(district),
+        "filed_at": a.created_at,
+        "replied_at": a.replied_at,
+        "closed_at": closed,
+        "time_taken_ms": closed - a.created_at,
+        "reply_time_ms": a.replied_at.map(|r| r - a.created_at),
     })
 }

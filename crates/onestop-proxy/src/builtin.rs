@@ -16,6 +16,7 @@ pub struct ApiRequest<'a> {
     /// The normalised path.
     pub path: &'a str,
     pub query: Option<&'a str>,
+    /// The verified citizen; empty for an [`CitizenApi::anonymous`] path.
     pub citizen: &'a str,
     pub channel: Option<&'a str>,
     /// The client's `Idempotency-Key`.
@@ -37,6 +38,13 @@ pub struct ApiReply {
 pub trait CitizenApi: Send + Sync + 'static {
     /// Whether this API serves `path` (normalised).
     fn handles(&self, path: &str) -> bool;
+
+    /// Whether `path` is served without a citizen (public documents such
+    /// as the appeals feed): the channel's app key and limits still apply,
+    /// and [`ApiRequest::citizen`] is empty.
+    fn anonymous(&self, _path: &str) -> bool {
+        false
+    }
 
     async fn call(&self, req: ApiRequest<'_>) -> ApiReply;
 }

@@ -141,6 +141,12 @@ pub struct AppealChange {
     /// Count a re-dispatch after a return.
     pub redispatch: bool,
     pub event: Option<NewAppealEvent>,
+    /// Opens a follow-up (回访整改) for the lead department, due then, in
+    /// the same transaction: a `ratings` row of subject kind `appeal` with
+    /// the change's `score` and `rating_comment`, and its `followups` row
+    /// (what `/admin/v1/followups` lists). Only with `score` and a
+    /// department.
+    pub followup_due_at: Option<Millis>,
 }
 
 /// Which appeals to list (newest first for citizens; oldest first in
@@ -195,6 +201,15 @@ pub trait AppealStore: Send + Sync + 'static {
 
     /// Counts per state, kind and department, and how many are overdue.
     async fn appeal_counts(&self, now: Millis) -> Result<Vec<AppealCount>>;
+
+    /// The public feed: disclosed appeals closed after a department's
+    /// reply, the latest closed first (`closed_at`, then id, descending);
+    /// `before` (an appeal id) pages back. Without timelines.
+    async fn disclosed_appeals(
+        &self,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AppealRecord>>;
 
     /// Appeals created in `[from, to)` that reached a department, without
     /// timelines (for assessment).

@@ -212,6 +212,9 @@ pub enum SubjectKind {
     Case,
     /// One call of a department's matter (`dept/route:request-id`).
     Matter,
+    /// A citizen's appeal (its id); rated through the appeal itself, the
+    /// rating row only carries its follow-up.
+    Appeal,
 }
 
 impl SubjectKind {
@@ -219,6 +222,7 @@ impl SubjectKind {
         match self {
             SubjectKind::Case => "case",
             SubjectKind::Matter => "matter",
+            SubjectKind::Appeal => "appeal",
         }
     }
 
@@ -226,6 +230,7 @@ impl SubjectKind {
         match s {
             "case" => Some(SubjectKind::Case),
             "matter" => Some(SubjectKind::Matter),
+            "appeal" => Some(SubjectKind::Appeal),
             _ => None,
         }
     }

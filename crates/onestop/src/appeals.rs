@@ -62,38 +62,60 @@ pub fn source(desk: &Option<Arc<Desk>>) -> Arc<dyn onestop_assessment::AppealSou
     }
 }
 
-/// The citizens' appeals API on the public listener.
+/// The citizens' appeals API on the public listener, and the public feed
+/// (`GET /api/v1/appeals/public`: the channel's app key, no citizen).
 pub struct AppealsApi {
     desk: Arc<Desk>,
+    /// The files in force (departments' display names for the feed).
+    files: tokio::sync::watch::Receiver<Arc<Config>>,
 }
 
 impl AppealsApi {
-    pub fn new(desk: Arc<Desk>) -> AppealsApi {
-        AppealsApi { desk }
+    pub fn new(desk: Arc<Desk>, files: tokio::sync::watch::Receiver<Arc<Config>>) -> AppealsApi {
+        AppealsApi { desk, files }
+    }
+
+    /// A department's display name from the files in force.
+    fn dept_name(&self, id: &str) -> Option<String> {
+        self.files
+            .borrow()
+            .departments
+            .iter()
+            .map(|d| &d.file.department)
+            .find(|d| d.id.get_ref() == id)
+            .map(|d| d.name.clone())
     }
 }
 
 #[async_trait]
 impl CitizenApi for AppealsApi {
     fn handles(&self, path: &str) -> bool {
-        api::handles(path)
+        api::handles(path) || path == api::FEED_PATH
+    }
+
+    fn anonymous(&self, path: &str) -> bool {
+        path == api::FEED_PATH
     }
 
     async fn call(&self, req: ApiRequest<'_>) -> ApiReply {
-        let answer = api::handle(
-            &self.desk,
-            api::Request {
-                method: req.method,
-                path: req.path,
-                query: req.query,
-                citizen: req.citizen,
-                channel: req.channel,
-                idempotency_key: req.idempotency_key,
-                body: req.body,
-            },
-            now_ms(),
-        )
-        .await;
+        let answer = if req.path == api::FEED_PATH {
+            api::feed(&self.desk, req.method, req.query, &|d| self.dept_name(d)).await
+        } else {
+            api::handle(
+                &self.desk,
+                api::Request {
+                    method: req.method,
+                    path: req.path,
+                    query: req.query,
+                    citizen: req.citizen,
+                    channel: req.channel,
+                    idempotency_key: req.idempotency_key,
+                    body: req.body,
+                },
+                now_ms(),
+            )
+            .await
+        };
         match answer {
             Ok(answer) => crate::sharing::reply(answer),
             Err(e) => ApiReply {

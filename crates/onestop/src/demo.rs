@@ -606,6 +606,8 @@ fn print_banner(manifest: &FleetManifest, at: Endpoints, creds: Credentials<'_>,
     println!(
         "  curl -s {key} -H \"authorization: Bearer $T\" -H 'content-type: application/json' -d '{{\"kind\":\"help\",\"title\":\"小区停水\",\"content\":\"三天没有水\"}}' http://{public}/api/v1/me/appeals"
     );
+    // The public feed of disclosed, closed appeals (app key, no citizen).
+    println!("  curl -s {key} http://{public}/api/v1/appeals/public");
     if let Some(m) = http {
         println!(
             "  curl -s {key} -H \"authorization: Bearer $T\" http://{public}{}",

@@ -5,8 +5,10 @@
 //! public listener:
 //! - one no rule decides (the operators' queue, to dispatch in the
 //!   console);
-//! - two the busy department accepts and replies to, rated 5 (disclosed)
-//!   and 2 (a bad rating);
+//! - two the busy department accepts and replies to, rated 5 (disclosed,
+//!   with a phone number and an address: the public feed
+//!   `/api/v1/appeals/public` shows it masked) and 2 (a bad rating, which
+//!   opens a follow-up in `/admin/v1/followups`);
 //! - one to the silent department, a complaint whose 30 s accept limit
 //!   passes unanswered: overdue, then escalated by the gateway's scanner;
 //! - one the busy department returns as outside its remit (back to the
@@ -175,8 +177,9 @@ impl DemoAppeals<'_> {
         let good = self
             .file(
                 first,
-                json!({"kind": "help", "title": "小区停水", "content": "三天没有水，请尽快恢复",
-                       "disclose": true}),
+                json!({"kind": "help", "title": "小区停水",
+                       "content": "三天没有水，请尽快恢复，电话13800138000",
+                       "location": {"address": "渝中区解放碑 2 号"}, "disclose": true}),
             )
             .await?;
         let bad = self

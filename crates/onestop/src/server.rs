@@ -256,6 +256,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let cases_files = files_tx.subscribe();
     let sharing_files = files_tx.subscribe();
     let appeals_files = files_tx.subscribe();
+    let feed_files = files_tx.subscribe();
     let messages_files = files_tx.subscribe();
     let registry = Registry::new(
         store.clone(),
@@ -314,7 +315,10 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         )
     };
     if let Some(desk) = &appeals {
-        citizen_apis.push(Arc::new(crate::appeals::AppealsApi::new(desk.clone())));
+        citizen_apis.push(Arc::new(crate::appeals::AppealsApi::new(
+            desk.clone(),
+            feed_files,
+        )));
     }
     // Composite matters: steps go out as the gateway's own requests through
     // the public listener; cases nobody drives (after a restart) are taken

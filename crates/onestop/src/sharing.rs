@@ -167,6 +167,13 @@ impl CitizenApi for CitizenApis {
         self.0.iter().any(|a| a.handles(path))
     }
 
+    fn anonymous(&self, path: &str) -> bool {
+        self.0
+            .iter()
+            .find(|a| a.handles(path))
+            .is_some_and(|a| a.anonymous(path))
+    }
+
     async fn call(&self, req: ApiRequest<'_>) -> ApiReply {
         match self.0.iter().find(|a| a.handles(req.path)) {
             Some(api) => api.call(req).await,

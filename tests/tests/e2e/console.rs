@@ -27,7 +27,7 @@ use onestop_tests::secure::Secure;
 use onestop_tests::{
     ConfigOptions, Demo, Gateway, GatewaySetup, Sim, pg_url, require_postgres, wait_for,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Every gateway writes its roll-ups each second in these tests.
 const FAST_ROLLUPS: &str = "\n[assessment]\nrollup_interval = \"1s\"\ngauge_interval = \"1s\"\n";
@@ -296,6 +296,16 @@ async fn two_gateways_on_one_postgres_report_the_same_assessment() {
             report["platform"]["appeals"], platform_appeals,
             "{gw}: platform"
         );
+        // a2's rating of 2 opened a follow-up (on the cases' mechanism),
+        // open and not yet due; nothing else opened one.
+        let fu = &dept(report, &ok_dept.id)["followups"];
+        assert_eq!(
+            (&fu["opened"], &fu["open"]),
+            (&json!(1), &json!(1)),
+            "{gw}: {fu}"
+        );
+        let fu = &dept(report, &bad_dept.id)["followups"];
+        assert_eq!(fu["opened"], 0, "{gw}: {fu}");
     }
     // The gauges say the same on either gateway.
     let series = format!("onestop_assessment_requests{{dept=\"{}\"}}", ok_dept.id);

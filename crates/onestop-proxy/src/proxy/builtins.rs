@@ -89,7 +89,8 @@ impl Gateway {
     }
 
     /// A built-in API for a verified citizen (cases and ratings): the
-    /// citizen, the limits, the body (at most [`MAX_BODY`], through the one
+    /// citizen (none for an anonymous path, e.g. the public appeals feed),
+    /// the limits, the body (at most [`MAX_BODY`], through the one
     /// body gate [`hygiene::read_whole_body`]), then the API.
     async fn citizen_api(
         &self,
@@ -100,9 +101,19 @@ impl Gateway {
         path: &str,
         api: Arc<dyn CitizenApi>,
     ) -> Step {
-        let citizen = self
-            .builtin_citizen(session, ctx, snapshot, channel)
-            .await?;
+        // A public document: the channel (checked before the built-ins)
+        // and its limits, no citizen.
+        let citizen = if api.anonymous(path) {
+            access::limit(&self.limiter, &snapshot.access, None, &ctx.caller)
+                .await
+                .map_err(Stop::Refused)?;
+            None
+        } else {
+            Some(
+                self.builtin_citizen(session, ctx, snapshot, channel)
+                    .await?,
+            )
+        };
         let body = hygiene::read_whole_body(session, MAX_BODY as u64, ctx.body.deadline)
             .await
             .map_err(Stop::Closed)?;
@@ -113,7 +124,7 @@ impl Gateway {
                 method: req.method.as_str(),
                 path,
                 query: req.uri.query(),
-                citizen: &citizen.id,
+                citizen: citizen.as_ref().map_or("", |c| c.id.as_str()),
                 channel: channel.map(|c| c.id.as_str()),
                 idempotency_key: header("idempotency-key"),
                 request_id: &ctx.request_id,

@@ -200,6 +200,10 @@ impl SqlStore {
         if let Some(event) = &c.event {
             append(&mut tx, id, c.version + 1, c.at, event).await?;
         }
+        if let (Some(due_at), Some(score), Some(dept)) = (c.followup_due_at, c.score, &c.dept) {
+            self.appeal_followup(&mut tx, id, dept, score, c, due_at)
+                .await?;
+        }
         let record = load(&mut tx, id)
             .await?
             .ok_or_else(|| StoreError::Other(format!("appeal {id} vanished")))?;
@@ -282,6 +286,101 @@ impl SqlStore {
             q = q.bind(b.as_str());
         }
         let rows = q.fetch_all(&self.inner.pool).await.map_err(db)?;
+        rows.iter().map(appeal).collect()
+    }
+
+    /// The rating row (subject kind `appeal`) and the follow-up of a bad
+    /// rating, in the change's transaction.
+    async fn appeal_followup(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+        dept: &str,
+        score: i64,
+        c: &AppealChange,
+        due_at: Millis,
+    ) -> Result<()> {
+        let citizen: String = get(
+            &sqlx::query("SELECT citizen FROM appeals WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(db)?,
+            "citizen",
+        )?;
+        let at = c.rated_at.unwrap_or(c.at);
+        let row = sqlx::query(
+            "INSERT INTO ratings (citizen, subject_kind, subject, dept, score, tags, comment, at) \
+             VALUES ($1, 'appeal', $2, $3, $4, '[]', $5, $6) RETURNING id",
+        )
+        .bind(citizen.as_str())
+        .bind(id)
+        .bind(dept)
+        .bind(score)
+        .bind(c.rating_comment.as_deref().unwrap_or(""))
+        .bind(at)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("appeal {id} is already rated"))
+            } else {
+                db(e)
+            }
+        })?;
+        let rating_id: i64 = get(&row, "id")?;
+        sqlx::query(
+            "INSERT INTO followups (rating_id, dept, citizen, subject_kind, subject, score, \
+             created_at, due_at) VALUES ($1, $2, $3, 'appeal', $4, $5, $6, $7)",
+        )
+        .bind(rating_id)
+        .bind(dept)
+        .bind(citizen.as_str())
+        .bind(id)
+        .bind(score)
+        .bind(at)
+        .bind(due_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn do_disclosed_appeals(
+        &self,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AppealRecord>> {
+        // The partial index `appeals_disclosed` holds exactly these rows in
+        // this order: a page costs the page.
+        let limit = i64::from(match limit {
+            0 => PAGE,
+            n => n.min(MAX_PAGE),
+        });
+        let feed = "disclose = 1 AND state = 'closed' AND replied_at IS NOT NULL";
+        let rows =
+            match before {
+                None => sqlx::query(&format!(
+                    "SELECT {} FROM appeals WHERE {feed} ORDER BY closed_at DESC, id DESC LIMIT $1",
+                    appeal_columns!()
+                ))
+                .bind(limit)
+                .fetch_all(&self.inner.pool)
+                .await,
+                Some(before) => {
+                    sqlx::query(&format!(
+                        "SELECT {} FROM appeals a WHERE {feed} AND EXISTS (SELECT 1 FROM appeals b \
+                     WHERE b.id = $1 AND (a.closed_at < b.closed_at OR (a.closed_at = \
+                     b.closed_at AND a.id < b.id))) ORDER BY closed_at DESC, id DESC LIMIT $2",
+                        appeal_columns!()
+                    ))
+                    .bind(before)
+                    .bind(limit)
+                    .fetch_all(&self.inner.pool)
+                    .await
+                }
+            }
+            .map_err(db)?;
         rows.iter().map(appeal).collect()
     }
 
@@ -393,6 +492,18 @@ impl AppealStore for SqlStore {
     async fn appeal_counts(&self, now: Millis) -> Result<Vec<AppealCount>> {
         self.bounded("appeal_counts", self.do_appeal_counts(now))
             .await
+    }
+
+    async fn disclosed_appeals(
+        &self,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AppealRecord>> {
+        self.bounded(
+            "disclosed_appeals",
+            self.do_disclosed_appeals(before, limit),
+        )
+        .await
     }
 
     async fn dispatched_appeals(&self, from: Millis, to: Millis) -> Result<Vec<AppealRecord>> {

@@ -232,8 +232,10 @@ impl SqlStore {
         .await
         .map_err(db)?;
         let ratings = sqlx::query(
+            // Appeals' ratings live on the appeals (满意率); a `ratings` row
+            // of kind `appeal` exists only to carry a bad one's follow-up.
             "SELECT dept, score, COUNT(*) AS n FROM ratings \
-             WHERE at >= $1 AND at < $2 GROUP BY dept, score",
+             WHERE at >= $1 AND at < $2 AND subject_kind <> 'appeal' GROUP BY dept, score",
         )
         .bind(from)
         .bind(to)

@@ -611,7 +611,11 @@ impl SqlStore {
         // Counts per score, summed up here: PostgreSQL's SUM and AVG of a
         // BIGINT are NUMERIC, which the Any driver cannot decode.
         let scores =
-            sqlx::query("SELECT dept, score, COUNT(*) AS n FROM ratings GROUP BY dept, score")
+            // Not appeals' (their `ratings` rows carry bad ones' follow-ups only).
+            sqlx::query(
+                "SELECT dept, score, COUNT(*) AS n FROM ratings WHERE subject_kind <> 'appeal' \
+                 GROUP BY dept, score",
+            )
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db)?;

@@ -10,6 +10,8 @@ use serde_json::json;
 
 use crate::common::Fixture;
 
+mod feed;
+
 on_both!(
     appeals_round_trip_with_their_first_entries,
     one_submit_key_is_one_appeal_also_concurrently,
