@@ -148,6 +148,11 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "messages",
         include_str!("../../migrations/sqlite/0011_messages.sql"),
     ),
+    (
+        13,
+        "appeal_attachments",
+        include_str!("../../migrations/sqlite/0013_appeal_attachments.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Embedded = &[
@@ -190,6 +195,11 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         11,
         "messages",
         include_str!("../../migrations/postgres/0011_messages.sql"),
+    ),
+    (
+        13,
+        "appeal_attachments",
+        include_str!("../../migrations/postgres/0013_appeal_attachments.sql"),
     ),
 ];
 
