@@ -79,6 +79,15 @@ impl CitizenApi for AppealsApi {
         api::handles(path)
     }
 
+    fn max_body(&self, method: &str, path: &str) -> u64 {
+        api::max_body(
+            &self.desk,
+            method,
+            path,
+            onestop_proxy::builtin::MAX_BODY as u64,
+        )
+    }
+
     async fn call(&self, req: ApiRequest<'_>) -> ApiReply {
         let answer = api::handle(
             &self.desk,
@@ -89,13 +98,19 @@ impl CitizenApi for AppealsApi {
                 citizen: req.citizen,
                 channel: req.channel,
                 idempotency_key: req.idempotency_key,
+                content_type: req.content_type,
                 body: req.body,
             },
             now_ms(),
         )
         .await;
         match answer {
-            Ok(answer) => crate::sharing::reply(answer),
+            Ok(api::Answer::Json(status, doc)) => crate::sharing::reply((status, doc)),
+            Ok(api::Answer::File(file)) => ApiReply {
+                status: 200,
+                body: file.content,
+                download: Some(file.media_type),
+            },
             Err(e) => ApiReply {
                 status: e.status(),
                 body: onestop_core::error::json_body_with(
@@ -105,6 +120,7 @@ impl CitizenApi for AppealsApi {
                     e.field(),
                     None,
                 ),
+                download: None,
             },
         }
     }

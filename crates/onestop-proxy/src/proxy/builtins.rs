@@ -89,8 +89,9 @@ impl Gateway {
     }
 
     /// A built-in API for a verified citizen (cases and ratings): the
-    /// citizen, the limits, the body (at most [`MAX_BODY`], through the one
-    /// body gate [`hygiene::read_whole_body`]), then the API.
+    /// citizen, the limits, the body (at most [`crate::builtin::MAX_BODY`], or the API's
+    /// own limit for uploads, through the one body gate
+    /// [`hygiene::read_whole_body`]), then the API.
     async fn citizen_api(
         &self,
         session: &mut Session,
@@ -103,7 +104,8 @@ impl Gateway {
         let citizen = self
             .builtin_citizen(session, ctx, snapshot, channel)
             .await?;
-        let body = hygiene::read_whole_body(session, MAX_BODY as u64, ctx.body.deadline)
+        let limit = api.max_body(session.req_header().method.as_str(), path);
+        let body = hygiene::read_whole_body(session, limit, ctx.body.deadline)
             .await
             .map_err(Stop::Closed)?;
         let req = session.req_header();
@@ -117,11 +119,16 @@ impl Gateway {
                 channel: channel.map(|c| c.id.as_str()),
                 idempotency_key: header("idempotency-key"),
                 request_id: &ctx.request_id,
+                content_type: header("content-type"),
                 body: &body,
             })
             .await;
-        ctx.responded =
-            Some(respond_reply(session, reply.status, reply.body, &ctx.request_id).await?);
+        ctx.responded = Some(match reply.download {
+            Some(media_type) => {
+                respond_download(session, &media_type, reply.body, &ctx.request_id).await?
+            }
+            None => respond_reply(session, reply.status, reply.body, &ctx.request_id).await?,
+        });
         Err(Stop::Answered)
     }
 }
