@@ -81,8 +81,43 @@ impl Dept {
         let r = self.req(pb::ReplyRequest {
             id: id.into(),
             text: text.into(),
+            attachments: Vec::new(),
         });
         Ok(self.client.reply(r).await?.into_inner())
+    }
+
+    /// Replies with documents (`(content type, bytes)`).
+    pub async fn reply_with(
+        &mut self,
+        id: &str,
+        text: &str,
+        files: &[(&str, &[u8])],
+    ) -> Result<pb::Appeal, tonic::Status> {
+        let r = self.req(pb::ReplyRequest {
+            id: id.into(),
+            text: text.into(),
+            attachments: files
+                .iter()
+                .map(|(t, c)| pb::NewAttachment {
+                    content_type: (*t).into(),
+                    content: c.to_vec(),
+                })
+                .collect(),
+        });
+        Ok(self.client.reply(r).await?.into_inner())
+    }
+
+    /// One attachment of an appeal the department leads.
+    pub async fn attachment(
+        &mut self,
+        id: &str,
+        attachment_id: &str,
+    ) -> Result<pb::AttachmentContent, tonic::Status> {
+        let r = self.req(pb::GetAttachmentRequest {
+            id: id.into(),
+            attachment_id: attachment_id.into(),
+        });
+        Ok(self.client.get_attachment(r).await?.into_inner())
     }
 
     pub async fn send_back(&mut self, id: &str, reason: &str) -> Result<pb::Appeal, tonic::Status> {

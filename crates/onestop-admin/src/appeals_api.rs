@@ -102,6 +102,7 @@ fn map(e: DeskError) -> ApiError {
         DeskError::WrongState(m) => ApiError::Conflict(m),
         DeskError::Busy => ApiError::Conflict(e.to_string()),
         DeskError::Unavailable(m) => ApiError::StoreUnavailable(m),
+        DeskError::Unsupported(f) => ApiError::UnsupportedMediaType(f.message),
         other => ApiError::Internal(other.to_string()),
     }
 }
@@ -216,6 +217,49 @@ pub(crate) async fn get_appeal(
         .await
         .map_err(map)?;
     shown_one(&state, desk, &ctx, &a)
+}
+
+/// One attachment of an appeal (a citizen's photo, a reply's document),
+/// with its stored type, as a download (`content-disposition:
+/// attachment`, `x-content-type-options: nosniff`). One the appeal does
+/// not carry answers 404 like a missing appeal.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/appeals/{id}/attachments/{hash}",
+    tag = "appeals",
+    params(
+        ("id" = String, Path, description = "The appeal number"),
+        ("hash" = String, Path, description = "The attachment's id, `sha256:<hex>`, as the appeal lists it"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The attachment's bytes, with its stored content type", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 503, description = "STORE_UNAVAILABLE", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_attachment(
+    State(state): State<AdminState>,
+    ctx: Ctx,
+    Path((id, hash)): Path<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let blob = desk(&state)?
+        .attachment(Who::Operator(&ctx.caller.name), &id, &hash)
+        .await
+        .map_err(map)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, blob.media_type),
+            (header::CONTENT_DISPOSITION, "attachment".to_owned()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (header::CACHE_CONTROL, "private, no-store".to_owned()),
+        ],
+        blob.content,
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

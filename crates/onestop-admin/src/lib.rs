@@ -22,6 +22,7 @@
 //! | `GET /admin/v1/data-items`, `GET /admin/v1/agreements[/{id}]` | any |
 //! | `POST /admin/v1/agreements` | editor, for a consumer department within the operator's departments (named in the body) |
 //! | `POST /admin/v1/agreements/{id}/approve`, `/reject`, `/revoke` | approver: not limited to departments (as the gateway's operator), or limited to departments that include the agreement's provider (as the provider) |
+//! | `GET /admin/v1/appeals[/stats\|/{id}]`, `GET /admin/v1/appeals/{id}/attachments/{hash}` | any |
 //! | `GET /admin/v1/messages/outbox` | any |
 //! | `POST /admin/v1/messages/outbox/{event_id}/retry` | editor not limited to departments |
 //! | `GET /admin/v1/assessment`, `GET /admin/v1/traffic`, `GET /admin/v1/upstreams`, `GET /admin/v1/access-audit/verify` | any (assessment and traffic: a department-scoped operator gets their departments' rows) |
@@ -266,6 +267,7 @@ fn api(state: &AdminState) -> OpenApiRouter<AdminState> {
         .merge(g(read, routes!(appeals::stats)))
         .merge(g(read, routes!(appeals::list)))
         .merge(g(read, routes!(appeals::get_appeal)))
+        .merge(g(read, routes!(appeals::get_attachment)))
         .merge(g(editor_any("appeal.dispatch"), routes!(appeals::dispatch)))
         .merge(g(editor_any("appeal.escalate"), routes!(appeals::escalate)))
         .merge(g(whole("appeal.close"), routes!(appeals::close)))

@@ -8,16 +8,21 @@
 //! | `GET /api/v1/me/appeals?limit=&before=` | the citizen's appeals, newest first, `{"appeals":[…],"next":ID|null}` |
 //! | `GET /api/v1/me/appeals/{id}` | one appeal with every step in `timeline`; anybody else's → 404 |
 //! | `POST /api/v1/me/appeals/{id}/rating` | `{"score":1-5,"comment"?}` on a replied appeal → 200; twice or before the reply → 409; 1–2 opens a follow-up |
+//! | `POST /api/v1/me/appeals/attachments` | the raw file as the body, its `Content-Type` (JPEG, PNG, PDF as `[appeals] attachment_types` allow, checked against the content's magic bytes) → 201 `{"id":"sha256:…","size","type"}` (200 when that content is stored already); over `max_attachment_bytes` → 413 `BODY_TOO_LARGE` (before the body is read when `Content-Length` says so); a type not taken → 415 naming `Content-Type`. The submission names ids in `attachments` |
+//! | `GET /api/v1/me/appeals/{id}/attachments/{hash}` | one attachment of the citizen's appeal, with its stored type, `content-disposition: attachment`, `x-content-type-options: nosniff`; anybody else's, or one the appeal does not carry → 404 |
 //! | `GET /api/v1/appeals/public?limit=&before=` | [`feed`]: disclosed, closed appeals, masked, the latest closed first, `{"appeals":[…],"next":ID|null}`; no citizen needed |
 
-use onestop_store::{AppealFilter, Millis};
-use serde_json::Value;
+use onestop_store::{AppealFilter, AttachmentBlob, Millis};
+use serde_json::{Value, json};
 
 use crate::{Desk, DeskError, Submit, Who, invalid, view};
 
 pub const APPEALS_PATH: &str = "/api/v1/me/appeals";
 /// The public feed of disclosed, closed appeals.
 pub const FEED_PATH: &str = "/api/v1/appeals/public";
+
+/// Where citizens upload attachments.
+pub const ATTACHMENTS_PATH: &str = "/api/v1/me/appeals/attachments";
 
 /// Default and largest page.
 const PAGE: u32 = 20;
@@ -41,11 +46,58 @@ pub struct Request<'a> {
     pub citizen: &'a str,
     pub channel: Option<&'a str>,
     pub idempotency_key: Option<&'a str>,
+    /// The request's `Content-Type` (an upload's declared type).
+    pub content_type: Option<&'a str>,
     pub body: &'a [u8],
 }
 
-/// Answers `req`: the status and document, or why not.
-pub async fn handle(desk: &Desk, req: Request<'_>, now: Millis) -> Result<(u16, Value), DeskError> {
+/// What the API answers: a JSON document, or an attachment's bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Json(u16, Value),
+    /// Served with its stored type, `content-disposition: attachment` and
+    /// `x-content-type-options: nosniff`.
+    File(AttachmentBlob),
+}
+
+/// The largest body the gateway reads for `method path`: an upload's limit
+/// (`[appeals] max_attachment_bytes`) for `POST` to [`ATTACHMENTS_PATH`],
+/// else `default` (a larger declared body: 413 before it is read).
+pub fn max_body(desk: &Desk, method: &str, path: &str, default: u64) -> u64 {
+    if method == "POST" && path == ATTACHMENTS_PATH {
+        desk.settings().input.max_attachment_bytes
+    } else {
+        default
+    }
+}
+
+/// Answers `req`: the status and document or file, or why not.
+pub async fn handle(desk: &Desk, req: Request<'_>, now: Millis) -> Result<Answer, DeskError> {
+    let rest = req.path.strip_prefix(APPEALS_PATH).unwrap_or("");
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    match (req.method, segments.as_slice()) {
+        ("POST", ["attachments"]) => {
+            let b = desk.upload(req.content_type, req.body, now).await?;
+            // 201 for new content; 200 when it was stored already (dedup).
+            let status = if b.fresh { 201 } else { 200 };
+            Ok(Answer::Json(
+                status,
+                json!({"id": b.blob.hash, "size": b.blob.size, "type": b.blob.media_type}),
+            ))
+        }
+        ("GET" | "HEAD", [id, "attachments", hash]) => Ok(Answer::File(
+            desk.attachment(Who::Citizen(req.citizen), id, hash).await?,
+        )),
+        (_, ["attachments"] | [_, "attachments", _]) => {
+            Err(DeskError::MethodNotAllowed(req.method.to_owned()))
+        }
+        _ => json_api(desk, req, now)
+            .await
+            .map(|(status, doc)| Answer::Json(status, doc)),
+    }
+}
+
+async fn json_api(desk: &Desk, req: Request<'_>, now: Millis) -> Result<(u16, Value), DeskError> {
     let rest = req.path.strip_prefix(APPEALS_PATH).unwrap_or("");
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match (req.method, segments.as_slice()) {

@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use onestop_appeals::Action;
-use onestop_store::AppealRecord;
+use onestop_store::{AppealRecord, AttachmentBlob};
 use prometheus::{IntCounterVec, register_int_counter_vec};
 
 static EVENTS: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
@@ -47,6 +47,13 @@ pub(crate) fn changed(a: &AppealRecord, action: Action) {
     } else {
         tracing::info!(appeal = %a.id, kind = %a.kind, state = %a.state, dept, event = action.as_str(), "appeal changed");
     }
+}
+
+/// An attachment was stored (`fresh`) or found stored already. Its type
+/// and size only: the hash would tell whoever holds the file that it was
+/// uploaded.
+pub(crate) fn uploaded(b: &AttachmentBlob, fresh: bool) {
+    tracing::info!(media_type = %b.media_type, size = b.size, fresh, "appeal attachment stored");
 }
 
 /// The scanner could not do its round.

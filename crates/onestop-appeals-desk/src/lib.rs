@@ -32,12 +32,12 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use onestop_appeals::{
-    Action, Actor, Destination, FieldError, Kind, Refusal, Settings, State, next_state,
-    parse_submission,
+    Action, Actor, AttachmentError, Destination, FieldError, Kind, Refusal, Settings, State,
+    check_attachment, next_state, parse_submission,
 };
 use onestop_store::{
-    AppealChange, AppealCount, AppealFilter, AppealRecord, AppealStore, Millis, NewAppeal,
-    NewAppealEvent, NewDispatch, StoreError,
+    AppealChange, AppealCount, AppealFilter, AppealRecord, AppealStore, AttachmentBlob, Millis,
+    NewAppeal, NewAppealEvent, NewDispatch, StoreError,
 };
 use serde_json::Value;
 
@@ -66,6 +66,13 @@ pub enum DeskError {
     /// The path does not take this method (405).
     #[error("method {0} is not allowed here")]
     MethodNotAllowed(String),
+    /// An attachment over `[appeals] max_attachment_bytes` (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// An attachment of a type not taken, or not what the content is (415,
+    /// naming `Content-Type`).
+    #[error("{0}")]
+    Unsupported(FieldError),
     /// Anything else (500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -82,6 +89,8 @@ impl DeskError {
             DeskError::Busy => "APPEAL_BUSY",
             DeskError::Unavailable(_) => "STORE_UNAVAILABLE",
             DeskError::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
+            DeskError::TooLarge(_) => "BODY_TOO_LARGE",
+            DeskError::Unsupported(_) => "UNSUPPORTED_MEDIA_TYPE",
             DeskError::Internal(_) => "INTERNAL",
         }
     }
@@ -95,6 +104,8 @@ impl DeskError {
             DeskError::WrongState(_) | DeskError::Busy => 409,
             DeskError::Unavailable(_) => 503,
             DeskError::MethodNotAllowed(_) => 405,
+            DeskError::TooLarge(_) => 413,
+            DeskError::Unsupported(_) => 415,
             DeskError::Internal(_) => 500,
         }
     }
@@ -102,7 +113,7 @@ impl DeskError {
     /// The field at fault, for 400s.
     pub fn field(&self) -> Option<&str> {
         match self {
-            DeskError::Invalid(e) => Some(&e.field),
+            DeskError::Invalid(e) | DeskError::Unsupported(e) => Some(&e.field),
             _ => None,
         }
     }
@@ -171,6 +182,31 @@ pub struct Submit<'a> {
     pub body: &'a Value,
 }
 
+/// A stored upload (without its content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    pub blob: AttachmentBlob,
+    /// `false`: that content was stored already.
+    pub fresh: bool,
+}
+
+/// A document a department sends with its reply.
+#[derive(Debug, Clone, Copy)]
+pub struct NewFile<'a> {
+    /// The declared media type (checked against the content).
+    pub content_type: Option<&'a str>,
+    pub content: &'a [u8],
+}
+
+/// An upload's refusal, naming the item of a list it concerns.
+fn in_field(e: DeskError, field: &str) -> DeskError {
+    match e {
+        DeskError::Invalid(f) | DeskError::Unsupported(f) => invalid(field, f.message),
+        DeskError::TooLarge(m) => invalid(field, m),
+        other => other,
+    }
+}
+
 /// Attempts of one action against concurrent changes.
 const ATTEMPTS: usize = 4;
 /// How long a department has to follow up a bad rating (回访整改; local
@@ -222,6 +258,7 @@ impl Desk {
                 "1-128 characters without control characters",
             ));
         }
+        self.known_attachments(&sub.attachments).await?;
         let limits = settings.limits_for(sub.kind);
         let cal = &settings.calendar;
         let dest = settings.rules.decide(
@@ -262,6 +299,7 @@ impl Desk {
             // The operators owe a dispatch within the accept limit.
             next_due: cal.deadline(now, limits.accept),
             dispatch,
+            attachments: sub.attachments,
         };
         for _ in 0..ATTEMPTS {
             match self.store.create_appeal(&new).await {
@@ -273,6 +311,8 @@ impl Desk {
                 }
                 // The random number was taken: draw another.
                 Err(StoreError::Conflict(_)) => new.id = appeal_number(now, cal.utc_offset_hours),
+                // An attachment vanished between the check and the write.
+                Err(StoreError::NotFound(m)) => return Err(invalid("attachments", m)),
                 Err(e) => return Err(store_error(e)),
             }
         }
@@ -362,7 +402,41 @@ impl Desk {
         text: &str,
         now: Millis,
     ) -> Result<AppealRecord, DeskError> {
+        self.reply_with(dept, id, text, &[], now).await
+    }
+
+    /// A department replies with documents: each checked like a citizen's
+    /// upload (`attachments[i]` named when refused), stored by hash, and
+    /// attached with the reply's timeline entry — or, on any refusal, the
+    /// reply is not written (a stored blob no appeal names stays unnamed).
+    pub async fn reply_with(
+        &self,
+        dept: &str,
+        id: &str,
+        text: &str,
+        files: &[NewFile<'_>],
+        now: Millis,
+    ) -> Result<AppealRecord, DeskError> {
         let text = checked_note("text", text, true)?;
+        let max = self.settings.load().input.max_attachments;
+        if files.len() > max {
+            return Err(invalid(
+                "attachments",
+                format!("{} attachments, at most {max}", files.len()),
+            ));
+        }
+        // The appeal must be the department's before anything is stored.
+        self.read(Who::Department(dept), id).await?;
+        let mut hashes: Vec<String> = Vec::with_capacity(files.len());
+        for (i, f) in files.iter().enumerate() {
+            let blob = self
+                .upload(f.content_type, f.content, now)
+                .await
+                .map_err(|e| in_field(e, &format!("attachments[{i}]")))?;
+            if !hashes.contains(&blob.blob.hash) {
+                hashes.push(blob.blob.hash);
+            }
+        }
         self.act(Who::Department(dept), id, Action::Reply, |a, state| {
             AppealChange {
                 state: state.as_str().into(),
@@ -379,6 +453,7 @@ impl Desk {
                     a.dept.clone(),
                     &text,
                 )),
+                attachments: hashes.clone(),
                 ..base(a, now)
             }
         })
@@ -584,6 +659,86 @@ impl Desk {
             .overdue_appeals(now, limit)
             .await
             .map_err(store_error)
+    }
+
+    /// Stores an attachment (a citizen's upload, a department's document):
+    /// size and type checked against `[appeals]` (the type by the
+    /// content's magic bytes), stored once per content hash. Returns it
+    /// without content, and whether it was new.
+    pub async fn upload(
+        &self,
+        content_type: Option<&str>,
+        content: &[u8],
+        now: Millis,
+    ) -> Result<Uploaded, DeskError> {
+        let settings = self.settings.load();
+        let checked =
+            check_attachment(content_type, content, &settings.input).map_err(|e| match e {
+                AttachmentError::TooLarge { .. } => DeskError::TooLarge(e.to_string()),
+                AttachmentError::Empty => invalid("body", e.to_string()),
+                AttachmentError::Type(m) => DeskError::Unsupported(FieldError {
+                    field: "Content-Type".into(),
+                    message: m,
+                }),
+            })?;
+        let blob = AttachmentBlob {
+            hash: checked.hash,
+            media_type: checked.media_type,
+            size: content.len() as i64,
+            content: content.to_vec(),
+        };
+        let fresh = self
+            .store
+            .put_appeal_blob(&blob, now)
+            .await
+            .map_err(store_error)?;
+        events::uploaded(&blob, fresh);
+        Ok(Uploaded {
+            blob: AttachmentBlob {
+                content: Vec::new(),
+                ..blob
+            },
+            fresh,
+        })
+    }
+
+    /// One attachment of an appeal `who` may see, with its content. An
+    /// attachment the appeal does not carry answers like a missing appeal.
+    pub async fn attachment(
+        &self,
+        who: Who<'_>,
+        id: &str,
+        hash: &str,
+    ) -> Result<AttachmentBlob, DeskError> {
+        let appeal = self.read(who, id).await?;
+        if !appeal.attachments.iter().any(|a| a.hash == hash) {
+            return Err(DeskError::NotFound);
+        }
+        self.store
+            .appeal_blob(hash, true)
+            .await
+            .map_err(store_error)?
+            .ok_or(DeskError::NotFound)
+    }
+
+    /// Every hash is a stored attachment (`attachments[i]` names one that
+    /// is not).
+    async fn known_attachments(&self, hashes: &[String]) -> Result<(), DeskError> {
+        for (i, h) in hashes.iter().enumerate() {
+            if self
+                .store
+                .appeal_blob(h, false)
+                .await
+                .map_err(store_error)?
+                .is_none()
+            {
+                return Err(invalid(
+                    &format!("attachments[{i}]"),
+                    "no such attachment (upload it first)",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The store (for the scanner's lease and assessment).

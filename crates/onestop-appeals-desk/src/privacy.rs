@@ -158,6 +158,7 @@ mod tests {
             rated_at: None,
             redispatches: 0,
             timeline: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 

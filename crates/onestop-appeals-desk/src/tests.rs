@@ -378,3 +378,193 @@ async fn an_operators_escalation_before_the_deadline_is_not_overdue() {
     // Past the accept limit (1 s) it is overdue, escalated or not.
     assert_eq!(view::appeal(&a, T0 + 1_001)["overdue"], true);
 }
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR photo";
+const PDF: &[u8] = b"%PDF-1.7\n reply document";
+
+fn citizen_req<'a>(
+    citizen: &'a str,
+    method: &'a str,
+    path: &'a str,
+    content_type: Option<&'a str>,
+    body: &'a [u8],
+) -> api::Request<'a> {
+    api::Request {
+        method,
+        path,
+        query: None,
+        citizen,
+        channel: Some("app"),
+        idempotency_key: None,
+        content_type,
+        body,
+    }
+}
+
+fn json_of(answer: Result<api::Answer, DeskError>) -> (u16, Value) {
+    match answer {
+        Ok(api::Answer::Json(status, doc)) => (status, doc),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn attachments_upload_dedup_submit_reply_and_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = desk(&dir).await;
+    let upload = |who: &'static str, ct: Option<&'static str>, body: &'static [u8]| {
+        let d = &d;
+        async move {
+            api::handle(
+                d,
+                citizen_req(who, "POST", api::ATTACHMENTS_PATH, ct, body),
+                T0,
+            )
+            .await
+        }
+    };
+    let (status, doc) = json_of(upload("c1", Some("image/png"), PNG).await);
+    assert_eq!(status, 201);
+    let png_id = onestop_appeals::content_hash(PNG);
+    assert_eq!(
+        doc,
+        json!({"id": png_id, "size": PNG.len(), "type": "image/png"})
+    );
+    // The same content again (another citizen too): the same id, not new.
+    let (status, again) = json_of(upload("c2", None, PNG).await);
+    assert_eq!((status, &again["id"]), (200, &doc["id"]));
+
+    // A PDF declared as a PNG, HTML, a type not taken: 415 naming the header.
+    for (ct, body) in [
+        (Some("image/png"), PDF),
+        (Some("image/png"), b"<html><script>x</script>".as_slice()),
+        (Some("text/html"), PNG),
+    ] {
+        let e = upload("c1", ct, body).await.unwrap_err();
+        assert_eq!(
+            (e.status(), e.code(), e.field()),
+            (415, "UNSUPPORTED_MEDIA_TYPE", Some("Content-Type")),
+            "{e}"
+        );
+    }
+    // Over the limit: 413.
+    let mut small = (*d.settings()).clone();
+    small.input.max_attachment_bytes = 8;
+    d.update(small);
+    let e = upload("c1", Some("image/png"), PNG).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (413, "BODY_TOO_LARGE"));
+    d.update(Settings {
+        input: onestop_appeals::InputLimits::default(),
+        ..(*d.settings()).clone()
+    });
+
+    // An id never uploaded: 400 naming it, nothing filed.
+    let unknown = onestop_appeals::content_hash(b"never uploaded");
+    let body = json!({"kind": "complaint", "title": "停水", "content": "三天停水",
+        "attachments": [png_id, unknown]});
+    let e = d.submit(submit("c1", None, &body), T0).await.unwrap_err();
+    assert_eq!(e.field(), Some("attachments[1]"));
+    assert!(
+        d.list(Who::Citizen("c1"), AppealFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Filed with the photo; the rules send it to water.
+    let body = json!({"kind": "complaint", "title": "停水", "content": "三天停水",
+        "attachments": [png_id]});
+    let (a, _) = d.submit(submit("c1", None, &body), T0).await.unwrap();
+    assert_eq!(a.dept.as_deref(), Some("water"));
+    let doc = view::appeal(&a, T0);
+    assert_eq!(doc["attachments"][0]["id"], png_id);
+    assert_eq!(doc["attachments"][0]["by"], "citizen");
+    assert_eq!(doc["timeline"][0]["attachments"], json!([png_id]));
+
+    // The department reads the photo; another department may not.
+    let photo = d
+        .attachment(Who::Department("water"), &a.id, &png_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (photo.content.as_slice(), photo.media_type.as_str()),
+        (PNG, "image/png")
+    );
+    assert!(matches!(
+        d.attachment(Who::Department("housing"), &a.id, &png_id)
+            .await,
+        Err(DeskError::NotYours(_))
+    ));
+
+    // A reply with a bad document writes nothing.
+    d.accept("water", &a.id, "", T0 + 100).await.unwrap();
+    let bad = [NewFile {
+        content_type: Some("application/pdf"),
+        content: b"not a pdf",
+    }];
+    let e = d
+        .reply_with("water", &a.id, "已恢复", &bad, T0 + 200)
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("attachments[0]"));
+    assert_eq!(d.read(Who::System, &a.id).await.unwrap().state, "accepted");
+    // Another department cannot reply (nothing stored for it either).
+    let pdf = [NewFile {
+        content_type: Some("application/pdf"),
+        content: PDF,
+    }];
+    assert!(matches!(
+        d.reply_with("housing", &a.id, "x", &pdf, T0 + 200).await,
+        Err(DeskError::NotYours(_))
+    ));
+    let r = d
+        .reply_with("water", &a.id, "已恢复供水", &pdf, T0 + 300)
+        .await
+        .unwrap();
+    let pdf_id = onestop_appeals::content_hash(PDF);
+    let doc = view::appeal(&r, T0 + 300);
+    assert_eq!(doc["attachments"][1]["id"], pdf_id);
+    assert_eq!(doc["attachments"][1]["by"], "department");
+    assert_eq!(doc["attachments"][1]["by_id"], "water");
+    let replied = doc["timeline"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (replied["event"].as_str(), &replied["attachments"]),
+        (Some("replied"), &json!([pdf_id]))
+    );
+
+    // The citizen downloads the reply's PDF byte for byte; another citizen,
+    // or an id the appeal does not carry, answers 404 like a missing appeal.
+    let path = format!("/api/v1/me/appeals/{}/attachments/{pdf_id}", a.id);
+    match api::handle(&d, citizen_req("c1", "GET", &path, None, b""), T0).await {
+        Ok(api::Answer::File(f)) => {
+            assert_eq!(
+                (f.content.as_slice(), f.media_type.as_str()),
+                (PDF, "application/pdf")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = api::handle(&d, citizen_req("c2", "GET", &path, None, b""), T0)
+        .await
+        .unwrap_err();
+    assert_eq!(e, DeskError::NotFound);
+    let other = format!("/api/v1/me/appeals/{}/attachments/{unknown}", a.id);
+    let e = api::handle(&d, citizen_req("c1", "GET", &other, None, b""), T0)
+        .await
+        .unwrap_err();
+    assert_eq!(e, DeskError::NotFound);
+    // An operator reads it too.
+    assert_eq!(
+        d.attachment(Who::Operator("op"), &a.id, &pdf_id)
+            .await
+            .unwrap()
+            .content,
+        PDF
+    );
+    // The upload path takes the upload limit; others the default.
+    assert_eq!(
+        api::max_body(&d, "POST", api::ATTACHMENTS_PATH, 10),
+        5 * 1024 * 1024
+    );
+    assert_eq!(api::max_body(&d, "POST", api::APPEALS_PATH, 10), 10);
+}

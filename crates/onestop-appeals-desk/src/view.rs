@@ -1,22 +1,51 @@
 //! Appeals as JSON documents: the citizen's view, a department's and the
 //! operators', and the public feed's masked entry.
 
-use onestop_store::{AppealEvent, AppealRecord, Millis};
+use onestop_store::{AppealAttachment, AppealEvent, AppealRecord, Millis};
 use serde_json::{Value, json};
 
 use crate::disclose::{district, public_text};
 use crate::{Who, privacy};
 
-fn timeline(events: &[AppealEvent]) -> Vec<Value> {
+/// The timeline; an entry that attached files lists their ids.
+fn timeline(events: &[AppealEvent], attachments: &[AppealAttachment]) -> Vec<Value> {
     events
         .iter()
         .map(|e| {
-            json!({
+            let mut entry = json!({
                 "at": e.at,
                 "event": e.event,
                 "actor": e.actor,
                 "dept": e.dept,
                 "note": e.note,
+            });
+            let carried: Vec<&str> = attachments
+                .iter()
+                .filter(|a| a.seq == e.seq)
+                .map(|a| a.hash.as_str())
+                .collect();
+            if !carried.is_empty()
+                && let Some(o) = entry.as_object_mut()
+            {
+                o.insert("attachments".into(), json!(carried));
+            }
+            entry
+        })
+        .collect()
+}
+
+/// An appeal's attachments: id (the content hash), type, size, who attached
+/// it and when.
+pub fn attachments(list: &[AppealAttachment]) -> Vec<Value> {
+    list.iter()
+        .map(|a| {
+            json!({
+                "id": a.hash,
+                "type": a.media_type,
+                "size": a.size,
+                "by": a.actor,
+                "by_id": a.actor_id,
+                "at": a.at,
             })
         })
         .collect()
@@ -56,7 +85,14 @@ pub fn appeal(a: &AppealRecord, now: Millis) -> Value {
     if !a.timeline.is_empty()
         && let Some(o) = doc.as_object_mut()
     {
-        o.insert("timeline".into(), Value::Array(timeline(&a.timeline)));
+        o.insert(
+            "timeline".into(),
+            Value::Array(timeline(&a.timeline, &a.attachments)),
+        );
+        o.insert(
+            "attachments".into(),
+            Value::Array(attachments(&a.attachments)),
+        );
     }
     doc
 }

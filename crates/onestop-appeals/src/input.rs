@@ -13,6 +13,13 @@ pub struct InputLimits {
     pub max_content_chars: usize,
     /// Longest address, in characters.
     pub max_address_chars: usize,
+    /// Largest attachment, in bytes.
+    pub max_attachment_bytes: u64,
+    /// Most attachments per submission or reply.
+    pub max_attachments: usize,
+    /// Media types attachments may have (each also recognised by its
+    /// magic bytes: see [`crate::attachment::sniff`]).
+    pub attachment_types: Vec<String>,
 }
 
 impl Default for InputLimits {
@@ -21,6 +28,13 @@ impl Default for InputLimits {
             max_title_chars: 100,
             max_content_chars: 2_000,
             max_address_chars: 200,
+            max_attachment_bytes: 5 * 1024 * 1024,
+            max_attachments: 5,
+            attachment_types: vec![
+                "image/jpeg".into(),
+                "image/png".into(),
+                "application/pdf".into(),
+            ],
         }
     }
 }
@@ -55,6 +69,8 @@ pub struct Submission {
     pub location: Option<Location>,
     /// Whether the citizen agrees to publish it, masked, once closed.
     pub disclose: bool,
+    /// Content hashes (`sha256:<hex>`) of uploaded attachments, each once.
+    pub attachments: Vec<String>,
 }
 
 impl Submission {
@@ -209,11 +225,7 @@ pub fn parse_submission(body: &Value, limits: &InputLimits) -> Result<Submission
     if kind == Kind::Emergency && location.is_none() {
         return Err(err("location", "required for an emergency"));
     }
-    match obj.get("attachments") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(a)) if a.is_empty() => {}
-        Some(_) => return Err(err("attachments", "attachments are not taken yet")),
-    }
+    let attachments = attachments(obj.get("attachments"), limits)?;
     let disclose = match obj.get("disclose") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -227,7 +239,46 @@ pub fn parse_submission(body: &Value, limits: &InputLimits) -> Result<Submission
         matter,
         location,
         disclose,
+        attachments,
     })
+}
+
+/// `attachments`: an array of at most `max_attachments` distinct content
+/// hashes (`sha256:<64 lowercase hex>`, as the upload answered them).
+pub fn attachments(value: Option<&Value>, limits: &InputLimits) -> Result<Vec<String>, FieldError> {
+    let items = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(err("attachments", "must be an array of attachment ids")),
+    };
+    if items.len() > limits.max_attachments {
+        return Err(err(
+            "attachments",
+            format!(
+                "{} attachments, at most {}",
+                items.len(),
+                limits.max_attachments
+            ),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("attachments[{i}]");
+        let Some(id) = item.as_str() else {
+            return Err(err(&field, "must be an attachment id (sha256:…)"));
+        };
+        if !crate::attachment::is_content_hash(id) {
+            return Err(err(
+                &field,
+                "must be an attachment id (sha256:<64 hex digits>)",
+            ));
+        }
+        if out.iter().any(|o| o == id) {
+            return Err(err(&field, "named twice"));
+        }
+        out.push(id.to_owned());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

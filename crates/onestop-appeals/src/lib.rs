@@ -10,16 +10,22 @@
 //! Nothing here does I/O and nothing reads a clock: time is passed in as
 //! epoch milliseconds. [`machine::next_state`] decides every transition;
 //! [`calendar::Calendar`] computes deadlines on working days; [`input`]
-//! checks a submission and names the field at fault.
+//! checks a submission and names the field at fault; [`attachment`] checks
+//! an attachment's size and type (by its magic bytes) and names it by its
+//! SHA-256.
 
 #![forbid(unsafe_code)]
 
+pub mod attachment;
 pub mod calendar;
 pub mod dispatch;
 pub mod input;
 pub mod machine;
 mod model;
 
+pub use attachment::{
+    AttachmentError, CheckedAttachment, check_attachment, content_hash, is_content_hash, sniff,
+};
 pub use calendar::{Calendar, Day, Limit, LimitError};
 pub use dispatch::{Destination, Rule, Rules};
 pub use input::{FieldError, InputLimits, Location, Submission, parse_submission};

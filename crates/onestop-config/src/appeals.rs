@@ -32,11 +32,13 @@ pub struct AppealSettings {
     pub max_title_chars: usize,
     /// Longest content, in characters (1-100000).
     pub max_content_chars: usize,
-    /// Largest attachment in bytes (attachments are not taken yet).
+    /// Largest attachment in bytes (a larger upload: 413 `BODY_TOO_LARGE`,
+    /// before the body is read when `Content-Length` says so).
     pub max_attachment_bytes: u64,
-    /// Most attachments per appeal.
+    /// Most attachments per submission or reply.
     pub max_attachments: u32,
-    /// Media types attachments may have.
+    /// Media types attachments may have; the content must be one (JPEG,
+    /// PNG and PDF are recognised by their magic bytes; others never pass).
     pub attachment_types: Vec<String>,
     /// How often the overdue scanner looks (100ms-1h).
     #[serde(with = "humantime_serde")]
@@ -163,6 +165,9 @@ impl AppealSettings {
             input: onestop_appeals::InputLimits {
                 max_title_chars: self.max_title_chars,
                 max_content_chars: self.max_content_chars,
+                max_attachment_bytes: self.max_attachment_bytes,
+                max_attachments: self.max_attachments as usize,
+                attachment_types: self.attachment_types.clone(),
                 ..onestop_appeals::InputLimits::default()
             },
             emergency_dept: self.emergency_dept.clone(),

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use onestop_appeals_desk::{Desk, DeskError, Who, privacy, view};
+use onestop_appeals_desk::{Desk, DeskError, NewFile, Who, privacy, view};
 use onestop_sharing::Sharing;
 use onestop_store::{AppealFilter, AppealRecord, now_ms};
 use tonic::{Request, Response, Status};
@@ -87,13 +87,29 @@ impl AppealsService {
     }
 }
 
+/// Largest `Reply` (with its documents) the server decodes: room for the
+/// most attachments of the largest size `[appeals]` allows when the server
+/// is built, and 1 MiB for the rest; never below tonic's 4 MiB default.
+fn max_message(desk: &Desk) -> usize {
+    let input = &desk.settings().input;
+    let files = input
+        .max_attachment_bytes
+        .saturating_mul(input.max_attachments as u64);
+    usize::try_from(files.saturating_add(1 << 20))
+        .unwrap_or(usize::MAX)
+        .max(4 << 20)
+}
+
 /// The server, ready for the control listener's routes.
 pub fn server(
     desk: Arc<Desk>,
     auth: Arc<dyn Authenticate>,
     reads: Option<Arc<Sharing>>,
 ) -> pb::appeals_server::AppealsServer<AppealsService> {
+    let max = max_message(&desk);
     pb::appeals_server::AppealsServer::new(AppealsService::new(desk, auth, reads))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max)
 }
 
 /// The request id a read is recorded with: the caller's `x-request-id`
@@ -115,6 +131,10 @@ pub fn status(e: DeskError) -> Status {
         DeskError::Busy => Status::aborted(message),
         DeskError::Unavailable(_) => Status::unavailable(message),
         DeskError::MethodNotAllowed(_) => Status::unimplemented(message),
+        DeskError::Unsupported(f) => {
+            Status::invalid_argument(format!("{}: {}", f.field, f.message))
+        }
+        DeskError::TooLarge(_) => Status::invalid_argument(message),
         DeskError::Internal(_) => Status::internal(message),
     }
 }
@@ -145,6 +165,24 @@ fn appeal(a: &AppealRecord, dept: &str, emergency: Option<&str>, now: i64) -> pb
                 actor: e.actor.clone(),
                 dept: e.dept.clone().unwrap_or_default(),
                 note: e.note.clone(),
+                attachments: a
+                    .attachments
+                    .iter()
+                    .filter(|t| t.seq == e.seq)
+                    .map(|t| t.hash.clone())
+                    .collect(),
+            })
+            .collect(),
+        attachments: a
+            .attachments
+            .iter()
+            .map(|t| pb::Attachment {
+                id: t.hash.clone(),
+                media_type: t.media_type.clone(),
+                size: t.size,
+                by: t.actor.clone(),
+                by_id: t.actor_id.clone().unwrap_or_default(),
+                at_ms: t.at,
             })
             .collect(),
     }
@@ -201,12 +239,39 @@ impl pb::appeals_server::Appeals for AppealsService {
         let dept = self.caller(&request)?;
         let rid = request_id(&request);
         let req = request.into_inner();
+        let files: Vec<NewFile<'_>> = req
+            .attachments
+            .iter()
+            .map(|f| NewFile {
+                content_type: (!f.content_type.is_empty()).then_some(f.content_type.as_str()),
+                content: &f.content,
+            })
+            .collect();
         let a = self
             .desk
-            .reply(&dept, &req.id, &req.text, now_ms())
+            .reply_with(&dept, &req.id, &req.text, &files, now_ms())
             .await
             .map_err(status)?;
         Ok(Response::new(self.one(&dept, &a, &rid)?))
+    }
+
+    async fn get_attachment(
+        &self,
+        request: Request<pb::GetAttachmentRequest>,
+    ) -> Result<Response<pb::AttachmentContent>, Status> {
+        let dept = self.caller(&request)?;
+        let req = request.into_inner();
+        let blob = self
+            .desk
+            .attachment(Who::Department(&dept), &req.id, &req.attachment_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::AttachmentContent {
+            id: blob.hash,
+            media_type: blob.media_type,
+            size: blob.size,
+            content: blob.content,
+        }))
     }
 
     async fn r#return(

@@ -22,6 +22,8 @@ pub struct ApiRequest<'a> {
     /// The client's `Idempotency-Key`.
     pub idempotency_key: Option<&'a str>,
     pub request_id: &'a str,
+    /// The request's `Content-Type` (an upload's declared type).
+    pub content_type: Option<&'a str>,
     pub body: &'a [u8],
 }
 
@@ -31,6 +33,10 @@ pub struct ApiRequest<'a> {
 pub struct ApiReply {
     pub status: u16,
     pub body: Vec<u8>,
+    /// `None`: `body` is JSON. `Some(media type)`: `body` is a file, served
+    /// with that type, `content-disposition: attachment` and
+    /// `x-content-type-options: nosniff`.
+    pub download: Option<String>,
 }
 
 /// An API the gateway serves itself for citizens.
@@ -44,6 +50,13 @@ pub trait CitizenApi: Send + Sync + 'static {
     /// and [`ApiRequest::citizen`] is empty.
     fn anonymous(&self, _path: &str) -> bool {
         false
+    }
+
+    /// The largest body read for `method path` (a larger declared one:
+    /// 413 before it is read); [`MAX_BODY`] unless the API takes uploads.
+    fn max_body(&self, method: &str, path: &str) -> u64 {
+        let _ = (method, path);
+        MAX_BODY as u64
     }
 
     async fn call(&self, req: ApiRequest<'_>) -> ApiReply;

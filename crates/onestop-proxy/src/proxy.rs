@@ -59,7 +59,7 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::access::{self, Caller, Refusal};
-use crate::builtin::{AccessRecorder, ApiRequest, CitizenApi, MAX_BODY, PersonalRead};
+use crate::builtin::{AccessRecorder, ApiRequest, CitizenApi, PersonalRead};
 use crate::cache::{self as response_cache, Plan, Refresher};
 use crate::catalog;
 use crate::dept::Admission;
@@ -71,8 +71,8 @@ use crate::internal::{ChannelFrom, Internal, Origin};
 use crate::overview;
 use crate::request;
 use crate::respond::{
-    GATEWAY_ERROR_HEADER, citizen_not_found_body, error_for, error_header, respond_error,
-    respond_error_body, respond_error_with, respond_json, respond_reply,
+    GATEWAY_ERROR_HEADER, citizen_not_found_body, error_for, error_header, respond_download,
+    respond_error, respond_error_body, respond_error_with, respond_json, respond_reply,
 };
 use crate::retry::{Attempt, Failure, classify, client_went_away, deadline_passed, may_retry};
 use crate::router::RequestView;

@@ -144,6 +144,29 @@ pub async fn respond_error_body(
     Ok(code.http_status())
 }
 
+/// A file a citizen API answers (an appeal's attachment): its stored type,
+/// a download never rendered inline (`content-disposition: attachment`,
+/// `x-content-type-options: nosniff`), never stored.
+pub async fn respond_download(
+    session: &mut Session,
+    media_type: &str,
+    body: Vec<u8>,
+    request_id: &str,
+) -> Result<u16> {
+    let mut h = ResponseHeader::build(200, Some(6))?;
+    h.insert_header("content-type", media_type)?;
+    h.insert_header("content-length", body.len().to_string())?;
+    h.insert_header("content-disposition", "attachment")?;
+    h.insert_header("x-content-type-options", "nosniff")?;
+    h.insert_header(request_id::HEADER, request_id)?;
+    h.insert_header("cache-control", "private, no-store")?;
+    session.write_response_header(Box::new(h), false).await?;
+    session
+        .write_response_body(Some(Bytes::from(body)), true)
+        .await?;
+    Ok(200)
+}
+
 /// A citizen API's answer: `status` and its JSON document, never stored.
 pub async fn respond_reply(
     session: &mut Session,

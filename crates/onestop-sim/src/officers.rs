@@ -261,6 +261,7 @@ impl Desk {
                                 .reply(self.req(pb::ReplyRequest {
                                     id: a.id.clone(),
                                     text: self.officer.reply.clone(),
+                                    attachments: Vec::new(),
                                 }))
                                 .await,
                         ))

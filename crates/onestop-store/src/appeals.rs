@@ -81,6 +81,34 @@ pub struct AppealRecord {
     pub redispatches: i64,
     /// Filled by [`AppealStore::appeal`]; empty in lists.
     pub timeline: Vec<AppealEvent>,
+    /// What it carries, in the order attached; filled with the timeline.
+    pub attachments: Vec<AppealAttachment>,
+}
+
+/// One attachment of an appeal (the content is in [`AttachmentBlob`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppealAttachment {
+    /// `sha256:<64 lowercase hex>`.
+    pub hash: String,
+    pub media_type: String,
+    pub size: i64,
+    /// The timeline entry that attached it (1: the submission).
+    pub seq: i64,
+    /// `citizen`, `department` or `operator`.
+    pub actor: String,
+    pub actor_id: Option<String>,
+    pub at: Millis,
+}
+
+/// An attachment's content, stored once per hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentBlob {
+    /// `sha256:<64 lowercase hex>` of `content` (the caller computes it).
+    pub hash: String,
+    pub media_type: String,
+    pub size: i64,
+    /// Empty when read without content.
+    pub content: Vec<u8>,
 }
 
 /// A new appeal: written with its first timeline entries (`submitted`,
@@ -105,6 +133,10 @@ pub struct NewAppeal {
     pub next_due: Millis,
     /// The department the rules chose, if any.
     pub dispatch: Option<NewDispatch>,
+    /// Hashes of stored blobs ([`AppealStore::put_appeal_blob`]) the
+    /// citizen attaches; one unknown: [`crate::StoreError::NotFound`],
+    /// nothing written.
+    pub attachments: Vec<String>,
 }
 
 /// Dispatch at submission.
@@ -147,6 +179,9 @@ pub struct AppealChange {
     /// (what `/admin/v1/followups` lists). Only with `score` and a
     /// department.
     pub followup_due_at: Option<Millis>,
+    /// Hashes of stored blobs attached with `event` (by its actor); one
+    /// unknown: [`crate::StoreError::NotFound`], nothing written.
+    pub attachments: Vec<String>,
 }
 
 /// Which appeals to list (newest first for citizens; oldest first in
@@ -214,6 +249,13 @@ pub trait AppealStore: Send + Sync + 'static {
     /// Appeals created in `[from, to)` that reached a department, without
     /// timelines (for assessment).
     async fn dispatched_appeals(&self, from: Millis, to: Millis) -> Result<Vec<AppealRecord>>;
+
+    /// Stores an attachment's content under its hash (once: `false` when
+    /// that hash is stored already, which is left as it was).
+    async fn put_appeal_blob(&self, blob: &AttachmentBlob, now: Millis) -> Result<bool>;
+
+    /// A stored attachment by hash, with its content when `content`.
+    async fn appeal_blob(&self, hash: &str, content: bool) -> Result<Option<AttachmentBlob>>;
 
     /// Takes or renews the lease `name` for `owner` until `until`; `false`
     /// while another owner holds it.

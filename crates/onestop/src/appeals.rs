@@ -97,9 +97,20 @@ impl CitizenApi for AppealsApi {
         path == api::FEED_PATH
     }
 
+    fn max_body(&self, method: &str, path: &str) -> u64 {
+        api::max_body(
+            &self.desk,
+            method,
+            path,
+            onestop_proxy::builtin::MAX_BODY as u64,
+        )
+    }
+
     async fn call(&self, req: ApiRequest<'_>) -> ApiReply {
         let answer = if req.path == api::FEED_PATH {
-            api::feed(&self.desk, req.method, req.query, &|d| self.dept_name(d)).await
+            api::feed(&self.desk, req.method, req.query, &|d| self.dept_name(d))
+                .await
+                .map(|(status, doc)| api::Answer::Json(status, doc))
         } else {
             api::handle(
                 &self.desk,
@@ -110,6 +121,7 @@ impl CitizenApi for AppealsApi {
                     citizen: req.citizen,
                     channel: req.channel,
                     idempotency_key: req.idempotency_key,
+                    content_type: req.content_type,
                     body: req.body,
                 },
                 now_ms(),
@@ -117,7 +129,12 @@ impl CitizenApi for AppealsApi {
             .await
         };
         match answer {
-            Ok(answer) => crate::sharing::reply(answer),
+            Ok(api::Answer::Json(status, doc)) => crate::sharing::reply((status, doc)),
+            Ok(api::Answer::File(file)) => ApiReply {
+                status: 200,
+                body: file.content,
+                download: Some(file.media_type),
+            },
             Err(e) => ApiReply {
                 status: e.status(),
                 body: onestop_core::error::json_body_with(
@@ -127,6 +144,7 @@ impl CitizenApi for AppealsApi {
                     e.field(),
                     None,
                 ),
+                download: None,
             },
         }
     }

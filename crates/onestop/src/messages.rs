@@ -140,6 +140,7 @@ impl CitizenApi for MessagesApi {
                     e.field,
                     None,
                 ),
+                download: None,
             },
         }
     }

@@ -146,6 +146,7 @@ pub fn reply((status, doc): (u16, serde_json::Value)) -> ApiReply {
     ApiReply {
         status,
         body: serde_json::to_vec(&doc).unwrap_or_default(),
+        download: None,
     }
 }
 
@@ -154,6 +155,7 @@ pub fn error_reply(status: u16, code: &str, message: &str, request_id: &str) -> 
     ApiReply {
         status,
         body: onestop_core::error::json_body(code, message, request_id),
+        download: None,
     }
 }
 
@@ -172,6 +174,13 @@ impl CitizenApi for CitizenApis {
             .iter()
             .find(|a| a.handles(path))
             .is_some_and(|a| a.anonymous(path))
+    }
+
+    fn max_body(&self, method: &str, path: &str) -> u64 {
+        match self.0.iter().find(|a| a.handles(path)) {
+            Some(api) => api.max_body(method, path),
+            None => onestop_proxy::builtin::MAX_BODY as u64,
+        }
     }
 
     async fn call(&self, req: ApiRequest<'_>) -> ApiReply {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod appeals;
+mod appeals_attachments;
 mod appeals_feed;
 mod cache;
 mod cases;

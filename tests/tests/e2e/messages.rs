@@ -214,6 +214,7 @@ keywords = ["停水"]
     let r = dept.req(pb::ReplyRequest {
         id: id.clone(),
         text: "已联系物业，今日恢复供水".into(),
+        attachments: Vec::new(),
     });
     assert_eq!(
         dept.client.reply(r).await.unwrap().into_inner().state,

@@ -10,7 +10,7 @@ use super::support::*;
 use crate::ConfigBackend;
 
 /// Every operation the router serves.
-const SERVED: [(&str, &str); 52] = [
+const SERVED: [(&str, &str); 53] = [
     ("DELETE", "/admin/v1/config/departments/{dept}"),
     (
         "DELETE",
@@ -24,6 +24,7 @@ const SERVED: [(&str, &str); 52] = [
     ("GET", "/admin/v1/appeals"),
     ("GET", "/admin/v1/appeals/stats"),
     ("GET", "/admin/v1/appeals/{id}"),
+    ("GET", "/admin/v1/appeals/{id}/attachments/{hash}"),
     ("GET", "/admin/v1/assessment"),
     ("GET", "/admin/v1/cache/stats"),
     ("GET", "/admin/v1/cases/overdue"),
@@ -220,7 +221,7 @@ async fn every_admin_route_needs_a_valid_token() {
     let h = Harness::start().await;
     let doc = document(&h).await;
     let ops = admin_operations(&doc);
-    assert_eq!(ops.len(), 48);
+    assert_eq!(ops.len(), 49);
     let bad: [Option<&str>; 6] = [
         None,
         Some("Bearer not-a-known-token"),

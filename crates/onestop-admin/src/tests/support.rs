@@ -887,6 +887,7 @@ pub fn fill(template: &str) -> String {
         .replace("{v}", "1")
         .replace("{id}", "1")
         .replace("{event_id}", "evt-1")
+        .replace("{hash}", "sha256:00")
 }
 
 /// A plausible body for a mutating operation (the guard answers first anyway).

@@ -32,6 +32,19 @@ fn a_full_submission_is_taken_trimmed() {
     );
 }
 
+/// A well-formed attachment id.
+const H: &str = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+#[test]
+fn attachments_are_named_by_their_hashes() {
+    let s = check(json!({"kind": "help", "title": "t", "content": "c", "attachments": [H]}))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.attachments, vec![H.to_owned()]);
+    let none = check(json!({"kind": "help", "title": "t", "content": "c", "attachments": null}))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(none.attachments.is_empty());
+}
+
 #[test]
 fn every_bad_field_is_named() {
     let long = "字".repeat(2_001);
@@ -102,6 +115,22 @@ fn every_bad_field_is_named() {
         ),
         (
             json!({"kind": "help", "title": "t", "content": "c", "attachments": [{"a": 1}]}),
+            "attachments[0]",
+        ),
+        (
+            json!({"kind": "help", "title": "t", "content": "c", "attachments": "sha256:00"}),
+            "attachments",
+        ),
+        (
+            json!({"kind": "help", "title": "t", "content": "c", "attachments": [H, "sha256:ab"]}),
+            "attachments[1]",
+        ),
+        (
+            json!({"kind": "help", "title": "t", "content": "c", "attachments": [H, H]}),
+            "attachments[1]",
+        ),
+        (
+            json!({"kind": "help", "title": "t", "content": "c", "attachments": [H, H, H, H, H, H]}),
             "attachments",
         ),
         (

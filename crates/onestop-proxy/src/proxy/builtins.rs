@@ -90,8 +90,9 @@ impl Gateway {
 
     /// A built-in API for a verified citizen (cases and ratings): the
     /// citizen (none for an anonymous path, e.g. the public appeals feed),
-    /// the limits, the body (at most [`MAX_BODY`], through the one
-    /// body gate [`hygiene::read_whole_body`]), then the API.
+    /// the limits, the body (at most [`MAX_BODY`], or the API's own limit
+    /// for uploads, through the one body gate [`hygiene::read_whole_body`]),
+    /// then the API.
     async fn citizen_api(
         &self,
         session: &mut Session,
@@ -114,7 +115,8 @@ impl Gateway {
                     .await?,
             )
         };
-        let body = hygiene::read_whole_body(session, MAX_BODY as u64, ctx.body.deadline)
+        let limit = api.max_body(session.req_header().method.as_str(), path);
+        let body = hygiene::read_whole_body(session, limit, ctx.body.deadline)
             .await
             .map_err(Stop::Closed)?;
         let req = session.req_header();
@@ -128,11 +130,16 @@ impl Gateway {
                 channel: channel.map(|c| c.id.as_str()),
                 idempotency_key: header("idempotency-key"),
                 request_id: &ctx.request_id,
+                content_type: header("content-type"),
                 body: &body,
             })
             .await;
-        ctx.responded =
-            Some(respond_reply(session, reply.status, reply.body, &ctx.request_id).await?);
+        ctx.responded = Some(match reply.download {
+            Some(media_type) => {
+                respond_download(session, &media_type, reply.body, &ctx.request_id).await?
+            }
+            None => respond_reply(session, reply.status, reply.body, &ctx.request_id).await?,
+        });
         Err(Stop::Answered)
     }
 }

@@ -1,5 +1,6 @@
 //! [`AppealStore`] for [`SqlStore`]: appeals, their append-only timelines
-//! and the scanner's lease (tables of `0010_appeals.sql`).
+//! the scanner's lease (tables of `0010_appeals.sql`) and attachments
+//! (`0014_appeal_attachments.sql`: blobs by content hash).
 //!
 //! A change is one write transaction: `UPDATE appeals … WHERE id = … AND
 //! version = <the version read>` (nothing when another change came first:
@@ -15,8 +16,8 @@ use super::SqlStore;
 use super::error::{db, is_unique_violation};
 use super::rows::{get, json, to_json};
 use crate::{
-    AppealChange, AppealCount, AppealEvent, AppealFilter, AppealRecord, AppealStore, Millis,
-    NewAppeal, NewAppealEvent, Result, StoreError,
+    AppealAttachment, AppealChange, AppealCount, AppealEvent, AppealFilter, AppealRecord,
+    AppealStore, AttachmentBlob, Millis, NewAppeal, NewAppealEvent, Result, StoreError,
 };
 
 /// Columns of `appeals`, as [`appeal`] reads them.
@@ -106,6 +107,7 @@ impl SqlStore {
             note: String::new(),
         };
         append(&mut tx, &a.id, 1, a.created_at, &submitted).await?;
+        attach(&mut tx, &a.id, 1, a.created_at, &submitted, &a.attachments).await?;
         if let Some(d) = d {
             let dispatched = NewAppealEvent {
                 event: "dispatched".into(),
@@ -199,6 +201,7 @@ impl SqlStore {
         }
         if let Some(event) = &c.event {
             append(&mut tx, id, c.version + 1, c.at, event).await?;
+            attach(&mut tx, id, c.version + 1, c.at, event, &c.attachments).await?;
         }
         if let (Some(due_at), Some(score), Some(dept)) = (c.followup_due_at, c.score, &c.dept) {
             self.appeal_followup(&mut tx, id, dept, score, c, due_at)
@@ -437,6 +440,51 @@ impl SqlStore {
         rows.iter().map(appeal).collect()
     }
 
+    async fn do_put_appeal_blob(&self, b: &AttachmentBlob, now: Millis) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let added = sqlx::query(
+            "INSERT INTO appeal_blobs (hash, media_type, size, content, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(b.hash.as_str())
+        .bind(b.media_type.as_str())
+        .bind(b.size)
+        .bind(b.content.as_slice())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        self.commit(tx, None).await?;
+        Ok(added == 1)
+    }
+
+    async fn do_appeal_blob(&self, hash: &str, content: bool) -> Result<Option<AttachmentBlob>> {
+        let sql = if content {
+            "SELECT hash, media_type, size, content FROM appeal_blobs WHERE hash = $1"
+        } else {
+            "SELECT hash, media_type, size FROM appeal_blobs WHERE hash = $1"
+        };
+        let row = sqlx::query(sql)
+            .bind(hash)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| {
+            Ok(AttachmentBlob {
+                hash: get(&r, "hash")?,
+                media_type: get(&r, "media_type")?,
+                size: get(&r, "size")?,
+                content: if content {
+                    get(&r, "content")?
+                } else {
+                    Vec::new()
+                },
+            })
+        })
+        .transpose()
+    }
+
     async fn do_claim_appeal_lease(
         &self,
         name: &str,
@@ -511,6 +559,16 @@ impl AppealStore for SqlStore {
             .await
     }
 
+    async fn put_appeal_blob(&self, blob: &AttachmentBlob, now: Millis) -> Result<bool> {
+        self.bounded("put_appeal_blob", self.do_put_appeal_blob(blob, now))
+            .await
+    }
+
+    async fn appeal_blob(&self, hash: &str, content: bool) -> Result<Option<AttachmentBlob>> {
+        self.bounded("appeal_blob", self.do_appeal_blob(hash, content))
+            .await
+    }
+
     async fn claim_appeal_lease(
         &self,
         name: &str,
@@ -548,6 +606,43 @@ async fn append(
     .execute(&mut **tx)
     .await
     .map_err(db)?;
+    Ok(())
+}
+
+/// Attaches stored blobs with the timeline entry `seq` (each hash once per
+/// appeal: one attached before is left as it was). An unknown hash:
+/// [`StoreError::NotFound`] (the caller's transaction rolls back).
+async fn attach(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    seq: i64,
+    at: Millis,
+    e: &NewAppealEvent,
+    hashes: &[String],
+) -> Result<()> {
+    for hash in hashes {
+        let known = sqlx::query("SELECT 1 AS one FROM appeal_blobs WHERE hash = $1")
+            .bind(hash.as_str())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db)?;
+        if known.is_none() {
+            return Err(StoreError::NotFound(format!("attachment {hash}")));
+        }
+        sqlx::query(
+            "INSERT INTO appeal_attachments (appeal_id, hash, seq, actor, actor_id, at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (appeal_id, hash) DO NOTHING",
+        )
+        .bind(id)
+        .bind(hash.as_str())
+        .bind(seq)
+        .bind(e.actor.as_str())
+        .bind(e.actor_id.as_deref())
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    }
     Ok(())
 }
 
@@ -593,6 +688,29 @@ async fn load(tx: &mut Transaction<'static, Any>, id: &str) -> Result<Option<App
     .await
     .map_err(db)?;
     record.timeline = events.iter().map(event).collect::<Result<_>>()?;
+    let attachments = sqlx::query(
+        "SELECT t.hash, b.media_type, b.size, t.seq, t.actor, t.actor_id, t.at \
+         FROM appeal_attachments t JOIN appeal_blobs b ON b.hash = t.hash \
+         WHERE t.appeal_id = $1 ORDER BY t.seq, t.at, t.hash",
+    )
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db)?;
+    record.attachments = attachments
+        .iter()
+        .map(|r| {
+            Ok(AppealAttachment {
+                hash: get(r, "hash")?,
+                media_type: get(r, "media_type")?,
+                size: get(r, "size")?,
+                seq: get(r, "seq")?,
+                actor: get(r, "actor")?,
+                actor_id: get(r, "actor_id")?,
+                at: get(r, "at")?,
+            })
+        })
+        .collect::<Result<_>>()?;
     Ok(Some(record))
 }
 
@@ -631,6 +749,7 @@ fn appeal(row: &AnyRow) -> Result<AppealRecord> {
         rated_at: get(row, "rated_at")?,
         redispatches: get(row, "redispatches")?,
         timeline: Vec::new(),
+        attachments: Vec::new(),
         id,
     })
 }

@@ -153,6 +153,11 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "appeal_feed",
         include_str!("../../migrations/sqlite/0013_appeal_feed.sql"),
     ),
+    (
+        14,
+        "appeal_attachments",
+        include_str!("../../migrations/sqlite/0014_appeal_attachments.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Embedded = &[
@@ -200,6 +205,11 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         13,
         "appeal_feed",
         include_str!("../../migrations/postgres/0013_appeal_feed.sql"),
+    ),
+    (
+        14,
+        "appeal_attachments",
+        include_str!("../../migrations/postgres/0014_appeal_attachments.sql"),
     ),
 ];
 

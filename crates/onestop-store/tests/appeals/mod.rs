@@ -3,8 +3,8 @@
 //! scanner's lease, on both backends (declared from `suite.rs`).
 
 use onestop_store::{
-    AppealChange, AppealFilter, AppealRecord, AppealStore, NewAppeal, NewAppealEvent, NewDispatch,
-    StoreError,
+    AppealChange, AppealFilter, AppealRecord, AppealStore, AttachmentBlob, NewAppeal,
+    NewAppealEvent, NewDispatch, StoreError,
 };
 use serde_json::json;
 
@@ -22,6 +22,8 @@ on_both!(
     overdue_scan_finds_each_appeal_until_it_escalates,
     counts_per_state_kind_and_department,
     the_scanner_lease_has_one_holder,
+    attachments_are_stored_once_by_hash_and_listed_with_the_appeal,
+    an_unknown_attachment_writes_nothing,
 );
 
 fn new_appeal(
@@ -51,6 +53,7 @@ fn new_appeal(
             accept_due: at + 2_000,
             note: "rule 1".into(),
         }),
+        attachments: Vec::new(),
     }
 }
 
@@ -493,5 +496,137 @@ async fn the_scanner_lease_has_one_holder(fx: Fixture) {
         s.claim_appeal_lease("other", "gw-a", 3_500, 5_000)
             .await
             .unwrap()
+    );
+}
+
+fn reply_change(version: i64, at: i64) -> AppealChange {
+    AppealChange {
+        version,
+        state: "replied".into(),
+        dept: Some("housing".into()),
+        at,
+        replied_at: Some(at),
+        reply: Some("已整改".into()),
+        event: Some(entry("replied", "department", Some("housing"), "已整改")),
+        ..AppealChange::default()
+    }
+}
+
+fn blob(hash: &str, media_type: &str, content: &[u8]) -> AttachmentBlob {
+    AttachmentBlob {
+        hash: hash.into(),
+        media_type: media_type.into(),
+        size: content.len() as i64,
+        content: content.to_vec(),
+    }
+}
+
+async fn attachments_are_stored_once_by_hash_and_listed_with_the_appeal(fx: Fixture) {
+    let s = &fx.store;
+    // Every byte value survives the round trip (BLOB / BYTEA).
+    let png: Vec<u8> = (0..=255u8).chain([0x89, b'P', b'N', b'G']).collect();
+    assert!(
+        s.put_appeal_blob(&blob("sha256:aa", "image/png", &png), 10)
+            .await
+            .unwrap()
+    );
+    // The same hash again: kept as it was.
+    assert!(
+        !s.put_appeal_blob(&blob("sha256:aa", "application/pdf", b"x"), 11)
+            .await
+            .unwrap()
+    );
+    let stored = s.appeal_blob("sha256:aa", true).await.unwrap().unwrap();
+    assert_eq!(stored, blob("sha256:aa", "image/png", &png));
+    let head = s.appeal_blob("sha256:aa", false).await.unwrap().unwrap();
+    assert_eq!((head.size, head.content.len()), (png.len() as i64, 0));
+    assert_eq!(s.appeal_blob("sha256:bb", true).await.unwrap(), None);
+
+    let mut new = new_appeal("A-1", "c1", 1_000, None, Some("housing"));
+    new.attachments = vec!["sha256:aa".into()];
+    let (a, _) = s.create_appeal(&new).await.unwrap();
+    let seen: Vec<(&str, &str, i64, i64, &str)> = a
+        .attachments
+        .iter()
+        .map(|t| {
+            (
+                t.hash.as_str(),
+                t.media_type.as_str(),
+                t.size,
+                t.seq,
+                t.actor.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![("sha256:aa", "image/png", png.len() as i64, 1, "citizen")]
+    );
+
+    // The department's reply carries a PDF; the same PNG again is not a
+    // second attachment.
+    s.put_appeal_blob(&blob("sha256:cc", "application/pdf", b"%PDF-1.4"), 20)
+        .await
+        .unwrap();
+    let mut c = reply_change(2, 2_000);
+    c.attachments = vec!["sha256:cc".into(), "sha256:aa".into()];
+    let r = s.change_appeal("A-1", &c).await.unwrap();
+    let seen: Vec<(&str, i64, &str, Option<&str>, i64)> = r
+        .attachments
+        .iter()
+        .map(|t| {
+            (
+                t.hash.as_str(),
+                t.seq,
+                t.actor.as_str(),
+                t.actor_id.as_deref(),
+                t.at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("sha256:aa", 1, "citizen", None, 1_000),
+            ("sha256:cc", 3, "department", Some("housing"), 2_000),
+        ]
+    );
+    assert_eq!(
+        s.appeal("A-1").await.unwrap().unwrap().attachments,
+        r.attachments
+    );
+    // Lists carry no attachments (like timelines).
+    let list = s
+        .list_appeals(&AppealFilter {
+            citizen: Some("c1".into()),
+            ..AppealFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(list[0].attachments.is_empty());
+}
+
+async fn an_unknown_attachment_writes_nothing(fx: Fixture) {
+    let s = &fx.store;
+    let mut new = new_appeal("A-1", "c1", 1_000, None, Some("housing"));
+    new.attachments = vec!["sha256:missing".into()];
+    assert!(matches!(
+        s.create_appeal(&new).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.appeal("A-1").await.unwrap(), None);
+
+    new.attachments.clear();
+    s.create_appeal(&new).await.unwrap();
+    let mut c = reply_change(2, 2_000);
+    c.attachments = vec!["sha256:missing".into()];
+    assert!(matches!(
+        s.change_appeal("A-1", &c).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let a = s.appeal("A-1").await.unwrap().unwrap();
+    assert_eq!(
+        (a.version, a.state.as_str(), a.attachments.len()),
+        (2, "dispatched", 0)
     );
 }

@@ -38,6 +38,7 @@ fn appeal(id: &str, citizen: &str, channel: &str, at: i64) -> NewAppeal {
             accept_due: at + 2_000,
             note: "rule 1".into(),
         }),
+        attachments: Vec::new(),
     }
 }
 
