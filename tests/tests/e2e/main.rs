@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod appeals;
+mod appeals_privacy;
 mod cache;
 mod cases;
 mod cli;
