@@ -7,6 +7,7 @@
 mod appeals;
 mod appeals_attachments;
 mod appeals_feed;
+mod appeals_privacy;
 mod cache;
 mod cases;
 mod cli;
