@@ -9,6 +9,8 @@
 //! - a citizen's list (`Desk::list` as the citizen, newest first, 20);
 //! - a department's open queue (`Desk::list` as the department, the states
 //!   the gRPC `List` shows by default: dispatched, accepted, escalated; 50);
+//! - a page of the public feed (`Desk::disclosed`, 20, the first page and
+//!   from a random point: the partial index `appeals_disclosed`);
 //! - the overdue scan (`scanner::scan_once`): one round over all open
 //!   appeals, with `OVERDUE` of them past their deadline, escalating a batch
 //!   (each a compare-and-set transaction with its timeline entry); and the
@@ -277,10 +279,28 @@ async fn main() {
         );
     }
 
+    // The public feed: the first page and pages from random points of the
+    // history (every third closed appeal is disclosed).
+    let mut feed = Vec::with_capacity(SAMPLES);
+    let disclosed = open_from.max(0) as u64 / 3;
+    for i in 0..SAMPLES {
+        let before =
+            (i % 2 == 1 && disclosed > 21).then(|| format!("B{:018}", 3 * rng.u64(21..disclosed)));
+        let t = Instant::now();
+        let page = desk.disclosed(before.as_deref(), 20).await.unwrap();
+        feed.push(t.elapsed());
+        assert_eq!(
+            page.len() as u64,
+            20.min(disclosed),
+            "a page of the feed was short"
+        );
+    }
+
     println!("appeals in the table: {}", n + SAMPLES as u64);
     report("submit", &submit, 20.0);
     report("citizen's list (20)", &mine, 10.0);
     report("department's open queue (50)", &queue, 20.0);
+    report("public feed page (20)", &feed, 10.0);
     println!(
         "overdue scan: query over {} open appeals found {found} (batch 500) in {:.1} ms",
         OPEN.min(n),

@@ -179,8 +179,8 @@ async fn the_public_feed_shows_closed_disclosed_appeals_masked_with_reply_and_ti
     assert_eq!(list.len(), 1, "{followups}");
     assert_eq!(
         (
-            list[0]["subject_kind"].as_str(),
-            list[0]["subject"].as_str(),
+            list[0]["subject"]["kind"].as_str(),
+            list[0]["subject"]["id"].as_str(),
             list[0]["score"].as_i64()
         ),
         (Some("appeal"), Some(ids[1].as_str()), Some(2)),
