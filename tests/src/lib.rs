@@ -666,9 +666,12 @@ pub async fn paced_load_timed(
 /// Like [`paced_load`], with a client that does what RFC 9112 §9.3.1
 /// expects of HTTP clients: an idempotent request whose kept-alive
 /// connection was closed under it (a transport error, no response) is
-/// sent once more. Returns `(final status, whether it was retried)`.
+/// sent once more, on a new connection (`fresh` makes a client without
+/// pooled connections: the pool's other idle ones may be closing too).
+/// Returns `(final status, whether it was retried)`.
 pub async fn paced_load_retrying(
     http: reqwest::Client,
+    fresh: fn() -> reqwest::Client,
     base: String,
     paths: std::sync::Arc<Vec<String>>,
     rate: u32,
@@ -696,7 +699,7 @@ pub async fn paced_load_retrying(
                 }
             };
             match once(http.clone(), url.clone()).await {
-                0 => (once(http, url).await, true),
+                0 => (once(fresh(), url).await, true),
                 status => (status, false),
             }
         }));

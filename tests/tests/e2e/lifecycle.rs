@@ -61,13 +61,31 @@ async fn a_graceful_upgrade_under_load_fails_no_request() {
     )
     .await;
     let paths = get_paths(&sim);
-    let h1 = reqwest::Client::builder().http1_only().build().unwrap();
-    let h2 = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
-    let load_h1 = tokio::spawn(paced_load_retrying(h1, gw.url(""), paths.clone(), 400, 14));
-    let load_h2 = tokio::spawn(paced_load_retrying(h2, gw.url(""), paths.clone(), 400, 14));
+    fn h1() -> reqwest::Client {
+        reqwest::Client::builder().http1_only().build().unwrap()
+    }
+    fn h2() -> reqwest::Client {
+        reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .build()
+            .unwrap()
+    }
+    let load_h1 = tokio::spawn(paced_load_retrying(
+        h1(),
+        h1,
+        gw.url(""),
+        paths.clone(),
+        400,
+        14,
+    ));
+    let load_h2 = tokio::spawn(paced_load_retrying(
+        h2(),
+        h2,
+        gw.url(""),
+        paths.clone(),
+        400,
+        14,
+    ));
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // The new binary waits for the sockets; SIGQUIT makes the old one send them.

@@ -326,8 +326,9 @@ async fn appeals_figures_match_the_hand_computed_values() {
     desk.close("root", a(5), "已解决", d + 2 * DAY)
         .await
         .unwrap();
-    // Bad ratings' follow-ups (回访整改), due 5 days after the rating: hpf's
-    // closed in 3 days (in time), tax's in 7 (late).
+    // Bad ratings of matters' calls get follow-ups (回访整改) too, due 5
+    // days after the rating: hpf's closed in 3 days (in time), tax's in 7
+    // (late).
     let s = &h.store;
     for (dept, closed_after) in [("hpf", 3 * DAY), ("tax", 7 * DAY)] {
         let r = s
@@ -388,9 +389,13 @@ async fn appeals_figures_match_the_hand_computed_values() {
     assert_eq!(ap["reply_due"], 7, "{ap}");
     assert_eq!(ap["replied_in_time"], 5, "{ap}");
     assert!(close(&ap["on_time_rate"], 5.0 / 7.0), "{ap}");
-    // hpf's bad rating followed up in time: 1/1.
+    // hpf's bad ratings: the matter's follow-up closed in time; A3's
+    // rating of 2 opened one through the desk (due 5 working days after
+    // d+7d), never closed, so overdue now: 1/2.
+    assert_eq!(hpf["followups"]["opened"], 2, "{hpf}");
     assert_eq!(hpf["followups"]["in_time"], 1, "{hpf}");
-    assert!(close(&hpf["followups"]["in_time_rate"], 1.0), "{hpf}");
+    assert_eq!(hpf["followups"]["overdue_open"], 1, "{hpf}");
+    assert!(close(&hpf["followups"]["in_time_rate"], 0.5), "{hpf}");
 
     // tax: T1 only — A6's return counts against nobody.
     let tax = dept("tax");
@@ -402,13 +407,16 @@ async fn appeals_figures_match_the_hand_computed_values() {
     assert!(close(&at["satisfaction_rate"], 0.0), "{at}");
     assert!(close(&at["on_time_rate"], 1.0), "{at}");
     assert_eq!(at["by_score"], json!([1, 0, 0, 0, 0]), "{at}");
-    // tax's follow-up closed late: 0/1.
+    // tax's follow-ups: the matter's closed late, T1's (rated 1) never
+    // closed: 0/2.
+    assert_eq!(tax["followups"]["opened"], 2, "{tax}");
     assert_eq!(tax["followups"]["late"], 1, "{tax}");
+    assert_eq!(tax["followups"]["overdue_open"], 1, "{tax}");
     assert!(close(&tax["followups"]["in_time_rate"], 0.0), "{tax}");
 
     // The platform sums the counts (not the rates): 响应率 (5+1)/(7+1),
     // 解决率 (3+0)/(4+1), 满意率 (2+0)/(3+1), on time (5+1)/(7+1),
-    // follow-ups in time 1 of 2.
+    // follow-ups in time 1 of 4.
     let p = &r["platform"];
     let pa = &p["appeals"];
     assert_eq!(pa["received"], 8, "{pa}");
@@ -418,7 +426,7 @@ async fn appeals_figures_match_the_hand_computed_values() {
     assert!(close(&pa["on_time_rate"], 6.0 / 8.0), "{pa}");
     assert_eq!(pa["unrated"], 3, "{pa}");
     assert_eq!(pa["by_score"], json!([1, 1, 0, 1, 1]), "{pa}");
-    assert!(close(&p["followups"]["in_time_rate"], 0.5), "{p}");
+    assert!(close(&p["followups"]["in_time_rate"], 0.25), "{p}");
     // February holds none of them.
     let feb = h
         .get_json("/admin/v1/assessment?month=2026-02", VIEWER)
