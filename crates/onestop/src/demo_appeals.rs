@@ -89,6 +89,15 @@ pub struct DemoAppeals<'a> {
     pub citizens: &'a [String],
 }
 
+/// The photo a demo citizen attaches to an appeal: a 1×1 PNG.
+const DEMO_PHOTO: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
 impl DemoAppeals<'_> {
     fn url(&self, path: &str) -> String {
         format!("http://{}/api/v1/me/appeals{path}", self.public)
@@ -111,6 +120,32 @@ impl DemoAppeals<'_> {
             .as_str()
             .map(str::to_string)
             .with_context(|| format!("no appeal id in {answer}"))
+    }
+
+    /// Uploads an attachment as `citizen`; returns its id (`sha256:…`).
+    async fn upload(
+        &self,
+        citizen: &str,
+        media_type: &str,
+        bytes: &'static [u8],
+    ) -> anyhow::Result<String> {
+        let answer: Value = self
+            .http
+            .post(self.url("/attachments"))
+            .header("x-onestop-app-key", self.app_key)
+            .header("content-type", media_type)
+            .bearer_auth(citizen)
+            .body(bytes)
+            .send()
+            .await?
+            .error_for_status()
+            .context("uploading a demo attachment")?
+            .json()
+            .await?;
+        answer["id"]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("no attachment id in {answer}"))
     }
 
     /// Waits (up to 30 s) for the officer's reply, then rates it.
@@ -158,10 +193,11 @@ impl DemoAppeals<'_> {
         let (Some(first), Some(second)) = (self.citizens.first(), self.citizens.get(1)) else {
             return Ok(0);
         };
+        let photo = self.upload(first, "image/png", DEMO_PHOTO).await?;
         self.file(
             first,
             json!({"kind": "help", "title": "小区路灯不亮", "content": "东门路灯坏了一周，晚上很黑",
-                   "location": {"address": "渝中区解放碑 1 号"}}),
+                   "location": {"address": "渝中区解放碑 1 号"}, "attachments": [photo]}),
         )
         .await?;
         self.file(

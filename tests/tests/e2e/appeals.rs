@@ -854,6 +854,16 @@ async fn the_demo_fills_every_appeals_view_and_its_printed_appeal_curl_files_one
         "the operators' queue holds an undispatched and a returned appeal: {states:?}"
     );
     assert!(!view("open").await.is_empty());
+    // The street-light appeal carries the citizen's photo.
+    let lamp = view("all")
+        .await
+        .into_iter()
+        .find(|a| a["title"] == "小区路灯不亮")
+        .expect("the demo's street-light appeal");
+    let lamp = admin(format!("/appeals/{}", lamp["id"].as_str().unwrap())).await;
+    let photos = lamp["attachments"].as_array().cloned().unwrap_or_default();
+    assert_eq!(photos.len(), 1, "{lamp}");
+    assert_eq!(photos[0]["type"], "image/png", "{lamp}");
 
     // The curl line the demo printed, run as printed.
     let printed = demo.printed();
