@@ -604,21 +604,7 @@ dept = "{silent}"
 keywords = ["路灯"]
 "#
     ));
-    let opts = ConfigOptions {
-        citizen_auth: true,
-        ..ConfigOptions::default()
-    };
-    let gw = Gateway::start_setup(
-        &sim.manifest,
-        &opts,
-        |config| secure.write_keys(config),
-        GatewaySetup {
-            threads: 2,
-            extra,
-            ..GatewaySetup::default()
-        },
-    )
-    .await;
+    let gw = onestop_tests::appeals::citizens_gateway(&sim.manifest, &secure, extra).await;
 
     // The officers, with real department tokens, on the control listener.
     let mut tokens = std::collections::BTreeMap::new();

@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
+use onestop_tests::Sim;
 use onestop_tests::appeals::{Dept, get, post};
 use onestop_tests::registry::{http_depts, issue_token};
 use onestop_tests::secure::Secure;
-use onestop_tests::{ConfigOptions, Gateway, GatewaySetup, Sim};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -56,20 +56,7 @@ dept = "{water}"
 keywords = ["井盖"]
 "#
     ));
-    let gw = Gateway::start_setup(
-        &sim.manifest,
-        &ConfigOptions {
-            citizen_auth: true,
-            ..ConfigOptions::default()
-        },
-        |config| secure.write_keys(config),
-        GatewaySetup {
-            threads: 2,
-            extra,
-            ..GatewaySetup::default()
-        },
-    )
-    .await;
+    let gw = onestop_tests::appeals::citizens_gateway(&sim.manifest, &secure, extra).await;
     let me = secure.client(Some("citizen-1"));
     let stranger = secure.client(Some("citizen-2"));
     let uploads = gw.url("/api/v1/me/appeals/attachments");

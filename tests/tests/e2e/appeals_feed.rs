@@ -8,10 +8,10 @@
 //! opens one follow-up that operators see under `/admin/v1/followups`.
 
 use onestop_core::mask::find_unmasked;
+use onestop_tests::Sim;
 use onestop_tests::appeals::{Dept, get, post};
 use onestop_tests::registry::{http_depts, issue_token};
 use onestop_tests::secure::Secure;
-use onestop_tests::{ConfigOptions, Gateway, GatewaySetup, Sim};
 use serde_json::{Value, json};
 
 /// Every string in `v`, recursively.
@@ -33,21 +33,7 @@ async fn the_public_feed_shows_closed_disclosed_appeals_masked_with_reply_and_ti
     extra.push_str(&format!(
         "\n[[appeals.rules]]\ndept = \"{water}\"\nkeywords = [\"停水\"]\n"
     ));
-    let opts = ConfigOptions {
-        citizen_auth: true,
-        ..ConfigOptions::default()
-    };
-    let gw = Gateway::start_setup(
-        &sim.manifest,
-        &opts,
-        |config| secure.write_keys(config),
-        GatewaySetup {
-            threads: 2,
-            extra,
-            ..GatewaySetup::default()
-        },
-    )
-    .await;
+    let gw = onestop_tests::appeals::citizens_gateway(&sim.manifest, &secure, extra).await;
     let me = secure.client(Some("citizen-feed"));
     let appeals = gw.url("/api/v1/me/appeals");
     let feed = gw.url("/api/v1/appeals/public");

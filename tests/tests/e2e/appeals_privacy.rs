@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
+use onestop_tests::Sim;
 use onestop_tests::appeals::{Dept, get, post};
 use onestop_tests::registry::{http_depts, issue_token};
 use onestop_tests::secure::Secure;
-use onestop_tests::{ConfigOptions, Gateway, GatewaySetup, Sim};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -39,21 +39,7 @@ dept = "{other}"
 kinds = ["emergency"]
 "#
     ));
-    let opts = ConfigOptions {
-        citizen_auth: true,
-        ..ConfigOptions::default()
-    };
-    let gw = Gateway::start_setup(
-        &sim.manifest,
-        &opts,
-        |config| secure.write_keys(config),
-        GatewaySetup {
-            threads: 2,
-            extra,
-            ..GatewaySetup::default()
-        },
-    )
-    .await;
+    let gw = onestop_tests::appeals::citizens_gateway(&sim.manifest, &secure, extra).await;
     let me = secure.client(Some("citizen-1"));
     let stranger = secure.client(Some("citizen-2"));
     let appeals = gw.url("/api/v1/me/appeals");
