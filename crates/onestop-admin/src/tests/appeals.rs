@@ -10,14 +10,23 @@ use super::support::*;
 /// Files an appeal whose title decides where it goes (`公积金` → hpf,
 /// `税` → tax, anything else → the operators' queue).
 pub async fn file(desk: &Desk, citizen: &str, title: &str) -> String {
-    let body = json!({"kind": "help", "title": title, "content": "详情"});
+    file_body(
+        desk,
+        citizen,
+        &json!({"kind": "help", "title": title, "content": "详情"}),
+    )
+    .await
+}
+
+/// Files `body` as `citizen`, now; the appeal's id.
+pub async fn file_body(desk: &Desk, citizen: &str, body: &Value) -> String {
     let (a, _) = desk
         .submit(
             Submit {
                 citizen,
                 channel: Some("app"),
                 idempotency_key: None,
-                body: &body,
+                body,
             },
             now_ms(),
         )

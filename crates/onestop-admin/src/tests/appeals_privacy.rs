@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use onestop_appeals_desk::Submit;
-use onestop_store::{AccessAuditStore, now_ms};
+use onestop_store::AccessAuditStore;
 use serde_json::{Value, json};
 
 use super::support::*;
@@ -15,20 +14,7 @@ use super::support::*;
 async fn file(h: &Harness, citizen: &str, kind: &str) -> String {
     let body = json!({"kind": kind, "title": "公积金中心门口燃气泄漏", "content": "闻到燃气味",
         "location": {"address": "某区某路1号", "lat": 23.13, "lng": 113.26}});
-    let desk = h.appeals.clone().unwrap();
-    let (a, _) = desk
-        .submit(
-            Submit {
-                citizen,
-                channel: Some("app"),
-                idempotency_key: None,
-                body: &body,
-            },
-            now_ms(),
-        )
-        .await
-        .unwrap();
-    a.id
+    super::appeals::file_body(h.appeals.as_ref().unwrap(), citizen, &body).await
 }
 
 fn harness(log: AccessLog) -> Options {

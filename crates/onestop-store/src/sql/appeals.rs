@@ -13,11 +13,13 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use super::SqlStore;
+use super::cases::insert_rating;
 use super::error::{db, is_unique_violation};
 use super::rows::{get, json, to_json};
 use crate::{
     AppealAttachment, AppealChange, AppealCount, AppealEvent, AppealFilter, AppealRecord,
-    AppealStore, AttachmentBlob, Millis, NewAppeal, NewAppealEvent, Result, StoreError,
+    AppealStore, AttachmentBlob, Millis, NewAppeal, NewAppealEvent, NewRating, Result, StoreError,
+    SubjectKind,
 };
 
 /// Columns of `appeals`, as [`appeal`] reads them.
@@ -311,41 +313,23 @@ impl SqlStore {
                 .map_err(db)?,
             "citizen",
         )?;
-        let at = c.rated_at.unwrap_or(c.at);
-        let row = sqlx::query(
-            "INSERT INTO ratings (citizen, subject_kind, subject, dept, score, tags, comment, at) \
-             VALUES ($1, 'appeal', $2, $3, $4, '[]', $5, $6) RETURNING id",
-        )
-        .bind(citizen.as_str())
-        .bind(id)
-        .bind(dept)
-        .bind(score)
-        .bind(c.rating_comment.as_deref().unwrap_or(""))
-        .bind(at)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
+        let rating = NewRating {
+            citizen,
+            subject_kind: SubjectKind::Appeal,
+            subject: id.to_owned(),
+            dept: dept.to_owned(),
+            score,
+            tags: Vec::new(),
+            comment: c.rating_comment.clone().unwrap_or_default(),
+            at: c.rated_at.unwrap_or(c.at),
+            followup_due_at: Some(due_at),
+        };
+        insert_rating(tx, &rating).await.map_err(|e| match e {
+            StoreError::Conflict(_) => {
                 StoreError::Conflict(format!("appeal {id} is already rated"))
-            } else {
-                db(e)
             }
+            other => other,
         })?;
-        let rating_id: i64 = get(&row, "id")?;
-        sqlx::query(
-            "INSERT INTO followups (rating_id, dept, citizen, subject_kind, subject, score, \
-             created_at, due_at) VALUES ($1, $2, $3, 'appeal', $4, $5, $6, $7)",
-        )
-        .bind(rating_id)
-        .bind(dept)
-        .bind(citizen.as_str())
-        .bind(id)
-        .bind(score)
-        .bind(at)
-        .bind(due_at)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
         Ok(())
     }
 

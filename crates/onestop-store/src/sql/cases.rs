@@ -429,55 +429,8 @@ impl SqlStore {
                 rating.score
             )));
         }
-        let tags = to_json(&rating.tags, "the rating's tags")?;
-        let kind = rating.subject_kind.as_str();
         let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO ratings (citizen, subject_kind, subject, dept, score, tags, comment, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        )
-        .bind(rating.citizen.as_str())
-        .bind(kind)
-        .bind(rating.subject.as_str())
-        .bind(rating.dept.as_str())
-        .bind(rating.score)
-        .bind(tags)
-        .bind(rating.comment.as_str())
-        .bind(rating.at)
-        .fetch_one(&mut *tx)
-        .await;
-        let id: i64 = match inserted {
-            Ok(row) => get(&row, "id")?,
-            Err(error) if is_unique_violation(&error) => {
-                return Err(StoreError::Conflict(format!(
-                    "{} already rated {kind} {}",
-                    rating.citizen, rating.subject
-                )));
-            }
-            Err(error) => return Err(db(error)),
-        };
-        let followup_id = match rating.followup_due_at {
-            Some(due_at) => {
-                let row = sqlx::query(
-                    "INSERT INTO followups (rating_id, dept, citizen, subject_kind, subject, \
-                     score, created_at, due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     RETURNING id",
-                )
-                .bind(id)
-                .bind(rating.dept.as_str())
-                .bind(rating.citizen.as_str())
-                .bind(kind)
-                .bind(rating.subject.as_str())
-                .bind(rating.score)
-                .bind(rating.at)
-                .bind(due_at)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?;
-                Some(get::<i64>(&row, "id")?)
-            }
-            None => None,
-        };
+        let (id, followup_id) = insert_rating(&mut tx, rating).await?;
         self.commit(tx, None).await?;
         Ok(RatingRecord {
             id,
@@ -776,6 +729,64 @@ impl CaseStore for SqlStore {
 
 /// Why a write under the lease of `case_id` was refused: the case does not
 /// exist, or `owner` does not hold it at `now`.
+/// A rating and, with `followup_due_at`, its follow-up, inside `tx` (the
+/// rating API's own transaction, or an appeal's change): `(rating id,
+/// follow-up id)`. Rating one subject twice is a conflict.
+pub(super) async fn insert_rating(
+    tx: &mut Transaction<'static, Any>,
+    rating: &NewRating,
+) -> Result<(i64, Option<i64>)> {
+    let tags = to_json(&rating.tags, "the rating's tags")?;
+    let kind = rating.subject_kind.as_str();
+    let inserted = sqlx::query(
+        "INSERT INTO ratings (citizen, subject_kind, subject, dept, score, tags, comment, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(rating.citizen.as_str())
+    .bind(kind)
+    .bind(rating.subject.as_str())
+    .bind(rating.dept.as_str())
+    .bind(rating.score)
+    .bind(tags)
+    .bind(rating.comment.as_str())
+    .bind(rating.at)
+    .fetch_one(&mut **tx)
+    .await;
+    let id: i64 = match inserted {
+        Ok(row) => get(&row, "id")?,
+        Err(error) if is_unique_violation(&error) => {
+            return Err(StoreError::Conflict(format!(
+                "{} already rated {kind} {}",
+                rating.citizen, rating.subject
+            )));
+        }
+        Err(error) => return Err(db(error)),
+    };
+    let followup_id = match rating.followup_due_at {
+        Some(due_at) => {
+            let row = sqlx::query(
+                "INSERT INTO followups (rating_id, dept, citizen, subject_kind, subject, \
+                     score, created_at, due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     RETURNING id",
+            )
+            .bind(id)
+            .bind(rating.dept.as_str())
+            .bind(rating.citizen.as_str())
+            .bind(kind)
+            .bind(rating.subject.as_str())
+            .bind(rating.score)
+            .bind(rating.at)
+            .bind(due_at)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db)?;
+            Some(get::<i64>(&row, "id")?)
+        }
+        None => None,
+    };
+    Ok((id, followup_id))
+}
+
 async fn lease_refused(
     tx: &mut Transaction<'static, Any>,
     case_id: &str,
