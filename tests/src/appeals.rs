@@ -63,9 +63,8 @@ impl Dept {
 
     pub async fn list(&mut self) -> Result<Vec<pb::Appeal>, tonic::Status> {
         let r = self.req(pb::ListRequest {
-            all: false,
             limit: 100,
-            after: String::new(),
+            ..pb::ListRequest::default()
         });
         Ok(self.client.list(r).await?.into_inner().appeals)
     }

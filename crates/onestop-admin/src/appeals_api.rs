@@ -47,23 +47,32 @@ fn shown(
     let emergency = settings.emergency_dept.as_deref();
     let now = now_ms();
     let who = Who::Operator(operator);
-    if let Some(sharing) = &state.sharing {
-        for a in appeals {
-            let Some(record) = privacy::read_record(who, a, emergency, request_id, now) else {
-                continue;
-            };
-            if let Err(e) = sharing.audit(record) {
-                crate::events::appeal_read_unrecorded(operator, &e.to_string());
-                return Err(ApiError::StoreUnavailable(format!(
-                    "the access log is unavailable, so no appeal is shown ({e}); a change asked for was made"
-                )));
-            }
-        }
+    for a in appeals {
+        let record = privacy::read_record(who, a, emergency, request_id, now);
+        record_read(state, operator, record)?;
     }
     Ok(appeals
         .iter()
         .map(|a| view::appeal_as(a, now, who, emergency))
         .collect())
+}
+
+/// Puts an operator's read in its citizen's access log (no log on this
+/// gateway: nothing to record); a refusing log is 503.
+fn record_read(
+    state: &AdminState,
+    operator: &str,
+    record: Option<onestop_store::NewAccessRecord>,
+) -> Result<(), ApiError> {
+    let (Some(sharing), Some(record)) = (&state.sharing, record) else {
+        return Ok(());
+    };
+    sharing.audit(record).map_err(|e| {
+        crate::events::appeal_read_unrecorded(operator, &e.to_string());
+        ApiError::StoreUnavailable(format!(
+            "the access log is unavailable, so no appeal is shown ({e}); a change asked for was made"
+        ))
+    })
 }
 
 /// One appeal as [`shown`].
@@ -246,10 +255,13 @@ pub(crate) async fn get_attachment(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::http::header;
     use axum::response::IntoResponse;
-    let blob = desk(&state)?
-        .attachment(Who::Operator(&ctx.caller.name), &id, &hash)
+    let who = Who::Operator(&ctx.caller.name);
+    let (appeal, blob) = desk(&state)?
+        .attachment(who, &id, &hash)
         .await
         .map_err(map)?;
+    let record = privacy::attachment_record(who, &appeal, &blob.hash, &ctx.request_id, now_ms());
+    record_read(&state, &ctx.caller.name, record)?;
     Ok((
         [
             (header::CONTENT_TYPE, blob.media_type),
@@ -431,6 +443,9 @@ pub struct AppealStats {
     pub total: i64,
     /// Past the deadline that applies now.
     pub overdue: i64,
+    /// Supervised (督办: still overdue a working day after the reminder)
+    /// and not yet replied.
+    pub supervised: i64,
     pub by_state: BTreeMap<String, i64>,
     pub by_kind: BTreeMap<String, i64>,
     /// Per department (`-`: the operators' queue): total, open, overdue.
@@ -458,6 +473,7 @@ pub(crate) async fn stats(
     let mut s = AppealStats {
         total: 0,
         overdue: 0,
+        supervised: 0,
         by_state: BTreeMap::new(),
         by_kind: BTreeMap::new(),
         by_dept: BTreeMap::new(),
@@ -466,6 +482,7 @@ pub(crate) async fn stats(
     for c in &counts {
         s.total += c.count;
         s.overdue += c.overdue;
+        s.supervised += c.supervised;
         *s.by_state.entry(c.state.clone()).or_default() += c.count;
         *s.by_kind.entry(c.kind.clone()).or_default() += c.count;
         let d = per_dept

@@ -86,7 +86,9 @@ pub async fn handle(desk: &Desk, req: Request<'_>, now: Millis) -> Result<Answer
             ))
         }
         ("GET" | "HEAD", [id, "attachments", hash]) => Ok(Answer::File(
-            desk.attachment(Who::Citizen(req.citizen), id, hash).await?,
+            desk.attachment(Who::Citizen(req.citizen), id, hash)
+                .await?
+                .1,
         )),
         (_, ["attachments"] | [_, "attachments", _]) => {
             Err(DeskError::MethodNotAllowed(req.method.to_owned()))

@@ -212,6 +212,8 @@ const ATTEMPTS: usize = 4;
 /// How long a department has to follow up a bad rating (回访整改; local
 /// rules say 5–15 working days).
 pub const FOLLOWUP_LIMIT: onestop_appeals::Limit = onestop_appeals::Limit::WorkingDays(5);
+/// Co-handling departments of one appeal at most.
+pub const MAX_CO_HANDLERS: usize = 8;
 /// Longest note, reply or reason, in characters.
 pub const MAX_NOTE_CHARS: usize = 4_000;
 
@@ -342,6 +344,13 @@ impl Desk {
             Who::Citizen(c) => {
                 filter.citizen = Some(c.to_owned());
                 filter.dept = None;
+            }
+            // Those it leads, or with `cohandler` set those it co-handles.
+            Who::Department(d) if filter.cohandler.is_some() => {
+                filter.cohandler = Some(d.to_owned());
+                filter.dept = None;
+                filter.citizen = None;
+                filter.queue = false;
             }
             Who::Department(d) => {
                 filter.dept = Some(d.to_owned());
@@ -604,8 +613,9 @@ impl Desk {
         now: Millis,
     ) -> Result<AppealRecord, DeskError> {
         let note = checked_note("note", note, true)?;
+        let settings = self.settings.load();
         self.act(Who::Operator(operator), id, Action::Escalate, |a, state| {
-            escalation(a, state, Who::Operator(operator), &note, now)
+            escalation(a, state, Who::Operator(operator), &note, now, &settings)
         })
         .await
     }
@@ -637,10 +647,146 @@ impl Desk {
         } else {
             "reply overdue (催办)"
         };
-        let change = escalation(appeal, next, Who::System, which, now);
-        match self.store.change_appeal(&appeal.id, &change).await {
+        let settings = self.settings.load();
+        let change = escalation(appeal, next, Who::System, which, now, &settings);
+        self.change_once(appeal, &change, Action::Escalate).await
+    }
+
+    /// Supervises (督办) one appeal still overdue a working day after its
+    /// 催办: a timeline entry for the operators and the citizen; it stays
+    /// with its department. Once: `supervised_at` is set with it, and a
+    /// concurrent change makes this a no-op (`Ok(None)`).
+    pub async fn supervise(
+        &self,
+        appeal: &AppealRecord,
+        now: Millis,
+    ) -> Result<Option<AppealRecord>, DeskError> {
+        let Ok(state) = appeal.state.parse::<State>() else {
+            return Err(DeskError::Internal(format!(
+                "appeal {} has state `{}`",
+                appeal.id, appeal.state
+            )));
+        };
+        let still_overdue = appeal.next_due.is_some_and(|due| due < now);
+        if appeal.supervised_at.is_some() || !still_overdue {
+            return Ok(None);
+        }
+        let Ok(next) = next_state(state, Action::Supervise, Actor::System) else {
+            return Ok(None);
+        };
+        let which = if appeal.accepted_at.is_none() {
+            "still not accepted a working day after the reminder (督办: operators)"
+        } else {
+            "still not replied a working day after the reminder (督办: operators)"
+        };
+        let change = AppealChange {
+            state: next.as_str().into(),
+            dept: appeal.dept.clone(),
+            next_due: appeal.next_due,
+            supervised_at: Some(now),
+            event: Some(entry(
+                Action::Supervise,
+                Who::System,
+                appeal.dept.clone(),
+                which,
+            )),
+            ..base(appeal, now)
+        };
+        self.change_once(appeal, &change, Action::Supervise).await
+    }
+
+    /// The lead department brings in `co_dept` to help (协办): it then
+    /// sees the appeal, lists it (`List` with `cohandled`) and gives its
+    /// part with [`Desk::assist`]; the lead still replies. A department
+    /// added before, the lead itself or an unknown one is refused.
+    pub async fn add_co_handler(
+        &self,
+        dept: &str,
+        id: &str,
+        co_dept: &str,
+        note: &str,
+        now: Millis,
+    ) -> Result<AppealRecord, DeskError> {
+        let note = checked_note("note", note, false)?;
+        if !self.settings.load().rules.depts.contains(co_dept) {
+            return Err(invalid("dept", format!("unknown department `{co_dept}`")));
+        }
+        let appeal = self.read(Who::Department(dept), id).await?;
+        if appeal.dept.as_deref() == Some(co_dept) {
+            return Err(invalid("dept", format!("`{co_dept}` leads appeal {id}")));
+        }
+        if appeal.co_handlers.iter().any(|c| c == co_dept) {
+            // (Two adding it at once: the second's write conflicts until
+            // its attempts run out, `Busy`.)
+            return Err(DeskError::WrongState(format!(
+                "`{co_dept}` co-handles appeal {id} already"
+            )));
+        }
+        if appeal.co_handlers.len() >= MAX_CO_HANDLERS {
+            return Err(invalid(
+                "dept",
+                format!("at most {MAX_CO_HANDLERS} co-handlers"),
+            ));
+        }
+        self.act(
+            Who::Department(dept),
+            id,
+            Action::AddCoHandler,
+            |a, state| AppealChange {
+                state: state.as_str().into(),
+                dept: a.dept.clone(),
+                next_due: a.next_due,
+                co_handler: Some(co_dept.to_owned()),
+                event: Some(entry(
+                    Action::AddCoHandler,
+                    Who::Department(dept),
+                    Some(co_dept.to_owned()),
+                    &note,
+                )),
+                ..base(a, now)
+            },
+        )
+        .await
+    }
+
+    /// A co-handling department gives its part (协办意见): a timeline entry
+    /// the lead reads before it replies.
+    pub async fn assist(
+        &self,
+        dept: &str,
+        id: &str,
+        note: &str,
+        now: Millis,
+    ) -> Result<AppealRecord, DeskError> {
+        let note = checked_note("note", note, true)?;
+        self.act(Who::Department(dept), id, Action::Assist, |a, state| {
+            AppealChange {
+                state: state.as_str().into(),
+                dept: a.dept.clone(),
+                next_due: a.next_due,
+                event: Some(entry(
+                    Action::Assist,
+                    Who::Department(dept),
+                    Some(dept.to_owned()),
+                    &note,
+                )),
+                ..base(a, now)
+            }
+        })
+        .await
+    }
+
+    /// Writes a change the gateway decided on its own (the scanner's):
+    /// another change in between makes it a no-op.
+    async fn change_once(
+        &self,
+        appeal: &AppealRecord,
+        change: &AppealChange,
+        action: Action,
+    ) -> Result<Option<AppealRecord>, DeskError> {
+        match self.store.change_appeal(&appeal.id, change).await {
             Ok(record) => {
-                events::changed(&record, Action::Escalate);
+                events::changed(&record, action);
                 Ok(Some(record))
             }
             Err(StoreError::Conflict(_)) => Ok(None),
@@ -651,6 +797,18 @@ impl Desk {
     /// Counts per state, kind and department, with the overdue ones.
     pub async fn counts(&self, now: Millis) -> Result<Vec<AppealCount>, DeskError> {
         self.store.appeal_counts(now).await.map_err(store_error)
+    }
+
+    /// Escalated appeals due their 督办 (see [`Desk::supervise`]).
+    pub async fn supervision_due(
+        &self,
+        now: Millis,
+        limit: u32,
+    ) -> Result<Vec<AppealRecord>, DeskError> {
+        self.store
+            .supervision_due(now, limit)
+            .await
+            .map_err(store_error)
     }
 
     /// Open appeals past their deadline that never escalated.
@@ -702,23 +860,27 @@ impl Desk {
         })
     }
 
-    /// One attachment of an appeal `who` may see, with its content. An
-    /// attachment the appeal does not carry answers like a missing appeal.
+    /// One attachment of an appeal `who` may see, with its content, and
+    /// the appeal (whose citizen's access log records a department's or
+    /// an operator's fetch: [`privacy::attachment_record`]). An attachment
+    /// the appeal does not carry answers like a missing appeal.
     pub async fn attachment(
         &self,
         who: Who<'_>,
         id: &str,
         hash: &str,
-    ) -> Result<AttachmentBlob, DeskError> {
+    ) -> Result<(AppealRecord, AttachmentBlob), DeskError> {
         let appeal = self.read(who, id).await?;
         if !appeal.attachments.iter().any(|a| a.hash == hash) {
             return Err(DeskError::NotFound);
         }
-        self.store
+        let blob = self
+            .store
             .appeal_blob(hash, true)
             .await
             .map_err(store_error)?
-            .ok_or(DeskError::NotFound)
+            .ok_or(DeskError::NotFound)?;
+        Ok((appeal, blob))
     }
 
     /// Every hash is a stored attachment (`attachments[i]` names one that
@@ -762,6 +924,7 @@ impl Desk {
                 .map_err(store_error)?
                 .ok_or(DeskError::NotFound)?;
             may_see(who, &appeal)?;
+            may_act(who, action, &appeal)?;
             let state = appeal.state.parse::<State>().map_err(|_| {
                 DeskError::Internal(format!("appeal {id} has state `{}`", appeal.state))
             })?;
@@ -779,14 +942,15 @@ impl Desk {
     }
 }
 
-/// Whether `who` may see `appeal`: its citizen, its lead department,
-/// operators. Another citizen's appeal does not exist for a citizen; a
-/// department is told it is not its own.
+/// Whether `who` may see `appeal`: its citizen, its lead department, its
+/// co-handling departments (协办), operators. Another citizen's appeal
+/// does not exist for a citizen; a department is told it is not its own.
 fn may_see(who: Who<'_>, appeal: &AppealRecord) -> Result<(), DeskError> {
     match who {
         Who::Citizen(c) if c == appeal.citizen => Ok(()),
         Who::Citizen(_) => Err(DeskError::NotFound),
         Who::Department(d) if appeal.dept.as_deref() == Some(d) => Ok(()),
+        Who::Department(d) if appeal.co_handlers.iter().any(|c| c == d) => Ok(()),
         Who::Department(d) => Err(DeskError::NotYours(format!(
             "appeal {} is not department {d}'s",
             appeal.id
@@ -795,24 +959,55 @@ fn may_see(who: Who<'_>, appeal: &AppealRecord) -> Result<(), DeskError> {
     }
 }
 
+/// Whether a department that may see `appeal` may take `action` on it:
+/// the lead accepts, replies, returns and brings in co-handlers (首问负责);
+/// a co-handler gives its part (协办意见) and nothing else.
+fn may_act(who: Who<'_>, action: Action, appeal: &AppealRecord) -> Result<(), DeskError> {
+    let Who::Department(d) = who else {
+        return Ok(());
+    };
+    let leads = appeal.dept.as_deref() == Some(d);
+    match (action, leads) {
+        (Action::Assist, false) | (Action::Accept | Action::Reply | Action::Return, true) => Ok(()),
+        (Action::AddCoHandler, true) => Ok(()),
+        (Action::Assist, true) => Err(DeskError::NotYours(format!(
+            "department {d} leads appeal {}: it replies; co-handlers assist",
+            appeal.id
+        ))),
+        _ => Err(DeskError::NotYours(format!(
+            "department {d} co-handles appeal {}; its lead `{}` does that",
+            appeal.id,
+            appeal.dept.as_deref().unwrap_or("-")
+        ))),
+    }
+}
+
 fn kind_of(a: &AppealRecord) -> Option<Kind> {
     a.kind.parse().ok()
 }
 
 /// The change that escalates `a` into `state` (by an operator or the
-/// overdue scan): the deadline stays, the escalation is marked once.
+/// overdue scan): the deadline stays, the escalation is marked once, and
+/// a department's appeal gets its second look (督办) `supervise_after`
+/// later.
 fn escalation(
     a: &AppealRecord,
     state: State,
     who: Who<'_>,
     note: &str,
     now: Millis,
+    settings: &Settings,
 ) -> AppealChange {
+    let cal = &settings.calendar;
     AppealChange {
         state: state.as_str().into(),
         dept: a.dept.clone(),
         next_due: a.next_due,
         escalated_at: Some(now),
+        supervise_due: a
+            .dept
+            .as_ref()
+            .map(|_| cal.deadline(now, settings.supervise_after)),
         event: Some(entry(Action::Escalate, who, a.dept.clone(), note)),
         ..base(a, now)
     }

@@ -119,6 +119,21 @@ pub fn read_record(
     })
 }
 
+/// The access record of `who` fetching the attachment `hash` of `appeal`
+/// (a photo shows what the content says): item `appeal <id>`, field
+/// `attachment <hash>`. `None` for the citizen and the gateway.
+pub fn attachment_record(
+    who: Who<'_>,
+    appeal: &AppealRecord,
+    hash: &str,
+    request_id: &str,
+    now: Millis,
+) -> Option<NewAccessRecord> {
+    let mut record = read_record(who, appeal, None, request_id, now)?;
+    record.fields = vec![format!("attachment {hash}")];
+    Some(record)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -157,6 +172,9 @@ mod tests {
             rating_comment: None,
             rated_at: None,
             redispatches: 0,
+            supervise_due: None,
+            supervised_at: None,
+            co_handlers: Vec::new(),
             timeline: Vec::new(),
             attachments: Vec::new(),
         }
@@ -241,5 +259,10 @@ mod tests {
         assert_eq!(r.fields, ["title", "content"]);
         assert!(read_record(Who::Citizen("A"), &a, EMERGENCY, "rq", 7).is_none());
         assert!(read_record(Who::System, &a, EMERGENCY, "rq", 7).is_none());
+        let r = attachment_record(Who::Department("water"), &a, "sha256:ab", "rq", 7).unwrap();
+        assert_eq!(r.consumer, "dept:water");
+        assert_eq!(r.item, "appeal S1");
+        assert_eq!(r.fields, ["attachment sha256:ab"]);
+        assert!(attachment_record(Who::Citizen("A"), &a, "sha256:ab", "rq", 7).is_none());
     }
 }

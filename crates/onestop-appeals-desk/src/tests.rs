@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::*;
 
+mod cohandling;
 mod feed;
 
 const T0: Millis = 1_765_000_000_000;
@@ -482,7 +483,7 @@ async fn attachments_upload_dedup_submit_reply_and_download() {
     assert_eq!(doc["timeline"][0]["attachments"], json!([png_id]));
 
     // The department reads the photo; another department may not.
-    let photo = d
+    let (_, photo) = d
         .attachment(Who::Department("water"), &a.id, &png_id)
         .await
         .unwrap();
@@ -558,6 +559,7 @@ async fn attachments_upload_dedup_submit_reply_and_download() {
         d.attachment(Who::Operator("op"), &a.id, &pdf_id)
             .await
             .unwrap()
+            .1
             .content,
         PDF
     );

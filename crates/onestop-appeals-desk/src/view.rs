@@ -78,6 +78,7 @@ pub fn appeal(a: &AppealRecord, now: Millis) -> Value {
         "replied_at": a.replied_at,
         "closed_at": a.closed_at,
         "escalated_at": a.escalated_at,
+        "supervised_at": a.supervised_at,
         "overdue": overdue(a, now),
         "reply": a.reply,
         "rating": a.score.map(|s| json!({"score": s, "comment": a.rating_comment, "at": a.rated_at})),
@@ -93,6 +94,7 @@ pub fn appeal(a: &AppealRecord, now: Millis) -> Value {
             "attachments".into(),
             Value::Array(attachments(&a.attachments)),
         );
+        o.insert("co_handlers".into(), json!(a.co_handlers));
     }
     doc
 }

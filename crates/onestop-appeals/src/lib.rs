@@ -96,7 +96,14 @@ pub struct Settings {
     /// The emergency department (`[appeals] emergency_dept`): the only
     /// department that sees an `emergency` appeal's location.
     pub emergency_dept: Option<String>,
+    /// From an overdue appeal's reminder (催办) to its supervision (督办)
+    /// when still overdue (`[appeals] supervise_after`).
+    pub supervise_after: Limit,
 }
+
+/// The 12345 rule: a reminder the day an appeal is overdue; still overdue
+/// the next working day, the operators supervise it.
+pub const SUPERVISE_AFTER: Limit = Limit::WorkingDays(1);
 
 impl Settings {
     /// A kind's limits (Guangdong's defaults unless configured).
@@ -119,6 +126,7 @@ impl Default for Settings {
             rules: Rules::default(),
             input: InputLimits::default(),
             emergency_dept: None,
+            supervise_after: SUPERVISE_AFTER,
         }
     }
 }

@@ -19,8 +19,16 @@ pub enum Action {
     Reply,
     /// The department sends it back with a reason (退单).
     Return,
-    /// Past a time limit (催办/督办).
+    /// Past a time limit (催办; for an appeal in the operators' queue, 督办).
     Escalate,
+    /// Still overdue a working day after the 催办 (督办): the operators
+    /// supervise it; the appeal stays where it is.
+    Supervise,
+    /// The lead department brings in another department (协办); the lead
+    /// still accepts, replies and answers for the appeal (首问负责).
+    AddCoHandler,
+    /// A co-handling department gives its part (协办意见) to the lead.
+    Assist,
     /// The citizen rates the reply (评价), which closes the appeal.
     Rate,
     /// An operator closes it (办结; also spam and duplicates).
@@ -29,12 +37,15 @@ pub enum Action {
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 10] = [
         Action::Dispatch,
         Action::Accept,
         Action::Reply,
         Action::Return,
         Action::Escalate,
+        Action::Supervise,
+        Action::AddCoHandler,
+        Action::Assist,
         Action::Rate,
         Action::Close,
     ];
@@ -47,6 +58,9 @@ impl Action {
             Action::Reply => "replied",
             Action::Return => "returned",
             Action::Escalate => "escalated",
+            Action::Supervise => "supervised",
+            Action::AddCoHandler => "cohandler_added",
+            Action::Assist => "assisted",
             Action::Rate => "rated",
             Action::Close => "closed",
         }
@@ -113,8 +127,8 @@ fn allowed(action: Action, actor: Actor) -> bool {
     use Actor::*;
     match action {
         Dispatch => matches!(actor, Operator | System),
-        Accept | Reply | Return => actor == Department,
-        Escalate => matches!(actor, Operator | System),
+        Accept | Reply | Return | AddCoHandler | Assist => actor == Department,
+        Escalate | Supervise => matches!(actor, Operator | System),
         Rate => actor == Citizen,
         Close => actor == Operator,
     }
@@ -128,6 +142,9 @@ fn allowed(action: Action, actor: Actor) -> bool {
 /// - `accepted`/`escalated` → `replied` (Reply);
 /// - `dispatched`/`accepted`/`escalated` → `returned` (Return);
 /// - `submitted`/`dispatched`/`accepted` → `escalated` (Escalate, once);
+/// - Supervise, AddCoHandler and Assist leave a department's open appeal
+///   (`dispatched`/`accepted`/`escalated`) where it is: they are timeline
+///   entries, not moves;
 /// - `replied` → `closed` (Rate by the citizen);
 /// - anything not closed → `closed` (Close by an operator).
 pub fn next_state(state: State, action: Action, actor: Actor) -> Result<State, Refusal> {
@@ -145,6 +162,10 @@ pub fn next_state(state: State, action: Action, actor: Actor) -> Result<State, R
         (S::Accepted | S::Escalated, A::Reply) => Some(S::Replied),
         (S::Dispatched | S::Accepted | S::Escalated, A::Return) => Some(S::Returned),
         (S::Submitted | S::Dispatched | S::Accepted, A::Escalate) => Some(S::Escalated),
+        (
+            s @ (S::Dispatched | S::Accepted | S::Escalated),
+            A::Supervise | A::AddCoHandler | A::Assist,
+        ) => Some(s),
         (S::Replied, A::Rate) => Some(S::Closed),
         (s, A::Close) if s != S::Closed => Some(S::Closed),
         _ => None,

@@ -58,6 +58,10 @@ pub(crate) fn case_resumed(case: &str) {
     tracing::info!(event = "case_resumed", case);
 }
 
+pub(crate) fn overdue_steps_told(count: usize) {
+    tracing::info!(event = "case_overdue_steps_told", count);
+}
+
 pub(crate) fn case_finished(matter: &str, case: &str, state: CaseState, elapsed_ms: i64) {
     count(&CASES, &[matter, state.as_str()]);
     if let Some(h) = DURATION.as_ref() {

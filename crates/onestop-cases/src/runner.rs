@@ -524,8 +524,15 @@ impl Cases {
         })
     }
 
-    /// One scan: every orphaned case this gateway does not drive yet.
+    /// One scan: every orphaned case this gateway does not drive yet, and
+    /// the citizens told of steps past their deadline (once per step,
+    /// whichever gateway's scan gets there first).
     pub async fn scan(self: Arc<Self>) {
+        match self.store.tell_overdue_steps(now_ms(), 100).await {
+            Ok(0) => {}
+            Ok(n) => events::overdue_steps_told(n),
+            Err(e) => events::store_failed("tell_overdue_steps", "", &e),
+        }
         let orphans = match self.store.orphaned_cases(now_ms(), 100).await {
             Ok(ids) => ids,
             Err(e) => {

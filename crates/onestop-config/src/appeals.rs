@@ -49,6 +49,11 @@ pub struct AppealSettings {
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub scan_lease: Duration,
+    /// How long after an overdue appeal's reminder (催办) it is supervised
+    /// (督办) by the operators if still overdue: `"N working days"` or a
+    /// duration (`"10m"`). Default: 1 working day (the next day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervise_after: Option<String>,
     /// The emergency department (a declared department): the only one
     /// that sees an `emergency` appeal's location. Unset: no department
     /// and no operator sees it (only the citizen).
@@ -75,6 +80,7 @@ impl Default for AppealSettings {
             ],
             scan_interval: Duration::from_secs(10),
             scan_lease: Duration::from_secs(30),
+            supervise_after: None,
             emergency_dept: None,
         }
     }
@@ -171,6 +177,11 @@ impl AppealSettings {
                 ..onestop_appeals::InputLimits::default()
             },
             emergency_dept: self.emergency_dept.clone(),
+            supervise_after: self
+                .supervise_after
+                .as_deref()
+                .and_then(|s| s.parse::<Limit>().ok())
+                .unwrap_or(onestop_appeals::SUPERVISE_AFTER),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The tonic `Appeals` service: departments work the appeals they lead.
+//! The tonic `Appeals` service: departments work the appeals they lead
+//! and help with those they co-handle (协办).
 //! Authenticate (the token's department is the caller), convert at the
 //! edge, hand to [`onestop_appeals_desk::Desk`], which checks that the
 //! appeal is the caller's and that its state allows the action.
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use onestop_appeals_desk::{Desk, DeskError, NewFile, Who, privacy, view};
 use onestop_sharing::Sharing;
-use onestop_store::{AppealFilter, AppealRecord, now_ms};
+use onestop_store::{AppealFilter, AppealRecord, NewAccessRecord, now_ms};
 use tonic::{Request, Response, Status};
 
 use crate::auth::Authenticate;
@@ -52,26 +53,29 @@ impl AppealsService {
         let settings = self.desk.settings();
         let emergency = settings.emergency_dept.as_deref();
         let now = now_ms();
-        if let Some(sharing) = &self.reads {
-            for a in appeals {
-                let Some(record) =
-                    privacy::read_record(Who::Department(dept), a, emergency, request_id, now)
-                else {
-                    continue;
-                };
-                if let Err(e) = sharing.audit(record) {
-                    crate::events::appeal_read_unrecorded(dept, &e);
-                    return Err(Status::unavailable(format!(
-                        "the access log is unavailable, so no appeal is returned ({e}); \
-                         an Accept, Reply or Return was done all the same"
-                    )));
-                }
-            }
+        for a in appeals {
+            let record = privacy::read_record(Who::Department(dept), a, emergency, request_id, now);
+            self.record(dept, record)?;
         }
         Ok(appeals
             .iter()
             .map(|a| appeal(a, dept, emergency, now))
             .collect())
+    }
+
+    /// Puts a read in its citizen's access log (none on this gateway:
+    /// nothing to record); a refusing log is UNAVAILABLE.
+    fn record(&self, dept: &str, record: Option<NewAccessRecord>) -> Result<(), Status> {
+        let (Some(sharing), Some(record)) = (&self.reads, record) else {
+            return Ok(());
+        };
+        sharing.audit(record).map_err(|e| {
+            crate::events::appeal_read_unrecorded(dept, &e);
+            Status::unavailable(format!(
+                "the access log is unavailable, so no appeal is returned ({e}); \
+                 an Accept, Reply or Return was done all the same"
+            ))
+        })
     }
 
     fn one(&self, dept: &str, a: &AppealRecord, request_id: &str) -> Result<pb::Appeal, Status> {
@@ -185,6 +189,8 @@ fn appeal(a: &AppealRecord, dept: &str, emergency: Option<&str>, now: i64) -> pb
                 at_ms: t.at,
             })
             .collect(),
+        co_handlers: a.co_handlers.clone(),
+        supervised: a.supervised_at.is_some(),
     }
 }
 
@@ -205,6 +211,8 @@ impl pb::appeals_server::Appeals for AppealsService {
             },
             limit: req.limit,
             after: (!req.after.is_empty()).then_some(req.after),
+            // The desk puts the caller in.
+            cohandler: req.cohandled.then(String::new),
             ..AppealFilter::default()
         };
         let list = self
@@ -255,17 +263,51 @@ impl pb::appeals_server::Appeals for AppealsService {
         Ok(Response::new(self.one(&dept, &a, &rid)?))
     }
 
+    async fn add_co_handler(
+        &self,
+        request: Request<pb::AddCoHandlerRequest>,
+    ) -> Result<Response<pb::Appeal>, Status> {
+        let dept = self.caller(&request)?;
+        let rid = request_id(&request);
+        let req = request.into_inner();
+        let a = self
+            .desk
+            .add_co_handler(&dept, &req.id, &req.dept, &req.note, now_ms())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(self.one(&dept, &a, &rid)?))
+    }
+
+    async fn assist(
+        &self,
+        request: Request<pb::AssistRequest>,
+    ) -> Result<Response<pb::Appeal>, Status> {
+        let dept = self.caller(&request)?;
+        let rid = request_id(&request);
+        let req = request.into_inner();
+        let a = self
+            .desk
+            .assist(&dept, &req.id, &req.note, now_ms())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(self.one(&dept, &a, &rid)?))
+    }
+
     async fn get_attachment(
         &self,
         request: Request<pb::GetAttachmentRequest>,
     ) -> Result<Response<pb::AttachmentContent>, Status> {
         let dept = self.caller(&request)?;
+        let rid = request_id(&request);
         let req = request.into_inner();
-        let blob = self
+        let (a, blob) = self
             .desk
             .attachment(Who::Department(&dept), &req.id, &req.attachment_id)
             .await
             .map_err(status)?;
+        let record =
+            privacy::attachment_record(Who::Department(&dept), &a, &blob.hash, &rid, now_ms());
+        self.record(&dept, record)?;
         Ok(Response::new(pb::AttachmentContent {
             id: blob.hash,
             media_type: blob.media_type,

@@ -52,7 +52,10 @@ pub fn render(kind: &str, title: &str, dept: Option<&str>) -> String {
             format!("您的诉求「{t}」{d}已答复，请查看。{d} replied to your appeal \"{t}\".")
         }
         kind::APPEAL_ESCALATED => format!(
-            "您的诉求「{t}」已超时，已督办{d}。Your appeal \"{t}\" is overdue; {d} has been pressed to act."
+            "您的诉求「{t}」已超时，已催办{d}。Your appeal \"{t}\" is overdue; {d} has been pressed to act."
+        ),
+        kind::APPEAL_SUPERVISED => format!(
+            "您的诉求「{t}」仍未办结，已由12345督办{d}。Your appeal \"{t}\" is still overdue; the platform now supervises {d}."
         ),
         kind::RATING_INVITATION => {
             format!("请为「{t}」的办理评价（1-5星）。Please rate how \"{t}\" was handled (1-5).")
@@ -66,6 +69,9 @@ pub fn render(kind: &str, title: &str, dept: Option<&str>) -> String {
         kind::CASE_FAILED => {
             format!("您的办件「{t}」未能办结。Your case \"{t}\" could not be completed.")
         }
+        kind::CASE_OVERDUE => format!(
+            "您的办件「{t}」在{d}的环节已超期，已提醒承办部门。A step of your case \"{t}\" at {d} is overdue; the department has been reminded."
+        ),
         other => format!("「{t}」：{other}"),
     }
 }
@@ -122,10 +128,12 @@ mod tests {
             kind::APPEAL_ACCEPTED,
             kind::APPEAL_REPLIED,
             kind::APPEAL_ESCALATED,
+            kind::APPEAL_SUPERVISED,
             kind::RATING_INVITATION,
             kind::CASE_PROGRESS,
             kind::CASE_COMPLETED,
             kind::CASE_FAILED,
+            kind::CASE_OVERDUE,
         ] {
             let t = render(k, "电话13800138000", Some("housing"));
             assert!(t.starts_with('您') || t.starts_with('请'), "{k}: {t}");

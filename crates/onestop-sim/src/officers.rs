@@ -10,14 +10,19 @@
 //! - a `dispatched` (or `escalated`, not yet accepted) one is accepted
 //!   (`Accept`) [`Officer::accept_after`] after the officer first saw it;
 //! - an accepted one is answered (`Reply`) [`Officer::reply_after`] after
-//!   the officer accepted it.
+//!   the officer accepted it;
+//! - one that names a word of [`Officer::co_handle`] gets that department
+//!   as co-handler (`AddCoHandler`, 协办) right after it is accepted.
+//!
+//! It also lists the appeals it co-handles (`List` with `cohandled`) and
+//! gives its part (`Assist`, 协办意见) once for each.
 //!
 //! A department with [`Officer::silent`] never answers (its appeals go
 //! overdue and the gateway escalates them); a slow one is one whose delays
 //! exceed the gateway's time limits. Delays count from when the officer
 //! saw the appeal, as a real officer's would.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,6 +50,9 @@ pub struct Officer {
     pub outside_remit: Vec<String>,
     /// The reply sent to citizens.
     pub reply: String,
+    /// Word → department: an accepted appeal whose title or content has
+    /// the word gets the department as co-handler (协办).
+    pub co_handle: BTreeMap<String, String>,
 }
 
 impl Default for Officer {
@@ -55,6 +63,7 @@ impl Default for Officer {
             silent: false,
             outside_remit: Vec::new(),
             reply: "您反映的问题已核实处理，感谢您的监督。".into(),
+            co_handle: BTreeMap::new(),
         }
     }
 }
@@ -90,8 +99,9 @@ impl OfficerOptions {
 pub struct OfficerAction {
     pub dept: String,
     pub appeal: String,
-    /// `accept`, `reply`, `return`, or `error` (the gRPC status code's
-    /// name in `detail`).
+    /// `accept`, `reply`, `return`, `cohandler` (the department in
+    /// `detail`), `assist`, or `error` (the gRPC status code's name in
+    /// `detail`).
     pub action: &'static str,
     pub detail: String,
 }
@@ -130,6 +140,7 @@ impl CaseOfficers {
                 auth,
                 seen: HashMap::new(),
                 accepted: HashMap::new(),
+                assisted: HashSet::new(),
                 log: log.clone(),
             };
             tasks.push(tokio::spawn(desk.run(opts.poll, stopped.clone())));
@@ -167,6 +178,8 @@ struct Desk {
     seen: HashMap<String, Instant>,
     /// Appeal → when the officer accepted it.
     accepted: HashMap<String, Instant>,
+    /// Co-handled appeals it gave its part to.
+    assisted: HashSet<String>,
     log: Arc<Mutex<Vec<OfficerAction>>>,
 }
 
@@ -177,6 +190,7 @@ impl Desk {
         }
         loop {
             self.work().await;
+            self.assist().await;
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
                 _ = stopped.changed() => return,
@@ -209,9 +223,8 @@ impl Desk {
         let list = self
             .client
             .list(self.req(pb::ListRequest {
-                all: false,
                 limit: 1000,
-                after: String::new(),
+                ..pb::ListRequest::default()
             }))
             .await;
         let Ok(list) = list else { return };
@@ -272,19 +285,79 @@ impl Desk {
             match result {
                 Some((action, Ok(after))) => {
                     let after = after.into_inner();
+                    self.record(&a.id, action, after.state);
                     if action == "accept" {
                         self.accepted.insert(a.id.clone(), Instant::now());
-                    }
-                    if action != "accept" {
+                        self.bring_in(&a).await;
+                    } else {
                         self.seen.remove(&a.id);
                         self.accepted.remove(&a.id);
                     }
-                    self.record(&a.id, action, after.state);
                 }
                 Some((_, Err(status))) => {
                     self.record(&a.id, "error", format!("{:?}", status.code()));
                 }
                 None => {}
+            }
+        }
+    }
+
+    /// The co-handlers an accepted appeal's words call for (协办).
+    async fn bring_in(&mut self, a: &pb::Appeal) {
+        let wanted: Vec<String> = self
+            .officer
+            .co_handle
+            .iter()
+            .filter(|(word, dept)| {
+                (a.title.contains(word.as_str()) || a.content.contains(word.as_str()))
+                    && **dept != self.dept
+            })
+            .map(|(_, dept)| dept.clone())
+            .collect();
+        for dept in wanted {
+            let done = self
+                .client
+                .add_co_handler(self.req(pb::AddCoHandlerRequest {
+                    id: a.id.clone(),
+                    dept: dept.clone(),
+                    note: "请协助核实".into(),
+                }))
+                .await;
+            match done {
+                Ok(_) => self.record(&a.id, "cohandler", dept),
+                Err(status) => self.record(&a.id, "error", format!("{:?}", status.code())),
+            }
+        }
+    }
+
+    /// Gives its part once on each open appeal it co-handles.
+    async fn assist(&mut self) {
+        let list = self
+            .client
+            .list(self.req(pb::ListRequest {
+                limit: 1000,
+                cohandled: true,
+                ..pb::ListRequest::default()
+            }))
+            .await;
+        let Ok(list) = list else { return };
+        for a in list.into_inner().appeals {
+            if self.assisted.contains(&a.id) {
+                continue;
+            }
+            let done = self
+                .client
+                .assist(self.req(pb::AssistRequest {
+                    id: a.id.clone(),
+                    note: format!("{}协办意见：经核实，情况属实，已配合处理。", self.dept),
+                }))
+                .await;
+            match done {
+                Ok(_) => {
+                    self.assisted.insert(a.id.clone());
+                    self.record(&a.id, "assist", a.dept.clone());
+                }
+                Err(status) => self.record(&a.id, "error", format!("{:?}", status.code())),
             }
         }
     }

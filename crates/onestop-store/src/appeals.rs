@@ -21,7 +21,8 @@ pub struct AppealEvent {
     pub seq: i64,
     pub at: Millis,
     /// `submitted`, `dispatched`, `accepted`, `replied`, `returned`,
-    /// `escalated`, `rated`, `closed`.
+    /// `escalated`, `supervised`, `cohandler_added`, `assisted`, `rated`,
+    /// `closed`.
     pub event: String,
     /// `citizen`, `department`, `operator` or `system`.
     pub actor: String,
@@ -79,6 +80,13 @@ pub struct AppealRecord {
     pub rated_at: Option<Millis>,
     /// Re-dispatches after a department returned it.
     pub redispatches: i64,
+    /// When a 催办 still overdue gets its 督办 (a working day after it).
+    pub supervise_due: Option<Millis>,
+    /// The 督办 (once).
+    pub supervised_at: Option<Millis>,
+    /// Departments that co-handle it (协办), in the order added; filled
+    /// with the timeline.
+    pub co_handlers: Vec<String>,
     /// Filled by [`AppealStore::appeal`]; empty in lists.
     pub timeline: Vec<AppealEvent>,
     /// What it carries, in the order attached; filled with the timeline.
@@ -166,10 +174,15 @@ pub struct AppealChange {
     pub replied_at: Option<Millis>,
     pub closed_at: Option<Millis>,
     pub escalated_at: Option<Millis>,
+    pub supervise_due: Option<Millis>,
+    pub supervised_at: Option<Millis>,
     pub reply: Option<String>,
     pub score: Option<i64>,
     pub rating_comment: Option<String>,
     pub rated_at: Option<Millis>,
+    /// A department to add as co-handler (协办) with `event`; one already
+    /// added: [`crate::StoreError::Conflict`], nothing written.
+    pub co_handler: Option<String>,
     /// Count a re-dispatch after a return.
     pub redispatch: bool,
     pub event: Option<NewAppealEvent>,
@@ -190,8 +203,10 @@ pub struct AppealChange {
 pub struct AppealFilter {
     /// One citizen's (newest first).
     pub citizen: Option<String>,
-    /// One department's.
+    /// One department's (as lead).
     pub dept: Option<String>,
+    /// Those this department co-handles (协办).
+    pub cohandler: Option<String>,
     /// Only the operators' queue (no department).
     pub queue: bool,
     /// Only these states (empty: any).
@@ -211,6 +226,8 @@ pub struct AppealCount {
     pub count: i64,
     /// Of those, past the deadline that applies now.
     pub overdue: i64,
+    /// Of those, supervised (督办) and still not replied.
+    pub supervised: i64,
 }
 
 /// Durable appeals.
@@ -233,6 +250,11 @@ pub trait AppealStore: Send + Sync + 'static {
     /// Open appeals past their `next_due` that never escalated, most
     /// overdue first.
     async fn overdue_appeals(&self, now: Millis, limit: u32) -> Result<Vec<AppealRecord>>;
+
+    /// Escalated appeals whose `supervise_due` passed, still overdue
+    /// (`next_due` passed) and never supervised, the longest waiting
+    /// first: the 督办 round.
+    async fn supervision_due(&self, now: Millis, limit: u32) -> Result<Vec<AppealRecord>>;
 
     /// Counts per state, kind and department, and how many are overdue.
     async fn appeal_counts(&self, now: Millis) -> Result<Vec<AppealCount>>;

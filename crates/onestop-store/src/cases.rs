@@ -368,6 +368,13 @@ pub trait CaseStore: Send + Sync + 'static {
         failure: Option<&str>,
     ) -> Result<()>;
 
+    /// Tells the citizens of active cases about steps past their deadline
+    /// and not yet done: for at most `limit` such steps never told, a
+    /// `case.overdue` message (event `<case>.<step>.overdue`) and the step
+    /// marked told, in one transaction. Returns how many were told; a step
+    /// is told once, whatever the number of gateways sweeping.
+    async fn tell_overdue_steps(&self, now: Millis, limit: u32) -> Result<usize>;
+
     /// Active cases with a step not yet done (pending or running) whose
     /// deadline passed before `now`, oldest deadline first.
     async fn overdue_cases(&self, now: Millis, limit: u32) -> Result<Vec<CaseRecord>>;

@@ -21,10 +21,12 @@ pub mod kind {
     pub const APPEAL_ACCEPTED: &str = "appeal.accepted";
     pub const APPEAL_REPLIED: &str = "appeal.replied";
     pub const APPEAL_ESCALATED: &str = "appeal.escalated";
+    pub const APPEAL_SUPERVISED: &str = "appeal.supervised";
     pub const RATING_INVITATION: &str = "rating.invitation";
     pub const CASE_PROGRESS: &str = "case.progress";
     pub const CASE_COMPLETED: &str = "case.completed";
     pub const CASE_FAILED: &str = "case.failed";
+    pub const CASE_OVERDUE: &str = "case.overdue";
 }
 
 /// One message of a citizen's inbox.

@@ -5,12 +5,14 @@
 //! public listener:
 //! - one no rule decides (the operators' queue, to dispatch in the
 //!   console);
-//! - two the busy department accepts and replies to, rated 5 (disclosed,
+//! - two the busy department accepts and replies to (the water cut with
+//!   a third department's help, 协办), rated 5 (disclosed,
 //!   with a phone number and an address: the public feed
 //!   `/api/v1/appeals/public` shows it masked) and 2 (a bad rating, which
 //!   opens a follow-up in `/admin/v1/followups`);
 //! - one to the silent department, a complaint whose 30 s accept limit
-//!   passes unanswered: overdue, then escalated by the gateway's scanner;
+//!   passes unanswered: overdue, then escalated by the gateway's scanner
+//!   (催办), and a minute later supervised (督办);
 //! - one the busy department returns as outside its remit (back to the
 //!   operators' queue).
 
@@ -22,30 +24,37 @@ use anyhow::{Context, bail};
 use onestop_sim::{Officer, OfficerOptions};
 use serde_json::{Value, json};
 
-/// The departments appeals go to (the first two registered ones).
+/// The departments appeals go to (the first two registered ones), and
+/// the one the busy department brings in to help (the third, if any).
 pub struct Roles {
-    /// Accepts and replies within seconds; returns what mentions `垃圾`.
+    /// Accepts and replies within seconds; returns what mentions `垃圾`;
+    /// brings `helper` in (协办) on what mentions `停水`.
     pub busy: String,
     /// Never answers.
     pub silent: String,
+    /// Co-handles (协办): gives its part on what the busy one brings it.
+    pub helper: Option<String>,
 }
 
 impl Roles {
     pub fn of(registered: &[String]) -> Option<Roles> {
         match registered {
-            [busy, silent, ..] => Some(Roles {
+            [busy, silent, rest @ ..] => Some(Roles {
                 busy: busy.clone(),
                 silent: silent.clone(),
+                helper: rest.first().cloned(),
             }),
             _ => None,
         }
     }
 
-    /// The gateway's `[appeals]`: keyword rules for the two departments and
-    /// a 30 s accept limit for complaints.
+    /// The gateway's `[appeals]`: keyword rules for the two departments, a
+    /// 30 s accept limit for complaints, and supervision (督办) of what is
+    /// still overdue a minute after its reminder.
     pub fn gateway_toml(&self) -> String {
         format!(
-            "\n[appeals]\nscan_interval = \"2s\"\nscan_lease = \"10s\"\n\n\
+            "\n[appeals]\nscan_interval = \"2s\"\nscan_lease = \"10s\"\n\
+             supervise_after = \"60s\"\n\n\
              [appeals.limits.complaint]\naccept = \"30s\"\nreply = \"1h\"\n\n\
              [[appeals.rules]]\ndept = \"{}\"\nkeywords = [\"停水\", \"水压\"]\n\n\
              [[appeals.rules]]\ndept = \"{}\"\nkeywords = [\"噪音\"]\n",
@@ -64,8 +73,13 @@ impl Roles {
             self.busy.clone(),
             Officer {
                 accept_after: Duration::from_secs(1),
-                reply_after: Duration::from_secs(1),
+                reply_after: Duration::from_secs(2),
                 outside_remit: vec!["垃圾".into()],
+                co_handle: self
+                    .helper
+                    .iter()
+                    .map(|h| ("停水".to_owned(), h.clone()))
+                    .collect(),
                 ..Officer::default()
             },
         );

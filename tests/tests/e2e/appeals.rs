@@ -38,6 +38,7 @@ async fn two_gateways_run_the_appeal_loop_return_and_escalate_once() {
 [appeals]
 scan_interval = "200ms"
 scan_lease = "1s"
+supervise_after = "500ms"
 
 [appeals.limits.consult]
 accept = "2s"
@@ -235,7 +236,8 @@ keywords = ["停水"]
     );
 
     // A consultation with a 2 s accept limit nobody accepts: escalated
-    // once, with both gateways' scanners running.
+    // (催办) once and, half a second on, supervised (督办) once, with both
+    // gateways' scanners running.
     let (_, late) = post(
         &me,
         &appeals,
@@ -252,18 +254,28 @@ keywords = ["停水"]
     .await;
     assert!(escalated.is_some(), "not escalated within 15 s");
     println!("appeals: escalated {escalated:?} after the 2 s accept limit");
+    let supervised = wait_for(Duration::from_secs(15), || {
+        let me = me.clone();
+        let u = format!("{appeals}/{lid}");
+        async move { get(&me, &u).await.1["supervised_at"].is_i64() }
+    })
+    .await;
+    assert!(supervised.is_some(), "not supervised within 15 s");
     // Several more scan rounds on both gateways change nothing.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let (_, seen) = get(&me, &format!("{appeals}/{lid}")).await;
-    let n = events(&seen)
-        .iter()
-        .filter(|e| e.starts_with("escalated:"))
-        .count();
-    assert_eq!(n, 1, "{seen}");
+    for stage in ["escalated:", "supervised:"] {
+        let n = events(&seen)
+            .iter()
+            .filter(|e| e.starts_with(stage))
+            .count();
+        assert_eq!(n, 1, "{stage} {seen}");
+    }
     assert_eq!(seen["overdue"], true);
     let stats = b.admin_get("/appeals/stats").await;
     assert_eq!(stats["total"], 3, "{stats}");
     assert_eq!(stats["by_state"]["escalated"], 1, "{stats}");
+    assert_eq!(stats["supervised"], 1, "{stats}");
     // The department still accepts the escalated appeal on A.
     let mut wa = Dept::connect(&a, &water_token).await;
     assert_eq!(wa.accept(&lid).await.unwrap().state, "accepted");
@@ -578,6 +590,7 @@ async fn the_fleets_case_officers_reply_return_and_a_silent_one_is_escalated() {
 [appeals]
 scan_interval = "200ms"
 scan_lease = "1s"
+supervise_after = "1s"
 
 [appeals.limits.help]
 accept = "1h"
@@ -612,7 +625,9 @@ keywords = ["路灯"]
         tokens.insert(d.clone(), issue_token(&gw, d).await);
     }
     let accept_after = Duration::from_millis(200);
-    let reply_after = Duration::from_millis(300);
+    // Room for the co-handler (polling every 100 ms) to give its part
+    // before the lead replies.
+    let reply_after = Duration::from_millis(1_000);
     let answer = "已安排抢修，今晚恢复供水";
     let mut officers = OfficerOptions::new(gw.control, tokens);
     officers.poll = Duration::from_millis(100);
@@ -622,6 +637,8 @@ keywords = ["路灯"]
             accept_after,
             reply_after,
             reply: answer.into(),
+            // Water pipes in a housing estate: the picky department helps.
+            co_handle: [("停水".to_owned(), picky.clone())].into(),
             ..Officer::default()
         },
     );
@@ -674,7 +691,8 @@ keywords = ["路灯"]
         }
     };
 
-    // The quick department accepts, then replies with its text.
+    // The quick department accepts, brings the picky one in (协办), which
+    // gives its part, then replies with its text.
     let replied = wait_for(Duration::from_secs(10), state_is(answered, "replied")).await;
     assert!(replied.is_some(), "not replied: {:?}", fleet.actions());
     let (_, seen) = get(&me, &format!("{appeals}/{answered}")).await;
@@ -685,11 +703,21 @@ keywords = ["路灯"]
             "submitted:citizen",
             "dispatched:system",
             "accepted:department",
+            "cohandler_added:department",
+            "assisted:department",
             "replied:department"
         ]
     );
-    for step in seen["timeline"].as_array().unwrap().iter().skip(2) {
-        assert_eq!(step["dept"], quick.as_str(), "{seen}");
+    assert_eq!(seen["co_handlers"], json!([picky]), "{seen}");
+    for (i, step) in seen["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .skip(2)
+    {
+        let by = if (3..=4).contains(&i) { &picky } else { &quick };
+        assert_eq!(step["dept"], by.as_str(), "{seen}");
     }
     let (dispatched, accepted, answered_at) = (
         step_at(&seen, "dispatched"),
@@ -739,24 +767,51 @@ keywords = ["路灯"]
     assert!(!in_queue.contains(&answered.as_str()), "{queue}");
 
     // The silent department never accepts: after its 2 s limit the
-    // gateway escalates the consultation, exactly once.
+    // gateway escalates the consultation (催办), and a second later, still
+    // overdue, the operators supervise it (督办) — each exactly once.
     let escalated = wait_for(Duration::from_secs(15), state_is(ignored, "escalated")).await;
     assert!(escalated.is_some(), "not escalated within 15 s");
+    let supervised = wait_for(Duration::from_secs(15), || async {
+        gw.admin_get(&format!("/appeals/{ignored}")).await["supervised_at"].is_i64()
+    })
+    .await;
+    assert!(supervised.is_some(), "not supervised within 15 s");
     // More scan rounds and officer polls change nothing.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let seen = gw.admin_get(&format!("/appeals/{ignored}")).await;
     assert_eq!(seen["state"], "escalated", "{seen}");
     assert_eq!(
         events(&seen),
-        ["submitted:citizen", "dispatched:system", "escalated:system"]
+        [
+            "submitted:citizen",
+            "dispatched:system",
+            "escalated:system",
+            "supervised:system"
+        ]
     );
     assert!(
         step_at(&seen, "escalated") >= step_at(&seen, "dispatched") + 2_000,
         "escalated before the 2 s accept limit: {seen}"
     );
+    assert!(
+        step_at(&seen, "supervised") >= step_at(&seen, "escalated") + 1_000,
+        "supervised before a second after the reminder: {seen}"
+    );
     assert_eq!(seen["overdue"], true, "{seen}");
     let stats = gw.admin_get("/appeals/stats").await;
     assert_eq!(stats["by_state"]["escalated"], 1, "{stats}");
+    assert_eq!(stats["supervised"], 1, "{stats}");
+    // The citizen was told of both.
+    let (_, inbox) = get(&me, &gw.url("/api/v1/me/messages")).await;
+    let kinds: Vec<&str> = inbox["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["subject"] == ignored.as_str())
+        .filter_map(|m| m["kind"].as_str())
+        .filter(|k| matches!(*k, "appeal.escalated" | "appeal.supervised"))
+        .collect();
+    assert_eq!(kinds, ["appeal.supervised", "appeal.escalated"], "{inbox}");
 
     // What the officers did: the quick one accepted and replied once, the
     // picky one returned once, the silent one nothing, and no call failed.
@@ -773,17 +828,19 @@ keywords = ["路灯"]
             .collect::<Vec<_>>(),
         [
             (quick.clone(), answered.clone(), "accept"),
+            (quick.clone(), answered.clone(), "cohandler"),
             (quick.clone(), answered.clone(), "reply")
         ]
     );
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| a.0 == picky)
-            .cloned()
-            .collect::<Vec<_>>(),
-        [(picky.clone(), returned.clone(), "return")]
-    );
+    let mut picky_did: Vec<(String, String, &str)> =
+        actions.iter().filter(|a| a.0 == picky).cloned().collect();
+    picky_did.sort();
+    let mut want = vec![
+        (picky.clone(), returned.clone(), "return"),
+        (picky.clone(), answered.clone(), "assist"),
+    ];
+    want.sort();
+    assert_eq!(picky_did, want);
     assert!(
         actions.iter().all(|a| a.0 != silent),
         "the silent department acted: {actions:?}"
@@ -880,14 +937,28 @@ async fn the_demo_fills_every_appeals_view_and_its_printed_appeal_curl_files_one
     .await;
     assert!(replied.is_some(), "the busy department did not answer");
     let seen = admin(format!("/appeals/{id}")).await;
+    // A water cut: the busy department brought a third one in (协办),
+    // whose part (polled every 500 ms) normally comes before the reply
+    // (2 s after accepting).
+    let steps = events(&seen);
+    println!("appeals: the demo's curl appeal went {steps:?}");
     assert_eq!(
-        events(&seen),
+        steps
+            .iter()
+            .filter(|e| *e != "assisted:department")
+            .collect::<Vec<_>>(),
         [
             "submitted:citizen",
             "dispatched:system",
             "accepted:department",
+            "cohandler_added:department",
             "replied:department"
         ]
+    );
+    assert_eq!(
+        seen["co_handlers"].as_array().map(Vec::len),
+        Some(1),
+        "{seen}"
     );
 
     // The silent department's complaint: escalated once its 30 s accept

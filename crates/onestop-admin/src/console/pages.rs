@@ -1248,6 +1248,7 @@ pub async fn appeals(
         depts,
         total: s(&stats.body["total"]),
         overdue: s(&stats.body["overdue"]),
+        supervised: s(&stats.body["supervised"]),
         states,
     })
 }
@@ -1355,6 +1356,18 @@ pub async fn appeal(
                 s(&a["rating"]["score"]),
                 s(&a["rating"]["comment"])
             )
+        },
+        co_handlers: a["co_handlers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(s)
+            .collect::<Vec<_>>()
+            .join(", "),
+        supervised: if a["supervised_at"].is_null() {
+            String::new()
+        } else {
+            appeal_time(&a["supervised_at"], offset)
         },
         timeline,
         targets,

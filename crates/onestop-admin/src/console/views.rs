@@ -474,6 +474,8 @@ pub struct AppealsPage {
     pub depts: Vec<AppealDeptRow>,
     pub total: String,
     pub overdue: String,
+    /// Supervised (督办) and not yet replied.
+    pub supervised: String,
     pub states: String,
 }
 
@@ -504,6 +506,10 @@ pub struct AppealPage {
     pub location: String,
     pub reply: String,
     pub rating: String,
+    /// Co-handling departments (协办), comma-separated; empty when none.
+    pub co_handlers: String,
+    /// When it was supervised (督办); empty when it was not.
+    pub supervised: String,
     pub timeline: Vec<AppealEventRow>,
     /// Departments this operator may dispatch to.
     pub targets: Vec<DeptOption>,

@@ -491,6 +491,17 @@ async fn the_appeals_desk_dispatches_escalates_and_closes_through_the_api() {
         .await;
     assert!(html.contains("已督办"), "{html}");
     assert!(html.contains("请加快办理"), "{html}");
+    assert!(!html.contains("id=\"appeal-cohandlers\""), "{html}");
+    // The lead brings tax in (协办): the page names it.
+    desk.add_co_handler("hpf", &hpf, "tax", "请协助核实", onestop_store::now_ms())
+        .await
+        .unwrap();
+    let (_, html, _) = s.get(&format!("/console/appeals/{hpf}")).await;
+    assert!(
+        html.contains("<td id=\"appeal-cohandlers\">tax</td>"),
+        "{html}"
+    );
+    assert!(html.contains("cohandler_added"), "{html}");
     // The scoped editor forging a dispatch of the queue's appeal to tax
     // is refused by the API.
     let (status, html, _) = s

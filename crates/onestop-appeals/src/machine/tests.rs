@@ -26,6 +26,18 @@ const LEGAL: &[(S, A, R, S)] = &[
     (S::Submitted, A::Escalate, R::Operator, S::Escalated),
     (S::Dispatched, A::Escalate, R::Operator, S::Escalated),
     (S::Accepted, A::Escalate, R::Operator, S::Escalated),
+    (S::Dispatched, A::Supervise, R::System, S::Dispatched),
+    (S::Accepted, A::Supervise, R::System, S::Accepted),
+    (S::Escalated, A::Supervise, R::System, S::Escalated),
+    (S::Dispatched, A::Supervise, R::Operator, S::Dispatched),
+    (S::Accepted, A::Supervise, R::Operator, S::Accepted),
+    (S::Escalated, A::Supervise, R::Operator, S::Escalated),
+    (S::Dispatched, A::AddCoHandler, R::Department, S::Dispatched),
+    (S::Accepted, A::AddCoHandler, R::Department, S::Accepted),
+    (S::Escalated, A::AddCoHandler, R::Department, S::Escalated),
+    (S::Dispatched, A::Assist, R::Department, S::Dispatched),
+    (S::Accepted, A::Assist, R::Department, S::Accepted),
+    (S::Escalated, A::Assist, R::Department, S::Escalated),
     (S::Replied, A::Rate, R::Citizen, S::Closed),
     (S::Submitted, A::Close, R::Operator, S::Closed),
     (S::Dispatched, A::Close, R::Operator, S::Closed),
@@ -71,7 +83,7 @@ fn every_triple_matches_the_table() {
         }
     }
     assert_eq!(legal, LEGAL.len());
-    assert_eq!(S::ALL.len() * A::ALL.len() * R::ALL.len(), 196);
+    assert_eq!(S::ALL.len() * A::ALL.len() * R::ALL.len(), 280);
 }
 
 #[test]
@@ -116,4 +128,15 @@ fn rating_twice_or_before_the_reply_is_a_wrong_state() {
 #[test]
 fn escalation_happens_once() {
     assert!(next_state(S::Escalated, A::Escalate, R::System).is_err());
+}
+
+#[test]
+fn supervision_and_cohandling_never_touch_a_replied_or_queued_appeal() {
+    for s in [S::Submitted, S::Returned, S::Replied, S::Closed] {
+        for a in [A::Supervise, A::AddCoHandler, A::Assist] {
+            for r in R::ALL {
+                assert!(next_state(s, a, r).is_err(), "{s:?} {a:?} by {r:?}");
+            }
+        }
+    }
 }

@@ -174,3 +174,25 @@ keywords = [" "]
     assert!(load("[[appeals.rules]]\ndept = \"hpf\"\nwords = [\"x\"]\n").is_err());
     assert_eq!(load("").map(|c| c.gateway.appeals.enabled).ok(), Some(true));
 }
+
+#[test]
+fn supervise_after_compiles_and_a_bad_one_is_located() {
+    let c = load("[appeals]\nsupervise_after = \"90s\"\n").unwrap();
+    let settings = c.gateway.appeals.compile(8, ["hpf".to_string()]);
+    assert_eq!(settings.supervise_after, Limit::Millis(90_000));
+    let default = load("").unwrap().gateway.appeals.compile(8, Vec::new());
+    assert_eq!(default.supervise_after, Limit::WorkingDays(1));
+    let p = load("[appeals]\nscan_interval = \"10s\"\nsupervise_after = \"later\"\n").unwrap_err();
+    let got: Vec<(usize, usize, &str)> = p
+        .iter()
+        .map(|d| (d.line, d.col, d.message.as_str()))
+        .collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!((got[0].0, got[0].1), (3, 19), "{got:?}");
+    assert!(
+        got[0]
+            .2
+            .contains("appeals.supervise_after: `later` is not a time limit"),
+        "{got:?}"
+    );
+}

@@ -39,6 +39,15 @@ impl Validator {
                 }
             }
         }
+        if let Some(v) = &a.supervise_after
+            && let Err(e) = v.parse::<Limit>()
+        {
+            self.gw(
+                doc,
+                &["appeals.supervise_after"],
+                format!("appeals.supervise_after: {e}"),
+            );
+        }
         for (key, days) in [("holidays", &a.holidays), ("workdays", &a.workdays)] {
             let mut seen = HashSet::new();
             for (i, d) in days.iter().enumerate() {

@@ -28,7 +28,7 @@ macro_rules! appeal_columns {
         "id, citizen, channel, kind, title, content, matter, hint_dept, location, disclose, \
          state, dept, submit_key, version, created_at, updated_at, dispatched_at, accept_due, \
          accepted_at, reply_due, replied_at, closed_at, escalated_at, next_due, reply, score, \
-         rating_comment, rated_at, redispatches"
+         rating_comment, rated_at, redispatches, supervise_due, supervised_at"
     };
 }
 
@@ -167,8 +167,10 @@ impl SqlStore {
              replied_at = COALESCE($8, replied_at), closed_at = COALESCE($9, closed_at), \
              escalated_at = COALESCE($10, escalated_at), reply = COALESCE($11, reply), \
              score = COALESCE($12, score), rating_comment = COALESCE($13, rating_comment), \
-             rated_at = COALESCE($14, rated_at), redispatches = redispatches + $15 \
-             WHERE id = $16 AND version = $17",
+             rated_at = COALESCE($14, rated_at), redispatches = redispatches + $15, \
+             supervise_due = COALESCE($16, supervise_due), \
+             supervised_at = COALESCE($17, supervised_at) \
+             WHERE id = $18 AND version = $19",
         )
         .bind(c.state.as_str())
         .bind(c.dept.as_deref())
@@ -185,6 +187,8 @@ impl SqlStore {
         .bind(c.rating_comment.as_deref())
         .bind(c.rated_at)
         .bind(i64::from(c.redispatch))
+        .bind(c.supervise_due)
+        .bind(c.supervised_at)
         .bind(id)
         .bind(c.version)
         .execute(&mut *tx)
@@ -204,6 +208,9 @@ impl SqlStore {
         if let Some(event) = &c.event {
             append(&mut tx, id, c.version + 1, c.at, event).await?;
             attach(&mut tx, id, c.version + 1, c.at, event, &c.attachments).await?;
+        }
+        if let Some(dept) = &c.co_handler {
+            add_co_handler(&mut tx, id, dept, c.version + 1, c.at).await?;
         }
         if let (Some(due_at), Some(score), Some(dept)) = (c.followup_due_at, c.score, &c.dept) {
             self.appeal_followup(&mut tx, id, dept, score, c, due_at)
@@ -242,6 +249,12 @@ impl SqlStore {
         if let Some(d) = &f.dept {
             let p = param(&mut binds, d);
             common.push_str(&format!(" AND dept = {p}"));
+        }
+        if let Some(d) = &f.cohandler {
+            let p = param(&mut binds, d);
+            common.push_str(&format!(
+                " AND id IN (SELECT appeal_id FROM appeal_cohandlers WHERE dept = {p})"
+            ));
         }
         if f.queue {
             common.push_str(" AND dept IS NULL");
@@ -355,12 +368,30 @@ impl SqlStore {
                 .fetch_all(&self.inner.pool)
                 .await,
                 Some(before) => {
+                    // The cursor's place first (a primary-key lookup), then a
+                    // row-value range the index starts from: a condition that
+                    // names the cursor row inside the page's query (`EXISTS`)
+                    // is a filter, and the planner walks the index from the
+                    // newest entry to the cursor — a deep page cost the whole
+                    // feed before it.
+                    let at = sqlx::query(&format!(
+                        "SELECT closed_at FROM appeals WHERE id = $1 AND {feed}"
+                    ))
+                    .bind(before)
+                    .fetch_optional(&self.inner.pool)
+                    .await
+                    .map_err(db)?;
+                    let Some(at) = at else {
+                        // Not a disclosed, closed appeal: nothing before it.
+                        return Ok(Vec::new());
+                    };
+                    let closed_at: Millis = get(&at, "closed_at")?;
                     sqlx::query(&format!(
-                        "SELECT {} FROM appeals a WHERE {feed} AND EXISTS (SELECT 1 FROM appeals b \
-                     WHERE b.id = $1 AND (a.closed_at < b.closed_at OR (a.closed_at = \
-                     b.closed_at AND a.id < b.id))) ORDER BY closed_at DESC, id DESC LIMIT $2",
+                        "SELECT {} FROM appeals WHERE {feed} AND (closed_at, id) < ($1, $2) \
+                     ORDER BY closed_at DESC, id DESC LIMIT $3",
                         appeal_columns!()
                     ))
+                    .bind(closed_at)
                     .bind(before)
                     .bind(limit)
                     .fetch_all(&self.inner.pool)
@@ -386,10 +417,30 @@ impl SqlStore {
         rows.iter().map(appeal).collect()
     }
 
+    async fn do_supervision_due(&self, now: Millis, limit: u32) -> Result<Vec<AppealRecord>> {
+        // The partial index `appeals_supervise_due` holds the escalated
+        // appeals not yet supervised and not replied.
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            appeal_columns!(),
+            " FROM appeals WHERE supervise_due IS NOT NULL AND supervised_at IS NULL \
+             AND next_due IS NOT NULL AND supervise_due < $1 AND next_due < $1 \
+             ORDER BY supervise_due, id LIMIT $2"
+        ))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(appeal).collect()
+    }
+
     async fn do_appeal_counts(&self, now: Millis) -> Result<Vec<AppealCount>> {
         let rows = sqlx::query(
             "SELECT state, kind, dept, COUNT(*) AS n, \
-             SUM(CASE WHEN next_due IS NOT NULL AND next_due < $1 THEN 1 ELSE 0 END) AS overdue \
+             SUM(CASE WHEN next_due IS NOT NULL AND next_due < $1 THEN 1 ELSE 0 END) AS overdue, \
+             SUM(CASE WHEN supervised_at IS NOT NULL AND next_due IS NOT NULL THEN 1 ELSE 0 END) \
+             AS supervised \
              FROM appeals GROUP BY state, kind, dept ORDER BY state, kind, dept",
         )
         .bind(now)
@@ -404,6 +455,7 @@ impl SqlStore {
                     dept: get(r, "dept")?,
                     count: get(r, "n")?,
                     overdue: get::<Option<i64>>(r, "overdue")?.unwrap_or(0),
+                    supervised: get::<Option<i64>>(r, "supervised")?.unwrap_or(0),
                 })
             })
             .collect()
@@ -521,6 +573,11 @@ impl AppealStore for SqlStore {
             .await
     }
 
+    async fn supervision_due(&self, now: Millis, limit: u32) -> Result<Vec<AppealRecord>> {
+        self.bounded("supervision_due", self.do_supervision_due(now, limit))
+            .await
+    }
+
     async fn appeal_counts(&self, now: Millis) -> Result<Vec<AppealCount>> {
         self.bounded("appeal_counts", self.do_appeal_counts(now))
             .await
@@ -630,6 +687,33 @@ async fn attach(
     Ok(())
 }
 
+/// Adds a co-handling department with the timeline entry `seq`; one
+/// added before: [`StoreError::Conflict`] (the caller's transaction rolls
+/// back and the desk reads the appeal again).
+async fn add_co_handler(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    dept: &str,
+    seq: i64,
+    at: Millis,
+) -> Result<()> {
+    sqlx::query("INSERT INTO appeal_cohandlers (appeal_id, dept, seq, at) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(dept)
+        .bind(seq)
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("{dept} co-handles appeal {id} already"))
+            } else {
+                db(e)
+            }
+        })?;
+    Ok(())
+}
+
 async fn by_submit_key(
     tx: &mut Transaction<'static, Any>,
     citizen: &str,
@@ -695,6 +779,16 @@ async fn load(tx: &mut Transaction<'static, Any>, id: &str) -> Result<Option<App
             })
         })
         .collect::<Result<_>>()?;
+    let co_handlers =
+        sqlx::query("SELECT dept FROM appeal_cohandlers WHERE appeal_id = $1 ORDER BY seq, dept")
+            .bind(id)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db)?;
+    record.co_handlers = co_handlers
+        .iter()
+        .map(|r| get(r, "dept"))
+        .collect::<Result<_>>()?;
     Ok(Some(record))
 }
 
@@ -732,6 +826,9 @@ fn appeal(row: &AnyRow) -> Result<AppealRecord> {
         rating_comment: get(row, "rating_comment")?,
         rated_at: get(row, "rated_at")?,
         redispatches: get(row, "redispatches")?,
+        supervise_due: get(row, "supervise_due")?,
+        supervised_at: get(row, "supervised_at")?,
+        co_handlers: Vec::new(),
         timeline: Vec::new(),
         attachments: Vec::new(),
         id,

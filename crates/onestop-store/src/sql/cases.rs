@@ -422,6 +422,51 @@ impl SqlStore {
         Ok(cases)
     }
 
+    async fn do_tell_overdue_steps(&self, now: Millis, limit: u32) -> Result<usize> {
+        let mut tx = self.begin_write().await?;
+        let due = sqlx::query(concat!(
+            "SELECT s.case_id, s.step, s.dept, c.id, c.citizen, c.channel, c.matter_name, \
+             c.lead_dept FROM case_steps s JOIN cases c ON c.id = s.case_id \
+             WHERE s.state IN ('pending', 'running') AND s.overdue_told_at IS NULL \
+             AND s.deadline_at < $1 AND c.state IN (",
+            active_states!(),
+            ") ORDER BY s.deadline_at, s.case_id, s.step LIMIT $2"
+        ))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut told = 0;
+        for row in &due {
+            let case_id: String = get(row, "case_id")?;
+            let step: String = get(row, "step")?;
+            let dept: String = get(row, "dept")?;
+            // Marked and told together; a step another sweep marked first
+            // is left alone.
+            let marked = sqlx::query(
+                "UPDATE case_steps SET overdue_told_at = $1 \
+                 WHERE case_id = $2 AND step = $3 AND overdue_told_at IS NULL",
+            )
+            .bind(now)
+            .bind(case_id.as_str())
+            .bind(step.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+            if marked != 1 {
+                continue;
+            }
+            let to = addressee(row)?;
+            self.step_overdue_message(&mut tx, &to, &step, &dept, now)
+                .await?;
+            told += 1;
+        }
+        self.commit(tx, None).await?;
+        Ok(told)
+    }
+
     async fn do_add_rating(&self, rating: &NewRating) -> Result<RatingRecord> {
         if !(1..=5).contains(&rating.score) {
             return Err(StoreError::Other(format!(
@@ -689,6 +734,11 @@ impl CaseStore for SqlStore {
 
     async fn overdue_cases(&self, now: Millis, limit: u32) -> Result<Vec<CaseRecord>> {
         self.bounded("overdue_cases", self.do_overdue_cases(now, limit))
+            .await
+    }
+
+    async fn tell_overdue_steps(&self, now: Millis, limit: u32) -> Result<usize> {
+        self.bounded("tell_overdue_steps", self.do_tell_overdue_steps(now, limit))
             .await
     }
 

@@ -44,6 +44,7 @@ pub(super) fn appeal_message_kinds(id: &str, seq: i64, event: &str) -> Vec<(Stri
         "dispatched" => vec![(base, kind::APPEAL_DISPATCHED)],
         "accepted" => vec![(base, kind::APPEAL_ACCEPTED)],
         "escalated" => vec![(base, kind::APPEAL_ESCALATED)],
+        "supervised" => vec![(base, kind::APPEAL_SUPERVISED)],
         "replied" => vec![
             (format!("{base}.rate"), kind::RATING_INVITATION),
             (base, kind::APPEAL_REPLIED),
@@ -112,6 +113,30 @@ impl SqlStore {
             self.write_message(tx, &m).await?;
         }
         Ok(())
+    }
+
+    /// The message that a case's `step` (at `dept`) is past its deadline,
+    /// inside the transaction that marks it told.
+    pub(super) async fn step_overdue_message(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        c: &CaseAddressee,
+        step: &str,
+        dept: &str,
+        at: Millis,
+    ) -> Result<()> {
+        let m = MessageRecord {
+            id: format!("{}.{step}.overdue", c.id),
+            citizen: c.citizen.clone(),
+            channel: c.channel.clone(),
+            kind: kind::CASE_OVERDUE.to_owned(),
+            subject: c.id.clone(),
+            title: c.matter_name.clone(),
+            dept: Some(dept.to_owned()),
+            at,
+            read_at: None,
+        };
+        self.write_message(tx, &m).await
     }
 
     /// Writes the messages (and outbox rows) of appeal `a`'s timeline

@@ -158,6 +158,16 @@ const SQLITE_MIGRATIONS: Embedded = &[
         "appeal_attachments",
         include_str!("../../migrations/sqlite/0014_appeal_attachments.sql"),
     ),
+    (
+        15,
+        "appeal_supervision",
+        include_str!("../../migrations/sqlite/0015_appeal_supervision.sql"),
+    ),
+    (
+        16,
+        "case_overdue_told",
+        include_str!("../../migrations/sqlite/0016_case_overdue_told.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Embedded = &[
@@ -210,6 +220,16 @@ const POSTGRES_MIGRATIONS: Embedded = &[
         14,
         "appeal_attachments",
         include_str!("../../migrations/postgres/0014_appeal_attachments.sql"),
+    ),
+    (
+        15,
+        "appeal_supervision",
+        include_str!("../../migrations/postgres/0015_appeal_supervision.sql"),
+    ),
+    (
+        16,
+        "case_overdue_told",
+        include_str!("../../migrations/postgres/0016_case_overdue_told.sql"),
     ),
 ];
 

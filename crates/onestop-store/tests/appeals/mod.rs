@@ -24,6 +24,8 @@ on_both!(
     the_scanner_lease_has_one_holder,
     attachments_are_stored_once_by_hash_and_listed_with_the_appeal,
     an_unknown_attachment_writes_nothing,
+    co_handlers_are_added_once_and_listed_by_department,
+    supervision_finds_escalated_appeals_still_overdue_once,
 );
 
 fn new_appeal(
@@ -629,4 +631,108 @@ async fn an_unknown_attachment_writes_nothing(fx: Fixture) {
         (a.version, a.state.as_str(), a.attachments.len()),
         (2, "dispatched", 0)
     );
+}
+
+async fn co_handlers_are_added_once_and_listed_by_department(fx: Fixture) {
+    let s = &fx.store;
+    s.create_appeal(&new_appeal("A-1", "c1", 1_000, None, Some("housing")))
+        .await
+        .unwrap();
+    s.create_appeal(&new_appeal("A-2", "c1", 1_000, None, Some("housing")))
+        .await
+        .unwrap();
+    let add = |version: i64, co: &str| AppealChange {
+        version,
+        state: "dispatched".into(),
+        dept: Some("housing".into()),
+        at: 1_500,
+        next_due: Some(3_000),
+        co_handler: Some(co.into()),
+        event: Some(entry("cohandler_added", "department", Some(co), "")),
+        ..AppealChange::default()
+    };
+    let a = s.change_appeal("A-1", &add(2, "water")).await.unwrap();
+    assert_eq!(a.co_handlers, ["water"]);
+    assert_eq!(a.version, 3);
+    let a = s.change_appeal("A-1", &add(3, "police")).await.unwrap();
+    assert_eq!(a.co_handlers, ["water", "police"]);
+    // The same department again: a conflict, nothing written.
+    let e = s.change_appeal("A-1", &add(4, "water")).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    let a = s.appeal("A-1").await.unwrap().unwrap();
+    assert_eq!((a.version, a.timeline.len()), (4, 4));
+    assert_eq!(a.co_handlers, ["water", "police"]);
+    // Listed for the co-handler, not for others.
+    let listed = |dept: &str| AppealFilter {
+        cohandler: Some(dept.into()),
+        ..AppealFilter::default()
+    };
+    let ids = |v: Vec<AppealRecord>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list_appeals(&listed("water")).await.unwrap()),
+        ["A-1"]
+    );
+    assert!(s.list_appeals(&listed("housing")).await.unwrap().is_empty());
+    assert!(s.list_appeals(&listed("tax")).await.unwrap().is_empty());
+}
+
+async fn supervision_finds_escalated_appeals_still_overdue_once(fx: Fixture) {
+    let s = &fx.store;
+    for id in ["A-1", "A-2", "A-3"] {
+        s.create_appeal(&new_appeal(id, "c1", 1_000, None, Some("housing")))
+            .await
+            .unwrap();
+    }
+    let ids = |v: Vec<AppealRecord>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    let escalate = |supervise_due: i64| AppealChange {
+        version: 2,
+        state: "escalated".into(),
+        dept: Some("housing".into()),
+        at: 3_500,
+        next_due: Some(3_000),
+        escalated_at: Some(3_500),
+        supervise_due: Some(supervise_due),
+        event: Some(entry("escalated", "system", Some("housing"), "")),
+        ..AppealChange::default()
+    };
+    s.change_appeal("A-1", &escalate(5_000)).await.unwrap();
+    s.change_appeal("A-2", &escalate(4_000)).await.unwrap();
+    s.change_appeal("A-3", &escalate(4_000)).await.unwrap();
+    // A-3 is replied: no longer overdue.
+    let reply = AppealChange {
+        version: 3,
+        state: "replied".into(),
+        dept: Some("housing".into()),
+        at: 3_600,
+        next_due: None,
+        replied_at: Some(3_600),
+        reply: Some("ok".into()),
+        event: Some(entry("replied", "department", Some("housing"), "ok")),
+        ..AppealChange::default()
+    };
+    s.change_appeal("A-3", &reply).await.unwrap();
+    assert!(s.supervision_due(4_000, 10).await.unwrap().is_empty());
+    assert_eq!(
+        ids(s.supervision_due(6_000, 10).await.unwrap()),
+        ["A-2", "A-1"]
+    );
+    assert_eq!(ids(s.supervision_due(6_000, 1).await.unwrap()), ["A-2"]);
+    let supervise = AppealChange {
+        version: 3,
+        state: "escalated".into(),
+        dept: Some("housing".into()),
+        at: 6_000,
+        next_due: Some(3_000),
+        supervised_at: Some(6_000),
+        event: Some(entry("supervised", "system", Some("housing"), "")),
+        ..AppealChange::default()
+    };
+    let a = s.change_appeal("A-2", &supervise).await.unwrap();
+    assert_eq!(
+        (a.supervise_due, a.supervised_at, a.escalated_at),
+        (Some(4_000), Some(6_000), Some(3_500))
+    );
+    assert_eq!(ids(s.supervision_due(7_000, 10).await.unwrap()), ["A-1"]);
+    let counts = s.appeal_counts(7_000).await.unwrap();
+    assert_eq!(counts.iter().map(|c| c.supervised).sum::<i64>(), 1);
 }

@@ -15,6 +15,7 @@ on_both!(
     deliveries_retry_and_fail_and_operators_retry,
     a_cases_steps_and_its_end_reach_the_inbox_and_the_outbox,
     a_failed_case_tells_its_citizen_once,
+    a_step_past_its_deadline_is_told_once,
 );
 
 fn appeal(id: &str, citizen: &str, channel: &str, at: i64) -> NewAppeal {
@@ -322,4 +323,46 @@ async fn a_failed_case_tells_its_citizen_once(fx: Fixture) {
     assert_eq!(s.messages(&inbox("c2")).await.unwrap().len(), 1);
     // No webhook on this channel: nothing in the outbox.
     assert!(s.outbox(None, 100).await.unwrap().is_empty());
+}
+
+async fn a_step_past_its_deadline_is_told_once(fx: Fixture) {
+    let s = &fx.store;
+    s.set_notify_channels(vec!["hooked".into()]);
+    // Both steps are due at 50 s; `a` finishes in time, `b` does not.
+    claimed_case(s, "C-3", "c3", "hooked").await;
+    s.update_step("C-3", "a", "gw", 2_000, &done(2_000))
+        .await
+        .unwrap();
+    assert_eq!(s.tell_overdue_steps(50_000, 100).await.unwrap(), 0);
+    assert_eq!(s.tell_overdue_steps(60_000, 100).await.unwrap(), 1);
+    // Again, from this or another gateway: nothing more.
+    assert_eq!(s.tell_overdue_steps(61_000, 100).await.unwrap(), 0);
+    let got = s.messages(&inbox("c3")).await.unwrap();
+    let seen: Vec<(&str, &str, Option<&str>, i64)> = got
+        .iter()
+        .map(|m| (m.id.as_str(), m.kind.as_str(), m.dept.as_deref(), m.at))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("C-3.b.overdue", "case.overdue", Some("police"), 60_000),
+            ("C-3.a.done", "case.progress", Some("health"), 2_000),
+        ]
+    );
+    let outbox = s.outbox(None, 100).await.unwrap();
+    assert!(outbox.iter().any(|o| o.event_id == "C-3.b.overdue"));
+    // A finished case's late steps are nobody's news.
+    claimed_case(s, "C-4", "c4", "plain").await;
+    s.set_case_state("C-4", "gw", 3_000, CaseState::Compensating, Some("x"))
+        .await
+        .unwrap();
+    s.set_case_state("C-4", "gw", 4_000, CaseState::Failed, None)
+        .await
+        .unwrap();
+    assert_eq!(s.tell_overdue_steps(70_000, 100).await.unwrap(), 0);
+    // The limit bounds one sweep; the next takes the rest.
+    claimed_case(s, "C-5", "c5", "plain").await;
+    assert_eq!(s.tell_overdue_steps(80_000, 1).await.unwrap(), 1);
+    assert_eq!(s.tell_overdue_steps(80_000, 100).await.unwrap(), 1);
+    assert_eq!(s.tell_overdue_steps(80_000, 100).await.unwrap(), 0);
 }
