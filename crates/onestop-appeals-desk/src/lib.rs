@@ -679,18 +679,18 @@ impl Desk {
         } else {
             "still not replied a working day after the reminder (督办: operators)"
         };
+        let about = appeal.dept.clone();
         let change = AppealChange {
-            state: next.as_str().into(),
-            dept: appeal.dept.clone(),
-            next_due: appeal.next_due,
             supervised_at: Some(now),
-            event: Some(entry(
+            ..in_place(
+                appeal,
+                next,
                 Action::Supervise,
                 Who::System,
-                appeal.dept.clone(),
+                about,
                 which,
-            )),
-            ..base(appeal, now)
+                now,
+            )
         };
         self.change_once(appeal, &change, Action::Supervise).await
     }
@@ -728,24 +728,19 @@ impl Desk {
                 format!("at most {MAX_CO_HANDLERS} co-handlers"),
             ));
         }
-        self.act(
-            Who::Department(dept),
-            id,
-            Action::AddCoHandler,
-            |a, state| AppealChange {
-                state: state.as_str().into(),
-                dept: a.dept.clone(),
-                next_due: a.next_due,
-                co_handler: Some(co_dept.to_owned()),
-                event: Some(entry(
-                    Action::AddCoHandler,
-                    Who::Department(dept),
-                    Some(co_dept.to_owned()),
-                    &note,
-                )),
-                ..base(a, now)
-            },
-        )
+        let (who, about) = (Who::Department(dept), Some(co_dept.to_owned()));
+        self.act(who, id, Action::AddCoHandler, |a, state| AppealChange {
+            co_handler: about.clone(),
+            ..in_place(
+                a,
+                state,
+                Action::AddCoHandler,
+                who,
+                about.clone(),
+                &note,
+                now,
+            )
+        })
         .await
     }
 
@@ -759,19 +754,9 @@ impl Desk {
         now: Millis,
     ) -> Result<AppealRecord, DeskError> {
         let note = checked_note("note", note, true)?;
-        self.act(Who::Department(dept), id, Action::Assist, |a, state| {
-            AppealChange {
-                state: state.as_str().into(),
-                dept: a.dept.clone(),
-                next_due: a.next_due,
-                event: Some(entry(
-                    Action::Assist,
-                    Who::Department(dept),
-                    Some(dept.to_owned()),
-                    &note,
-                )),
-                ..base(a, now)
-            }
+        let (who, about) = (Who::Department(dept), Some(dept.to_owned()));
+        self.act(who, id, Action::Assist, |a, state| {
+            in_place(a, state, Action::Assist, who, about.clone(), &note, now)
         })
         .await
     }
@@ -1009,6 +994,26 @@ fn escalation(
             .as_ref()
             .map(|_| cal.deadline(now, settings.supervise_after)),
         event: Some(entry(Action::Escalate, who, a.dept.clone(), note)),
+        ..base(a, now)
+    }
+}
+
+/// A change that leaves `a` where it is (督办, 协办): its department and
+/// deadline stay; the timeline entry of `action` by `who` about `about`.
+fn in_place(
+    a: &AppealRecord,
+    state: State,
+    action: Action,
+    who: Who<'_>,
+    about: Option<String>,
+    note: &str,
+    now: Millis,
+) -> AppealChange {
+    AppealChange {
+        state: state.as_str().into(),
+        dept: a.dept.clone(),
+        next_due: a.next_due,
+        event: Some(entry(action, who, about, note)),
         ..base(a, now)
     }
 }
