@@ -627,12 +627,7 @@ impl Desk {
         appeal: &AppealRecord,
         now: Millis,
     ) -> Result<Option<AppealRecord>, DeskError> {
-        let Ok(state) = appeal.state.parse::<State>() else {
-            return Err(DeskError::Internal(format!(
-                "appeal {} has state `{}`",
-                appeal.id, appeal.state
-            )));
-        };
+        let state = state_of(appeal)?;
         if appeal.escalated_at.is_some() {
             return Ok(None);
         }
@@ -661,12 +656,7 @@ impl Desk {
         appeal: &AppealRecord,
         now: Millis,
     ) -> Result<Option<AppealRecord>, DeskError> {
-        let Ok(state) = appeal.state.parse::<State>() else {
-            return Err(DeskError::Internal(format!(
-                "appeal {} has state `{}`",
-                appeal.id, appeal.state
-            )));
-        };
+        let state = state_of(appeal)?;
         let still_overdue = appeal.next_due.is_some_and(|due| due < now);
         if appeal.supervised_at.is_some() || !still_overdue {
             return Ok(None);
@@ -910,9 +900,7 @@ impl Desk {
                 .ok_or(DeskError::NotFound)?;
             may_see(who, &appeal)?;
             may_act(who, action, &appeal)?;
-            let state = appeal.state.parse::<State>().map_err(|_| {
-                DeskError::Internal(format!("appeal {id} has state `{}`", appeal.state))
-            })?;
+            let state = state_of(&appeal)?;
             let next = next_state(state, action, who.actor()).map_err(refused)?;
             match self.store.change_appeal(id, &change(&appeal, next)).await {
                 Ok(record) => {
@@ -965,6 +953,14 @@ fn may_act(who: Who<'_>, action: Action, appeal: &AppealRecord) -> Result<(), De
             appeal.dept.as_deref().unwrap_or("-")
         ))),
     }
+}
+
+/// The stored state, parsed (a name the tables' CHECK would refuse is a
+/// corrupt row).
+fn state_of(a: &AppealRecord) -> Result<State, DeskError> {
+    a.state
+        .parse()
+        .map_err(|_| DeskError::Internal(format!("appeal {} has state `{}`", a.id, a.state)))
 }
 
 fn kind_of(a: &AppealRecord) -> Option<Kind> {
