@@ -78,6 +78,26 @@ impl AppealsService {
         })
     }
 
+    /// One action of the caller's on an appeal: authenticated, done by
+    /// `act` on the desk, answered with the appeal as the caller may see
+    /// it (the read recorded first).
+    async fn acted<T, F, Fut>(
+        &self,
+        request: Request<T>,
+        act: F,
+    ) -> Result<Response<pb::Appeal>, Status>
+    where
+        F: FnOnce(Arc<Desk>, String, T) -> Fut,
+        Fut: std::future::Future<Output = Result<AppealRecord, DeskError>>,
+    {
+        let dept = self.caller(&request)?;
+        let rid = request_id(&request);
+        let a = act(self.desk.clone(), dept.clone(), request.into_inner())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(self.one(&dept, &a, &rid)?))
+    }
+
     fn one(&self, dept: &str, a: &AppealRecord, request_id: &str) -> Result<pb::Appeal, Status> {
         self.answer(dept, std::slice::from_ref(a), request_id)?
             .pop()
@@ -229,68 +249,50 @@ impl pb::appeals_server::Appeals for AppealsService {
         &self,
         request: Request<pb::AcceptRequest>,
     ) -> Result<Response<pb::Appeal>, Status> {
-        let dept = self.caller(&request)?;
-        let rid = request_id(&request);
-        let req = request.into_inner();
-        let a = self
-            .desk
-            .accept(&dept, &req.id, &req.note, now_ms())
-            .await
-            .map_err(status)?;
-        Ok(Response::new(self.one(&dept, &a, &rid)?))
+        self.acted(request, |desk, dept, req| async move {
+            desk.accept(&dept, &req.id, &req.note, now_ms()).await
+        })
+        .await
     }
 
     async fn reply(
         &self,
         request: Request<pb::ReplyRequest>,
     ) -> Result<Response<pb::Appeal>, Status> {
-        let dept = self.caller(&request)?;
-        let rid = request_id(&request);
-        let req = request.into_inner();
-        let files: Vec<NewFile<'_>> = req
-            .attachments
-            .iter()
-            .map(|f| NewFile {
-                content_type: (!f.content_type.is_empty()).then_some(f.content_type.as_str()),
-                content: &f.content,
-            })
-            .collect();
-        let a = self
-            .desk
-            .reply_with(&dept, &req.id, &req.text, &files, now_ms())
-            .await
-            .map_err(status)?;
-        Ok(Response::new(self.one(&dept, &a, &rid)?))
+        self.acted(request, |desk, dept, req| async move {
+            let files: Vec<NewFile<'_>> = req
+                .attachments
+                .iter()
+                .map(|f| NewFile {
+                    content_type: (!f.content_type.is_empty()).then_some(f.content_type.as_str()),
+                    content: &f.content,
+                })
+                .collect();
+            desk.reply_with(&dept, &req.id, &req.text, &files, now_ms())
+                .await
+        })
+        .await
     }
 
     async fn add_co_handler(
         &self,
         request: Request<pb::AddCoHandlerRequest>,
     ) -> Result<Response<pb::Appeal>, Status> {
-        let dept = self.caller(&request)?;
-        let rid = request_id(&request);
-        let req = request.into_inner();
-        let a = self
-            .desk
-            .add_co_handler(&dept, &req.id, &req.dept, &req.note, now_ms())
-            .await
-            .map_err(status)?;
-        Ok(Response::new(self.one(&dept, &a, &rid)?))
+        self.acted(request, |desk, dept, req| async move {
+            desk.add_co_handler(&dept, &req.id, &req.dept, &req.note, now_ms())
+                .await
+        })
+        .await
     }
 
     async fn assist(
         &self,
         request: Request<pb::AssistRequest>,
     ) -> Result<Response<pb::Appeal>, Status> {
-        let dept = self.caller(&request)?;
-        let rid = request_id(&request);
-        let req = request.into_inner();
-        let a = self
-            .desk
-            .assist(&dept, &req.id, &req.note, now_ms())
-            .await
-            .map_err(status)?;
-        Ok(Response::new(self.one(&dept, &a, &rid)?))
+        self.acted(request, |desk, dept, req| async move {
+            desk.assist(&dept, &req.id, &req.note, now_ms()).await
+        })
+        .await
     }
 
     async fn get_attachment(
@@ -320,14 +322,10 @@ impl pb::appeals_server::Appeals for AppealsService {
         &self,
         request: Request<pb::ReturnRequest>,
     ) -> Result<Response<pb::Appeal>, Status> {
-        let dept = self.caller(&request)?;
-        let rid = request_id(&request);
-        let req = request.into_inner();
-        let a = self
-            .desk
-            .return_to_operators(&dept, &req.id, &req.reason, now_ms())
-            .await
-            .map_err(status)?;
-        Ok(Response::new(self.one(&dept, &a, &rid)?))
+        self.acted(request, |desk, dept, req| async move {
+            desk.return_to_operators(&dept, &req.id, &req.reason, now_ms())
+                .await
+        })
+        .await
     }
 }
