@@ -262,11 +262,27 @@ impl SqlStore {
         // Citizens see their newest first; queues the longest waiting first.
         let newest_first = f.citizen.is_some();
         if let Some(after) = &f.after {
+            // The cursor's time first (a primary-key lookup), then a bound
+            // the index starts from; naming the cursor row inside the
+            // page's query made it a filter over everything before it (the
+            // public feed's lesson). An unknown cursor: nothing after it.
+            let Some(at) = sqlx::query("SELECT created_at FROM appeals WHERE id = $1")
+                .bind(after.as_str())
+                .fetch_optional(&self.inner.pool)
+                .await
+                .map_err(db)?
+            else {
+                return Ok(Vec::new());
+            };
+            let at: Millis = get(&at, "created_at")?;
             let p = param(&mut binds, after);
-            let (cmp, tie) = if newest_first { ("<", "<") } else { (">", ">") };
+            let (bound, cmp) = if newest_first {
+                ("<=", "<")
+            } else {
+                (">=", ">")
+            };
             common.push_str(&format!(
-                " AND EXISTS (SELECT 1 FROM appeals b WHERE b.id = {p} AND (a.created_at {cmp} \
-                 b.created_at OR (a.created_at = b.created_at AND a.id {tie} b.id)))"
+                " AND created_at {bound} {at} AND (created_at {cmp} {at} OR id {cmp} {p})"
             ));
         }
         let order = if newest_first { "DESC" } else { "ASC" };

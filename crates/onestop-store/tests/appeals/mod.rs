@@ -378,6 +378,30 @@ async fn listings_by_citizen_department_and_queue(fx: Fixture) {
         ..queue
     };
     assert_eq!(ids(s.list_appeals(&after).await.unwrap()), ["A-5"]);
+    // Paging through a tie on `created_at` (A-3 and A-4 at 300), oldest
+    // first and newest first; an unknown cursor has nothing after it.
+    let all = |after: &str, citizen: Option<&str>| AppealFilter {
+        after: Some(after.into()),
+        citizen: citizen.map(str::to_owned),
+        ..AppealFilter::default()
+    };
+    assert_eq!(
+        ids(s.list_appeals(&all("A-2", None)).await.unwrap()),
+        ["A-3", "A-4", "A-5"]
+    );
+    assert_eq!(
+        ids(s.list_appeals(&all("A-3", None)).await.unwrap()),
+        ["A-4", "A-5"]
+    );
+    assert_eq!(
+        ids(s.list_appeals(&all("A-4", None)).await.unwrap()),
+        ["A-5"]
+    );
+    assert_eq!(
+        ids(s.list_appeals(&all("A-5", Some("c2"))).await.unwrap()),
+        ["A-3"]
+    );
+    assert!(s.list_appeals(&all("A-9", None)).await.unwrap().is_empty());
 }
 
 async fn overdue_scan_finds_each_appeal_until_it_escalates(fx: Fixture) {
