@@ -150,6 +150,12 @@ impl AdminState {
 
 /// The admin HTTP application: `/admin/v1/…`, `/metrics`, `/healthz`, `/readyz`.
 pub fn router(state: AdminState) -> Router {
+    router_with_clock(state, console::Clock::system())
+}
+
+/// [`router`] with the console's sessions timed by `clock` (tests move it
+/// on to expire sessions).
+pub fn router_with_clock(state: AdminState, clock: console::Clock) -> Router {
     let (router, api) = api(&state).split_for_parts();
     let api_router: Router = openapi::serve(router, &api)
         .fallback(|| async { ApiError::NotFound("no such admin resource".into()) })
@@ -159,7 +165,8 @@ pub fn router(state: AdminState) -> Router {
         return api_router;
     }
     // The console calls the API router in-process, as the signed-in operator.
-    let console = console::router(state, api_router.clone()).layer(middleware::from_fn(edge::edge));
+    let console =
+        console::router(state, api_router.clone(), clock).layer(middleware::from_fn(edge::edge));
     api_router.merge(console)
 }
 

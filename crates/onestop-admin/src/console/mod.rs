@@ -41,7 +41,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use onestop_config::ConsoleSettings;
-use onestop_store::now_ms;
+use onestop_store::{Millis, now_ms};
 
 use self::api::{Api, Send};
 use self::session::{COOKIE, Session, Sessions};
@@ -55,12 +55,34 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 /// The largest form the console accepts (a department file).
 const MAX_FORM: usize = 2 * 1024 * 1024;
 
+/// The time sessions are measured by (sign-in, age, idleness): the
+/// system clock, or one a test moves on.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> Millis + std::marker::Send + Sync>);
+
+impl Clock {
+    /// The system clock ([`now_ms`]).
+    pub fn system() -> Clock {
+        Clock(Arc::new(now_ms))
+    }
+
+    /// A clock that reads `now`.
+    pub fn new(now: impl Fn() -> Millis + std::marker::Send + Sync + 'static) -> Clock {
+        Clock(Arc::new(now))
+    }
+
+    pub fn now(&self) -> Millis {
+        (self.0)()
+    }
+}
+
 /// What the console's handlers share.
 #[derive(Clone)]
 pub struct Console {
     pub(crate) state: AdminState,
     pub(crate) api: Api,
     pub(crate) sessions: Arc<Sessions>,
+    pub(crate) clock: Clock,
 }
 
 impl Console {
@@ -80,12 +102,14 @@ impl Console {
     }
 }
 
-/// The console's routes; `api` is the `/admin/v1` router (with its state).
-pub fn router(state: AdminState, api: Router) -> Router {
+/// The console's routes; `api` is the `/admin/v1` router (with its state);
+/// sessions are timed by `clock`.
+pub fn router(state: AdminState, api: Router, clock: Clock) -> Router {
     let console = Console {
         state,
         api: Api::new(api),
         sessions: Arc::new(Sessions::default()),
+        clock,
     };
     let changes = Router::new()
         .route("/console/logout", post(pages::logout))
@@ -196,8 +220,12 @@ async fn csrf(State(c): State<Console>, request: Request, next: Next) -> Respons
     }
     let settings = c.settings();
     let session = session::cookie(&parts.headers, COOKIE).and_then(|id| {
-        c.sessions
-            .get(id, now_ms(), settings.session_ttl, settings.idle_timeout)
+        c.sessions.get(
+            id,
+            c.clock.now(),
+            settings.session_ttl,
+            settings.idle_timeout,
+        )
     });
     let Some(session) = session else {
         return Redirect::to("/console/login").into_response();
@@ -301,7 +329,7 @@ impl FromRequestParts<Console> for Operator {
         let id = session::cookie(&parts.headers, COOKIE)
             .ok_or(SignIn)?
             .to_string();
-        let now = now_ms();
+        let now = c.clock.now();
         c.sessions
             .sweep(now, settings.session_ttl, settings.idle_timeout);
         let session = c

@@ -151,7 +151,7 @@ pub async fn login(
         );
     }
     let settings = c.settings();
-    let (id, _) = c.sessions.create(token, now_ms());
+    let (id, _) = c.sessions.create(token, c.clock.now());
     let mut r = Redirect::to("/console/").into_response();
     let h = r.headers_mut();
     h.append(
@@ -1213,10 +1213,13 @@ pub async fn appeals(
             overdue: a["overdue"] == Value::Bool(true),
         })
         .collect();
+    // A scoped operator sees the counts of their departments and of the
+    // operators' queue (`-`), as the list above.
     let depts = stats.body["by_dept"]
         .as_object()
         .into_iter()
         .flatten()
+        .filter(|(d, _)| d.as_str() == "-" || op.sees(d))
         .map(|(d, v)| AppealDeptRow {
             dept: d.clone(),
             total: s(&v["total"]),

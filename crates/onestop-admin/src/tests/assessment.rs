@@ -1,6 +1,7 @@
 //! `GET /admin/v1/assessment` and `GET /admin/v1/traffic` over a real
-//! store, against figures worked out by hand; the console's CSV export of
-//! the same.
+//! store, against figures worked out by hand; the console's CSV export and
+//! printable page of the same months, field by field against the API; the
+//! `onestop_assessment_*` gauges after the current month is published.
 
 use onestop_store::{
     AssessmentStore, CaseState, CaseStore, HOUR_MS, LATENCY_BUCKETS, MINUTE_MS, NewCase, NewRating,
@@ -30,9 +31,10 @@ fn close(v: &Value, expected: f64) -> bool {
 /// December 2026 in Beijing starts at this instant.
 const DEC: i64 = 1_796_054_400_000;
 
-#[tokio::test]
-async fn the_assessment_is_computed_from_the_stores_figures() {
-    let h = Harness::start().await;
+/// December 2026: traffic of hpf (two gateways, two hours; an hour of
+/// November that must not count) and tax; two cases of hpf, one step on
+/// time and one late; ratings of 5 and 2 (the 2 opens a follow-up).
+async fn december(h: &Harness) {
     let s = &h.store;
     // Traffic of two gateways in two hours of December; one hour of
     // November that must not count.
@@ -110,7 +112,12 @@ async fn the_assessment_is_computed_from_the_stores_figures() {
         .await
         .unwrap();
     }
+}
 
+#[tokio::test]
+async fn the_assessment_is_computed_from_the_stores_figures() {
+    let h = Harness::start().await;
+    december(&h).await;
     let r = h
         .get_json("/admin/v1/assessment?month=2026-12", VIEWER)
         .await;
@@ -235,16 +242,10 @@ async fn traffic_sums_every_gateways_recent_minutes() {
 
 /// Appeals with known timings in January 2026 (long past: every deadline
 /// has passed, so no outcome depends on when the test runs), worked by
-/// the desk at chosen instants; ratings' follow-ups beside them. Every
-/// figure below is counted by hand from the fixture's table.
-#[tokio::test]
-async fn appeals_figures_match_the_hand_computed_values() {
+/// the desk at chosen instants; ratings' follow-ups beside them (a harness
+/// with appeals).
+async fn january_appeals(h: &Harness) {
     use onestop_appeals_desk::Submit;
-    let h = Harness::with(Options {
-        appeals: true,
-        ..Options::default()
-    })
-    .await;
     let desk = h.appeals.clone().unwrap();
     let (jan, _) = onestop_assessment::Month::parse("2026-01")
         .unwrap()
@@ -349,7 +350,17 @@ async fn appeals_figures_match_the_hand_computed_values() {
             .await
             .unwrap();
     }
+}
 
+/// Every figure below is counted by hand from [`january_appeals`]' table.
+#[tokio::test]
+async fn appeals_figures_match_the_hand_computed_values() {
+    let h = Harness::with(Options {
+        appeals: true,
+        ..Options::default()
+    })
+    .await;
+    january_appeals(&h).await;
     let r = h
         .get_json("/admin/v1/assessment?month=2026-01", VIEWER)
         .await;
@@ -432,4 +443,412 @@ async fn appeals_figures_match_the_hand_computed_values() {
         .get_json("/admin/v1/assessment?month=2026-02", VIEWER)
         .await;
     assert_eq!(feb["platform"]["appeals"]["received"], 0, "{feb}");
+}
+
+/// The CSV export's columns after `month,dept,name`, each with where it
+/// reads in the API's department object (a JSON pointer).
+const CSV_COLUMNS: [(&str, &str); 27] = [
+    ("appeals_received", "/appeals/received"),
+    ("appeal_response_rate", "/appeals/response_rate"),
+    ("appeal_resolution_rate", "/appeals/resolution_rate"),
+    ("appeal_satisfaction_rate", "/appeals/satisfaction_rate"),
+    ("appeal_on_time_rate", "/appeals/on_time_rate"),
+    ("appeals_unrated", "/appeals/unrated"),
+    ("case_steps_due", "/cases/steps_due"),
+    ("case_steps_on_time", "/cases/on_time"),
+    ("case_steps_late", "/cases/late"),
+    ("case_steps_overdue_open", "/cases/overdue_open"),
+    ("case_on_time_rate", "/cases/on_time_rate"),
+    ("cases_completed", "/cases/completed"),
+    ("cases_rated", "/cases/rated"),
+    ("cases_unrated", "/cases/unrated"),
+    ("ratings", "/ratings/count"),
+    ("ratings_satisfied", "/ratings/satisfied"),
+    ("ratings_bad", "/ratings/bad"),
+    ("satisfaction_rate", "/ratings/satisfaction_rate"),
+    ("followups_opened", "/followups/opened"),
+    ("followups_in_time", "/followups/in_time"),
+    ("followup_in_time_rate", "/followups/in_time_rate"),
+    ("requests", "/traffic/requests"),
+    ("errors_5xx", "/traffic/errors"),
+    ("availability", "/traffic/availability"),
+    ("p50_ms", "/traffic/p50_ms"),
+    ("p99_ms", "/traffic/p99_ms"),
+    ("zombie_services", "/zombie_services"),
+];
+
+/// RFC 4180 records (CRLF after each, `"` quoting); panics on a last
+/// record without its CRLF.
+fn csv_records(text: &str) -> Vec<Vec<String>> {
+    let (mut records, mut record, mut field) = (Vec::new(), Vec::new(), String::new());
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (false, '"') => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\r') if chars.peek() == Some(&'\n') => {
+                chars.next();
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (_, c) => field.push(c),
+        }
+    }
+    assert!(
+        field.is_empty() && record.is_empty() && !quoted,
+        "the last record ends with CRLF"
+    );
+    records
+}
+
+/// Whether a CSV field says what the API's value does: no data (absent or
+/// `null`) is an empty field, numbers are equal, a list is its items
+/// separated by spaces.
+fn same(field: &str, v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => field.is_empty(),
+        Some(Value::Number(n)) => field
+            .parse::<f64>()
+            .is_ok_and(|x| (x - n.as_f64().unwrap()).abs() < 1e-12),
+        Some(Value::String(s)) => field == s,
+        Some(Value::Array(a)) => {
+            field
+                == a.iter()
+                    .map(|x| x.as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+        }
+        Some(_) => false,
+    }
+}
+
+/// The console's CSV of `month` as `b`: checks the BOM, the headers and
+/// the header row; the records after the header row.
+async fn csv_export(b: &mut super::console::Browser, month: &str) -> Vec<Vec<String>> {
+    let (status, bytes, headers) = b
+        .get_bytes(&format!("/console/assessment.csv?month={month}"))
+        .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        headers["content-disposition"].to_str().unwrap(),
+        format!("attachment; filename=\"onestop-assessment-{month}.csv\"")
+    );
+    let text = bytes
+        .strip_prefix("\u{feff}".as_bytes())
+        .expect("UTF-8 with a BOM, for spreadsheets");
+    let mut records = csv_records(std::str::from_utf8(text).unwrap());
+    let header = records.remove(0);
+    let expected: Vec<&str> = ["month", "dept", "name"]
+        .into_iter()
+        .chain(CSV_COLUMNS.iter().map(|(name, _)| *name))
+        .collect();
+    assert_eq!(header, expected);
+    assert!(
+        records.iter().all(|r| r.len() == header.len()),
+        "{records:?}"
+    );
+    records
+}
+
+/// The field of `column` in `dept`'s record.
+fn field<'a>(records: &'a [Vec<String>], dept: &str, column: &str) -> &'a str {
+    let at = CSV_COLUMNS.iter().position(|(c, _)| *c == column).unwrap() + 3;
+    let record = records.iter().find(|r| r[1] == dept).unwrap();
+    &record[at]
+}
+
+/// How the console writes a rate and a latency (`—` for no data).
+fn pct(v: &Value) -> String {
+    v.as_f64()
+        .map_or_else(|| "—".to_string(), |x| format!("{:.1}%", x * 100.0))
+}
+
+fn ms(v: &Value) -> String {
+    match v.as_f64() {
+        None => "—".to_string(),
+        Some(x) if x >= 1000.0 => format!("{:.2} s", x / 1000.0),
+        Some(x) => format!("{x:.1} ms"),
+    }
+}
+
+/// The cells of `dept`'s row of the assessment table (after its name).
+fn table_cells(html: &str, row_start: &str) -> Vec<String> {
+    let row = super::console::between(html, row_start, "</tr>");
+    row.split("<td class=\"num\">")
+        .skip(1)
+        .map(|c| {
+            let c = &c[..c.find("</td>").unwrap()];
+            c.trim_start_matches("<b>")
+                .trim_end_matches("</b>")
+                .to_string()
+        })
+        .collect()
+}
+
+/// The table's cells of a department's (or the platform's) assessment.
+fn expected_cells(d: &Value) -> Vec<(usize, String)> {
+    let a = &d["appeals"];
+    let appeal = |k: &str| {
+        if a.is_null() {
+            "无数据".to_string()
+        } else {
+            pct(&a[k])
+        }
+    };
+    vec![
+        (0, appeal("response_rate")),
+        (1, appeal("resolution_rate")),
+        (2, appeal("satisfaction_rate")),
+        (3, appeal("on_time_rate")),
+        (7, pct(&d["ratings"]["satisfaction_rate"])),
+        (9, d["traffic"]["requests"].to_string()),
+        (10, pct(&d["traffic"]["availability"])),
+        (11, ms(&d["traffic"]["p50_ms"])),
+        (12, ms(&d["traffic"]["p99_ms"])),
+        (
+            13,
+            d["zombie_services"].as_array().unwrap().len().to_string(),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn the_csv_export_and_the_printable_page_show_the_apis_figures() {
+    let h = Harness::with(Options {
+        appeals: true,
+        ..Options::default()
+    })
+    .await;
+    december(&h).await;
+    january_appeals(&h).await;
+    // Not without a session.
+    let mut anonymous = super::console::Browser::new(&h);
+    let (status, _, headers) = anonymous.get("/console/assessment.csv?month=2026-01").await;
+    assert_eq!(
+        (status, &headers["location"]),
+        (303, &"/console/login".parse().unwrap())
+    );
+
+    let mut b = super::console::Browser::new(&h);
+    b.sign_in(VIEWER).await;
+    for month in ["2026-01", "2026-12"] {
+        let r = h
+            .get_json(&format!("/admin/v1/assessment?month={month}"), VIEWER)
+            .await;
+        let records = csv_export(&mut b, month).await;
+        // The platform first, then every department of the API's answer,
+        // each field as the API's figure.
+        let rows: Vec<&Value> = std::iter::once(&r["platform"])
+            .chain(r["departments"].as_array().unwrap())
+            .collect();
+        assert_eq!(records.len(), rows.len(), "{records:?}");
+        for (record, d) in records.iter().zip(&rows) {
+            assert_eq!(record[0], month);
+            assert_eq!(record[1], d["dept"].as_str().unwrap());
+            assert_eq!(record[2], d["name"].as_str().unwrap());
+            for (i, (column, pointer)) in CSV_COLUMNS.iter().enumerate() {
+                assert!(
+                    same(&record[i + 3], d.pointer(pointer)),
+                    "{month} {}: {column} = `{}`, the API says {:?}",
+                    record[1],
+                    record[i + 3],
+                    d.pointer(pointer)
+                );
+            }
+        }
+
+        // The printable page shows the same rows and figures.
+        let (status, html, _) = b
+            .get(&format!("/console/assessment/print?month={month}"))
+            .await;
+        assert_eq!(status, 200, "{html}");
+        assert!(html.contains(&format!("<small>{month}</small>")), "{html}");
+        assert!(!html.contains("<nav"), "printable: no navigation");
+        let platform = table_cells(&html, "<tr class=\"platform\">");
+        for (i, text) in expected_cells(&r["platform"]) {
+            assert_eq!(platform[i], text, "{month} platform, column {i}");
+        }
+        for d in r["departments"].as_array().unwrap() {
+            let dept = d["dept"].as_str().unwrap();
+            let start = format!("<tr data-dept=\"{dept}\">");
+            let name = super::console::between(&html, &start, "</td>");
+            assert_eq!(
+                name,
+                format!(
+                    "<td>{} <span class=\"muted\">{dept}</span>",
+                    d["name"].as_str().unwrap()
+                )
+            );
+            let cells = table_cells(&html, &start);
+            assert_eq!(cells.len(), 14, "{month} {dept}: {cells:?}");
+            for (i, text) in expected_cells(d) {
+                assert_eq!(cells[i], text, "{month} {dept}, column {i}");
+            }
+        }
+    }
+
+    // The figures worked out by hand in the tests above, as exported.
+    let jan = csv_export(&mut b, "2026-01").await;
+    let num = |records: &[Vec<String>], dept: &str, column: &str| -> f64 {
+        field(records, dept, column).parse().unwrap()
+    };
+    assert_eq!(num(&jan, "hpf", "appeals_received"), 7.0);
+    assert!((num(&jan, "hpf", "appeal_response_rate") - 5.0 / 7.0).abs() < 1e-12);
+    assert!((num(&jan, "hpf", "appeal_resolution_rate") - 0.75).abs() < 1e-12);
+    assert!((num(&jan, "hpf", "appeal_satisfaction_rate") - 2.0 / 3.0).abs() < 1e-12);
+    assert!((num(&jan, "hpf", "appeal_on_time_rate") - 5.0 / 7.0).abs() < 1e-12);
+    assert_eq!(num(&jan, "hpf", "appeals_unrated"), 3.0);
+    assert!((num(&jan, "hpf", "followup_in_time_rate") - 0.5).abs() < 1e-12);
+    assert!((num(&jan, "tax", "appeal_resolution_rate")).abs() < 1e-12);
+    assert_eq!(num(&jan, "platform", "appeals_received"), 8.0);
+    assert!((num(&jan, "platform", "appeal_response_rate") - 6.0 / 8.0).abs() < 1e-12);
+    // No traffic in January: no availability, an empty field (never 0).
+    assert_eq!(field(&jan, "hpf", "availability"), "");
+    let dec = csv_export(&mut b, "2026-12").await;
+    assert_eq!(num(&dec, "hpf", "requests"), 1_000.0);
+    assert_eq!(num(&dec, "hpf", "errors_5xx"), 4.0);
+    assert!((num(&dec, "hpf", "availability") - 0.996).abs() < 1e-12);
+    assert!((num(&dec, "hpf", "p50_ms") - 8.125).abs() < 1e-12);
+    assert!((num(&dec, "hpf", "p99_ms") - 242.5).abs() < 1e-12);
+    assert!((num(&dec, "hpf", "case_on_time_rate") - 0.5).abs() < 1e-12);
+    assert_eq!(num(&dec, "hpf", "cases_completed"), 2.0);
+    assert!((num(&dec, "hpf", "satisfaction_rate") - 0.5).abs() < 1e-12);
+    assert_eq!(num(&dec, "platform", "requests"), 1_050.0);
+
+    // A scoped operator's export: the platform and their department only,
+    // the platform's totals unchanged.
+    let mut s = super::console::Browser::new(&h);
+    s.sign_in(HPF_EDITOR).await;
+    let scoped = csv_export(&mut s, "2026-12").await;
+    let depts: Vec<&str> = scoped.iter().map(|r| r[1].as_str()).collect();
+    assert_eq!(depts, ["platform", "hpf"]);
+    assert_eq!(scoped[0], dec[0]);
+    let (_, html, _) = s.get("/console/assessment/print?month=2026-12").await;
+    assert!(html.contains("<tr data-dept=\"hpf\">"), "{html}");
+    assert!(!html.contains("<tr data-dept=\"tax\">"), "{html}");
+    assert!(!html.contains("税务局"), "{html}");
+}
+
+/// The value of the sample of `name` with exactly `labels` in a
+/// Prometheus text exposition.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let want: std::collections::BTreeSet<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (series, value) = l.rsplit_once(' ')?;
+        let (n, rest) = series.split_once('{')?;
+        let got: std::collections::BTreeSet<(String, String)> = rest
+            .trim_end_matches('}')
+            .split(',')
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                Some((k.to_string(), v.trim_matches('"').to_string()))
+            })
+            .collect();
+        (n == name && got == want).then(|| value.parse().unwrap())
+    })
+}
+
+#[tokio::test]
+async fn publishing_the_current_month_sets_the_assessment_gauges_to_its_figures() {
+    let h = Harness::start().await;
+    // 200 requests of hpf in this hour, 2 of them 5xx.
+    let now = now_ms();
+    h.store
+        .add_traffic(&[TrafficDelta {
+            span_ms: HOUR_MS,
+            start_ms: now - now.rem_euclid(HOUR_MS),
+            dept: "hpf".into(),
+            gateway: "gw-a".into(),
+            counts: counts(200, 2, 150),
+        }])
+        .await
+        .unwrap();
+    crate::assessment_api::publish_gauges(&h.state)
+        .await
+        .unwrap();
+    let r = h.get_json("/admin/v1/assessment", VIEWER).await;
+    let metrics = h
+        .req("GET", "/metrics", None)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let hpf = r["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["dept"] == "hpf")
+        .unwrap();
+    // By hand: 198 of 200 answered → 99 %.
+    assert!(close(&hpf["traffic"]["availability"], 0.99), "{hpf}");
+    assert_eq!(
+        sample(
+            &metrics,
+            "onestop_assessment_ratio",
+            &[("dept", "hpf"), ("measure", "availability")]
+        ),
+        Some(0.99)
+    );
+    let rows = std::iter::once(&r["platform"]).chain(r["departments"].as_array().unwrap());
+    for d in rows {
+        let id = d["dept"].as_str().unwrap();
+        assert_eq!(
+            sample(&metrics, "onestop_assessment_requests", &[("dept", id)]),
+            d["traffic"]["requests"].as_f64(),
+            "{id}"
+        );
+        // A rate without data has no sample (never a 0).
+        for (measure, pointer) in [
+            ("availability", "/traffic/availability"),
+            ("case_on_time", "/cases/on_time_rate"),
+            ("satisfaction", "/ratings/satisfaction_rate"),
+            ("followup_in_time", "/followups/in_time_rate"),
+            ("appeal_response", "/appeals/response_rate"),
+            ("appeal_resolution", "/appeals/resolution_rate"),
+            ("appeal_satisfaction", "/appeals/satisfaction_rate"),
+            ("appeal_on_time", "/appeals/on_time_rate"),
+        ] {
+            assert_eq!(
+                sample(
+                    &metrics,
+                    "onestop_assessment_ratio",
+                    &[("dept", id), ("measure", measure)]
+                ),
+                d.pointer(pointer).and_then(Value::as_f64),
+                "{id} {measure}"
+            );
+        }
+        for (quantile, key) in [("0.5", "p50_ms"), ("0.99", "p99_ms")] {
+            assert_eq!(
+                sample(
+                    &metrics,
+                    "onestop_assessment_latency_seconds",
+                    &[("dept", id), ("quantile", quantile)]
+                ),
+                d["traffic"][key].as_f64().map(|ms| ms / 1000.0),
+                "{id} {quantile}"
+            );
+        }
+        assert_eq!(
+            sample(
+                &metrics,
+                "onestop_assessment_zombie_services",
+                &[("dept", id)]
+            ),
+            Some(d["zombie_services"].as_array().unwrap().len() as f64),
+            "{id}"
+        );
+    }
 }

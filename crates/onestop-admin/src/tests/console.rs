@@ -1,23 +1,35 @@
 //! The console over the real admin router: sign-in and its cookie, CSRF,
-//! the security headers, escaping of what departments registered, viewers
-//! and department-scoped operators, invalid edits shown at their line.
+//! the security headers, sessions ending by age and idleness (on the
+//! harness's clock), escaping of what departments registered, viewers and
+//! department-scoped operators (on the dashboard, the assessment, data
+//! sharing, cases and follow-ups, appeals, the cache), invalid edits shown
+//! at their line, and the console's forms: agreements approved, rejected
+//! and revoked, the cache purged, follow-ups closed.
 
+use std::time::Duration;
+
+use onestop_cache::testing::{cached, put};
+use onestop_store::{
+    AssessmentStore as _, CaseStore as _, HOUR_MS, LATENCY_BUCKETS, MINUTE_MS, NewCase, NewRating,
+    NewStep, PurgeKind, Store as _, SubjectKind, TrafficCounts, TrafficDelta, now_ms,
+};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::support::*;
+use crate::backend::ConfigBackend as _;
 
 /// A browser-like client of the console: no redirects followed, cookies
 /// kept by hand.
-struct Browser {
+pub(super) struct Browser {
     http: reqwest::Client,
     base: String,
     cookies: Vec<(String, String)>,
 }
 
 impl Browser {
-    fn new(h: &Harness) -> Browser {
+    pub(super) fn new(h: &Harness) -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .redirect(Policy::none())
@@ -51,7 +63,7 @@ impl Browser {
         raw
     }
 
-    async fn get(&mut self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+    pub(super) async fn get(&mut self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
@@ -65,7 +77,30 @@ impl Browser {
         (status, r.text().await.unwrap(), headers)
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String, Vec<String>) {
+    /// GET, the body as the bytes sent (no charset decoding, which would
+    /// drop a BOM).
+    pub(super) async fn get_bytes(
+        &mut self,
+        path: &str,
+    ) -> (u16, Vec<u8>, reqwest::header::HeaderMap) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&r);
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, r.bytes().await.unwrap().to_vec(), headers)
+    }
+
+    pub(super) async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, String, Vec<String>) {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
@@ -89,7 +124,7 @@ impl Browser {
     }
 
     /// Signs in with `token`; returns the session's CSRF token.
-    async fn sign_in(&mut self, token: &str) -> String {
+    pub(super) async fn sign_in(&mut self, token: &str) -> String {
         let (status, html, _) = self.get("/console/login").await;
         assert_eq!(status, 200);
         let login = between(&html, "name=\"_login\" value=\"", "\"");
@@ -112,7 +147,7 @@ impl Browser {
     }
 }
 
-fn between(text: &str, start: &str, end: &str) -> String {
+pub(super) fn between(text: &str, start: &str, end: &str) -> String {
     let from = text
         .find(start)
         .unwrap_or_else(|| panic!("`{start}` not in {text}"))
@@ -554,4 +589,729 @@ async fn the_appeals_desk_dispatches_escalates_and_closes_through_the_api() {
     // A bad view is refused naming it; a bad id is no appeal.
     assert_eq!(e.get("/console/appeals?view=mine").await.0, 400);
     assert_eq!(e.get("/console/appeals/..%2Fstats").await.0, 404);
+}
+
+/// The running hpf file with its department renamed to `name`.
+fn renamed(name: &str) -> String {
+    HPF.replace("住房公积金管理中心", name)
+}
+
+/// The running configuration's version count and hpf file.
+fn running(h: &Harness) -> (usize, String) {
+    (
+        h.config.version_count(),
+        h.config.current().files["departments/hpf.toml"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn a_session_idle_too_long_or_past_its_age_signs_in_again_and_changes_nothing() {
+    let h = Harness::start().await;
+    let settings = h.config.current().config.gateway.console.clone();
+    let (ttl, idle) = (settings.session_ttl, settings.idle_timeout);
+    let minute = Duration::from_secs(60);
+    assert!(idle > minute && ttl > idle, "{ttl:?} {idle:?}");
+    let to_login =
+        |status: u16, body: &str| status == 303 && body.starts_with("LOCATION /console/login\n");
+
+    // Idleness: used again just before its idle timeout, the session
+    // lives (and a change goes through); idle for the whole timeout, it
+    // ends: a change with it is sent to sign in and nothing changes.
+    let mut b = Browser::new(&h);
+    let csrf = b.sign_in(EDITOR).await;
+    h.advance(idle - Duration::from_secs(1));
+    let (status, body, _) = b
+        .post(
+            "/console/routing/hpf/edit",
+            &[
+                ("text", renamed("住房公积金中心").as_str()),
+                ("_csrf", csrf.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    assert!(
+        body.starts_with("LOCATION /console/routing?done=saved"),
+        "{body}"
+    );
+    let before = running(&h);
+    h.advance(idle);
+    let (status, body, _) = b
+        .post(
+            "/console/routing/hpf/edit",
+            &[
+                ("text", renamed("公积金中心").as_str()),
+                ("_csrf", csrf.as_str()),
+            ],
+        )
+        .await;
+    assert!(to_login(status, &body), "{status} {body}");
+    assert_eq!(running(&h), before, "nothing changed");
+    let (status, _, headers) = b.get("/console/").await;
+    assert_eq!(
+        (status, headers[LOCATION].to_str().unwrap()),
+        (303, "/console/login")
+    );
+
+    // Age: a session used every `idle - 1m` lives until `session_ttl`
+    // after sign-in, not longer.
+    let mut b = Browser::new(&h);
+    let csrf = b.sign_in(EDITOR).await;
+    let step = idle - minute;
+    let mut age = Duration::ZERO;
+    while age + step < ttl {
+        h.advance(step);
+        age += step;
+        let (status, html, _) = b.get("/console/").await;
+        assert_eq!(status, 200, "at {age:?}: {html}");
+        assert_eq!(
+            between(&html, "name=\"_csrf\" value=\"", "\""),
+            csrf,
+            "the same session"
+        );
+    }
+    h.advance(step);
+    assert!(age + step >= ttl && step < idle, "only its age ends it");
+    let before = running(&h);
+    let (status, body, _) = b
+        .post(
+            "/console/routing/hpf/edit",
+            &[
+                ("text", renamed("公积金中心").as_str()),
+                ("_csrf", csrf.as_str()),
+            ],
+        )
+        .await;
+    assert!(to_login(status, &body), "{status} {body}");
+    assert_eq!(running(&h), before, "nothing changed");
+    let (status, _, headers) = b.get("/console/assessment").await;
+    assert_eq!(
+        (status, headers[LOCATION].to_str().unwrap()),
+        (303, "/console/login")
+    );
+    // Signing in again works.
+    b.sign_in(EDITOR).await;
+}
+
+/// `requests` of `dept` (`errors` of them 5xx) in the current minute and
+/// hour: the dashboard's hour and day, the current month's assessment.
+async fn traffic_now(h: &Harness, dept: &str, requests: i64, errors: i64) {
+    let now = now_ms();
+    let mut buckets = [0; LATENCY_BUCKETS];
+    buckets[4] = requests;
+    let counts = TrafficCounts {
+        requests,
+        errors,
+        client_errors: 0,
+        buckets,
+    };
+    let delta = |span: i64| TrafficDelta {
+        span_ms: span,
+        start_ms: now - now.rem_euclid(span),
+        dept: dept.into(),
+        gateway: "gw-a".into(),
+        counts,
+    };
+    h.store
+        .add_traffic(&[delta(MINUTE_MS), delta(HOUR_MS)])
+        .await
+        .unwrap();
+}
+
+/// The departments of the rows of table `id` (`<tr data-dept=…>`).
+fn row_depts(html: &str, id: &str) -> Vec<String> {
+    let table = between(html, &format!("<table id=\"{id}\">"), "</table>");
+    table
+        .split("<tr data-dept=\"")
+        .skip(1)
+        .map(|r| r[..r.find('"').unwrap()].to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_scoped_operator_sees_only_their_departments_traffic_and_assessment() {
+    let h = Harness::start().await;
+    let (hpf, tax) = (40, 70);
+    traffic_now(&h, "hpf", hpf, 1).await;
+    traffic_now(&h, "tax", tax, 2).await;
+    let mut all = Browser::new(&h);
+    all.sign_in(EDITOR).await;
+    let (_, html, _) = all.get("/console/").await;
+    let mut seen = row_depts(&html, "traffic");
+    seen.sort();
+    assert_eq!(seen, ["hpf", "tax"], "{html}");
+    assert!(html.contains("税务局"), "{html}");
+
+    let mut b = Browser::new(&h);
+    b.sign_in(HPF_EDITOR).await;
+    let (status, html, _) = b.get("/console/").await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(row_depts(&html, "traffic"), ["hpf"], "{html}");
+    assert!(
+        !html.contains("税务局"),
+        "no row or chart names tax: {html}"
+    );
+    let row = between(&html, "<tr data-dept=\"hpf\">", "</tr>");
+    assert!(row.contains("住房公积金管理中心"), "{row}");
+    assert!(
+        row.contains(&format!("<td class=\"num\">{hpf}</td>")),
+        "{row}"
+    );
+    // The platform's totals stay.
+    assert_eq!(
+        between(&html, "<b id=\"requests-hour\">", "</b>"),
+        (hpf + tax).to_string()
+    );
+    assert_eq!(between(&html, "<b id=\"errors-hour\">", "</b>"), "3");
+
+    // The assessment: the platform's row and hpf's only.
+    let (status, html, _) = b.get("/console/assessment").await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(row_depts(&html, "assessment"), ["hpf"], "{html}");
+    assert!(!html.contains("税务局"), "{html}");
+    let platform = between(&html, "<tr class=\"platform\">", "</tr>");
+    assert!(
+        platform.contains(&format!("<b>{}</b>", hpf + tax)),
+        "{platform}"
+    );
+    let (_, html, _) = all.get("/console/assessment").await;
+    let mut seen = row_depts(&html, "assessment");
+    seen.sort();
+    assert_eq!(seen, ["hpf", "tax"], "{html}");
+}
+
+/// A third department, a consumer of tax's data like hpf.
+const SS: &str = r#"[department]
+id = "ss"
+name = "社会保险基金管理中心"
+
+[[services]]
+id = "insured"
+instances = [{ addr = "127.0.0.1:9104" }]
+
+[[routes]]
+id = "insured"
+prefix = "/api/v1/depts/ss/insured"
+service = "insured"
+"#;
+
+/// `consumer` applies (as the unscoped editor) to read tax's incomes; the
+/// agreement's id.
+async fn apply_for_income(h: &Harness, consumer: &str) -> String {
+    let expires = onestop_core::time::rfc3339_ms(now_ms() + 30 * 86_400_000).unwrap();
+    let (status, body) = answer(
+        h.req("POST", "/admin/v1/agreements", Some(EDITOR))
+            .json(&json!({
+                "consumer": consumer,
+                "item": "tax.income",
+                "fields": ["annual_income"],
+                "purpose": "loan-review",
+                "legal_basis": "《住房公积金管理条例》第十三条",
+                "expires_at": expires,
+            }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
+async fn agreement_state(h: &Harness, id: &str) -> Value {
+    h.get_json(&format!("/admin/v1/agreements/{id}"), VIEWER)
+        .await
+}
+
+#[tokio::test]
+async fn a_scoped_approver_sees_their_departments_agreements_and_cannot_decide_others() {
+    let mut files = sharing_files();
+    files.insert("departments/ss.toml".into(), SS.into());
+    let h = Harness::with(Options {
+        sharing: true,
+        files: Some(files),
+        ..Options::default()
+    })
+    .await;
+    let ours = apply_for_income(&h, "hpf").await;
+    let theirs = apply_for_income(&h, "ss").await;
+    let mut all = Browser::new(&h);
+    all.sign_in(APPROVER).await;
+    let (_, html, _) = all.get("/console/sharing").await;
+    for id in [&ours, &theirs] {
+        assert!(html.contains(&format!("id=\"agreement-{id}\"")), "{html}");
+        assert!(
+            html.contains(&format!("/console/agreements/{id}/approve")),
+            "{html}"
+        );
+    }
+
+    // hpf's approver: hpf's agreement (as the consumer) without buttons
+    // (tax, the provider, decides), nothing of ss's.
+    let mut b = Browser::new(&h);
+    let csrf = b.sign_in(HPF_APPROVER).await;
+    let (status, html, _) = b.get("/console/sharing").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(&format!("id=\"agreement-{ours}\"")), "{html}");
+    assert!(!html.contains(&theirs), "{html}");
+    assert!(!html.contains("ss →"), "{html}");
+    assert!(!html.contains("/approve\""), "{html}");
+    // A forged approval or rejection of ss's: refused by the API, audited,
+    // still pending.
+    for verdict in ["approve", "reject"] {
+        let (status, html, _) = b
+            .post(
+                &format!("/console/agreements/{theirs}/{verdict}"),
+                &[("reason", "x"), ("_csrf", csrf.as_str())],
+            )
+            .await;
+        assert_eq!(status, 403, "{verdict}: {html}");
+        let a = agreement_state(&h, &theirs).await;
+        assert_eq!(a["state"], "pending", "{a}");
+        assert_eq!(a["operator_approval"], Value::Null, "{a}");
+        let last = h.audit(1).await.remove(0);
+        assert_eq!(
+            (last.operator.as_str(), last.action.as_str()),
+            ("hpf-approver", format!("agreement.{verdict}").as_str())
+        );
+        assert!(last.detail.contains("refused"), "{last:?}");
+    }
+}
+
+#[tokio::test]
+async fn agreements_are_approved_rejected_and_revoked_through_the_console() {
+    let h = Harness::with(Options {
+        sharing: true,
+        ..Options::default()
+    })
+    .await;
+    let approved = apply_for_income(&h, "hpf").await;
+    let rejected = apply_for_income(&h, "hpf").await;
+    let revoked = apply_for_income(&h, "hpf").await;
+    let mut b = Browser::new(&h);
+    let csrf = b.sign_in(APPROVER).await;
+    let (_, html, _) = b.get("/console/sharing").await;
+    let pending = between(&html, "<table id=\"pending-agreements\">", "</table>");
+    for id in [&approved, &rejected, &revoked] {
+        assert!(
+            pending.contains(&format!("/console/agreements/{id}/approve")),
+            "{pending}"
+        );
+        assert!(
+            pending.contains(&format!("/console/agreements/{id}/reject")),
+            "{pending}"
+        );
+    }
+    // Without the CSRF token: nothing happens.
+    let (status, _, _) = b
+        .post(&format!("/console/agreements/{approved}/approve"), &[])
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(agreement_state(&h, &approved).await["state"], "pending");
+
+    let decide = |id: &str, verdict: &str| format!("/console/agreements/{id}/{verdict}");
+    let (status, body, _) = b
+        .post(&decide(&approved, "approve"), &[("_csrf", csrf.as_str())])
+        .await;
+    assert_eq!(status, 303, "{body}");
+    assert!(
+        body.starts_with("LOCATION /console/sharing?done=approved"),
+        "{body}"
+    );
+    let a = agreement_state(&h, &approved).await;
+    assert_eq!(a["state"], "approved", "{a}");
+    assert_eq!(a["operator_approval"]["by"], "operator:approver", "{a}");
+
+    let (status, body, _) = b
+        .post(
+            &decide(&rejected, "reject"),
+            &[("reason", "用途与法律依据不符"), ("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    assert!(
+        body.starts_with("LOCATION /console/sharing?done=rejected"),
+        "{body}"
+    );
+    let a = agreement_state(&h, &rejected).await;
+    assert_eq!(
+        (&a["state"], &a["reason"]),
+        (&json!("rejected"), &json!("用途与法律依据不符")),
+        "{a}"
+    );
+
+    // Revoking an approved one; an empty reason says where it came from.
+    let (status, _, _) = b
+        .post(&decide(&revoked, "approve"), &[("_csrf", csrf.as_str())])
+        .await;
+    assert_eq!(status, 303);
+    let (_, html, _) = b.get("/console/sharing").await;
+    assert!(html.contains(&decide(&revoked, "revoke")), "{html}");
+    let (status, body, _) = b
+        .post(
+            &decide(&revoked, "revoke"),
+            &[("reason", " "), ("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    assert!(
+        body.starts_with("LOCATION /console/sharing?done=revoked"),
+        "{body}"
+    );
+    let a = agreement_state(&h, &revoked).await;
+    assert_eq!(
+        (&a["state"], &a["reason"]),
+        (&json!("revoked"), &json!("revoke via console")),
+        "{a}"
+    );
+    assert_eq!(a["closed"]["by"], "operator:approver", "{a}");
+
+    // Each decision is in the audit trail as the signed-in approver's.
+    let audit = h.audit(10).await;
+    for (action, id) in [
+        ("agreement.approve", &approved),
+        ("agreement.reject", &rejected),
+        ("agreement.approve", &revoked),
+        ("agreement.revoke", &revoked),
+    ] {
+        assert!(
+            audit.iter().any(|r| r.operator == "approver"
+                && r.action == action
+                && &r.target == id
+                && r.detail.contains("\"done\"")),
+            "{action} {id}: {audit:?}"
+        );
+    }
+    // Deciding again is the API's conflict, shown with its status; an
+    // unknown verdict is no page.
+    let (status, html, _) = b
+        .post(&decide(&rejected, "approve"), &[("_csrf", csrf.as_str())])
+        .await;
+    assert_eq!(status, 409, "{html}");
+    assert_eq!(agreement_state(&h, &rejected).await["state"], "rejected");
+    let (status, _, _) = b
+        .post(&decide(&approved, "bless"), &[("_csrf", csrf.as_str())])
+        .await;
+    assert_eq!(status, 404);
+    let (_, html, _) = b.get("/console/sharing?done=revoked").await;
+    assert!(html.contains("已撤销"), "{html}");
+    assert!(
+        between(&html, "<table id=\"pending-agreements\">", "</table>")
+            .contains("没有待审批的协议")
+    );
+}
+
+#[tokio::test]
+async fn the_cache_is_purged_through_the_console_within_the_operators_departments() {
+    let h = Harness::start().await;
+    let forms = put(&h.cache, "hpf", "forms", "/api/v1/depts/hpf/forms/1", "");
+    let balance = put(&h.cache, "hpf", "balance", "/api/v1/depts/hpf/balance", "");
+    let tax = put(&h.cache, "tax", "returns", "/api/v1/depts/tax/returns", "");
+    let mut b = Browser::new(&h);
+    let csrf = b.sign_in(EDITOR).await;
+    let (_, html, _) = b.get("/console/cache").await;
+    assert!(html.contains("action=\"/console/cache/purge\""), "{html}");
+    // Without the CSRF token: nothing purged, nothing recorded.
+    let (status, _, _) = b
+        .post(
+            "/console/cache/purge",
+            &[("department", "hpf"), ("kind", "all")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert!(cached(&h.cache, &forms) && cached(&h.cache, &balance));
+    assert_eq!(h.store.last_purge_id().await.unwrap(), 0);
+
+    let purge = |dept: &'static str, kind: &'static str, value: &'static str| {
+        vec![("department", dept), ("kind", kind), ("value", value)]
+    };
+    let mut form = purge("hpf", "prefix", "/api/v1/depts/hpf/forms");
+    form.push(("_csrf", csrf.as_str()));
+    let (status, body, _) = b.post("/console/cache/purge", &form).await;
+    assert_eq!(status, 303, "{body}");
+    assert!(
+        body.starts_with("LOCATION /console/cache?done=purged"),
+        "{body}"
+    );
+    assert!(!cached(&h.cache, &forms), "the prefix's entry is gone");
+    assert!(cached(&h.cache, &balance) && cached(&h.cache, &tax));
+    let mut form = purge("hpf", "all", "");
+    form.push(("_csrf", csrf.as_str()));
+    let (status, _, _) = b.post("/console/cache/purge", &form).await;
+    assert_eq!(status, 303);
+    assert!(!cached(&h.cache, &balance));
+    assert!(cached(&h.cache, &tax), "another department's entry stays");
+    // Recorded for every gateway and audited, as the signed-in editor.
+    let recorded: Vec<(String, PurgeKind, String, String)> = h
+        .store
+        .purges_since(0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.dept, r.kind, r.value, r.requested_by))
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            (
+                "hpf".into(),
+                PurgeKind::Prefix,
+                "/api/v1/depts/hpf/forms".into(),
+                "operator:editor".into()
+            ),
+            (
+                "hpf".into(),
+                PurgeKind::All,
+                String::new(),
+                "operator:editor".into()
+            ),
+        ]
+    );
+    let audit = h.audit(2).await;
+    assert!(
+        audit.iter().all(|r| r.operator == "editor"
+            && r.action == "cache.purge"
+            && r.target == "hpf"
+            && r.detail.contains("\"done\"")),
+        "{audit:?}"
+    );
+    let (_, html, _) = b.get("/console/cache?done=purged").await;
+    assert!(html.contains("缓存已清除"), "{html}");
+
+    // hpf's editor is offered hpf only; a forged purge of tax is refused
+    // by the API and purges nothing.
+    let mut s = Browser::new(&h);
+    let csrf = s.sign_in(HPF_EDITOR).await;
+    let (_, html, _) = s.get("/console/cache").await;
+    assert!(html.contains("<option value=\"hpf\">"), "{html}");
+    assert!(!html.contains("<option value=\"tax\">"), "{html}");
+    let mut form = purge("tax", "all", "");
+    form.push(("_csrf", csrf.as_str()));
+    let (status, html, _) = s.post("/console/cache/purge", &form).await;
+    assert_eq!(status, 403, "{html}");
+    assert!(cached(&h.cache, &tax));
+    assert_eq!(h.store.purges_since(0, 10).await.unwrap().len(), 2);
+}
+
+/// A rating of `score` of one of `dept`'s matters now, with a follow-up
+/// due in five days; the follow-up's id.
+async fn bad_rating(h: &Harness, dept: &str, score: i64) -> i64 {
+    let r = h
+        .store
+        .add_rating(&NewRating {
+            citizen: format!("c-{dept}"),
+            subject_kind: SubjectKind::Matter,
+            subject: format!("{dept}/route:r"),
+            dept: dept.into(),
+            score,
+            tags: vec![],
+            comment: String::new(),
+            at: now_ms(),
+            followup_due_at: Some(now_ms() + 5 * 86_400_000),
+        })
+        .await
+        .unwrap();
+    r.followup_id.unwrap()
+}
+
+/// A running case led by `dept` whose one step (`dept`'s) was due an hour
+/// ago.
+async fn overdue_case(h: &Harness, id: &str, dept: &str) {
+    h.store
+        .create_case(&NewCase {
+            id: id.into(),
+            citizen: format!("c-{id}"),
+            channel: None,
+            matter: "m".into(),
+            matter_name: format!("{dept} 事项"),
+            lead_dept: dept.into(),
+            input: json!({}),
+            submit_key: None,
+            created_at: now_ms() - 2 * HOUR_MS,
+            steps: vec![NewStep {
+                step: "s".into(),
+                dept: dept.into(),
+                name: "办理".into(),
+                deadline_at: now_ms() - HOUR_MS,
+            }],
+        })
+        .await
+        .unwrap();
+}
+
+async fn followup(h: &Harness, dept: &str, id: i64) -> Value {
+    let all = h
+        .get_json(
+            &format!("/admin/v1/followups?state=all&dept={dept}"),
+            VIEWER,
+        )
+        .await;
+    all["followups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn a_scoped_editor_sees_and_closes_only_their_departments_cases_and_follow_ups() {
+    let h = Harness::with(Options {
+        cases: true,
+        ..Options::default()
+    })
+    .await;
+    let ours = bad_rating(&h, "hpf", 1).await;
+    let theirs = bad_rating(&h, "tax", 2).await;
+    overdue_case(&h, "KHPF", "hpf").await;
+    overdue_case(&h, "KTAX", "tax").await;
+    let mut all = Browser::new(&h);
+    all.sign_in(EDITOR).await;
+    let (_, html, _) = all.get("/console/cases").await;
+    for needle in [
+        "KHPF".to_string(),
+        "KTAX".to_string(),
+        format!("/console/followups/{ours}/close"),
+        format!("/console/followups/{theirs}/close"),
+        "<td>tax</td>".to_string(),
+    ] {
+        assert!(html.contains(&needle), "{needle}: {html}");
+    }
+
+    let mut b = Browser::new(&h);
+    let csrf = b.sign_in(HPF_EDITOR).await;
+    let (status, html, _) = b.get("/console/cases").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("KHPF"), "{html}");
+    assert!(
+        html.contains(&format!("/console/followups/{ours}/close")),
+        "{html}"
+    );
+    assert!(html.contains("<td>hpf</td>"), "{html}");
+    assert!(!html.contains("KTAX"), "{html}");
+    assert!(
+        !html.contains(&format!("/console/followups/{theirs}/close")),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<td>tax</td>"),
+        "no case, follow-up or rating row of tax: {html}"
+    );
+
+    // A forged close of tax's follow-up: refused by the API, still open.
+    let (status, html, _) = b
+        .post(
+            &format!("/console/followups/{theirs}/close"),
+            &[("note", "已回访"), ("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(status, 403, "{html}");
+    assert_eq!(followup(&h, "tax", theirs).await["state"], "open");
+    let last = h.audit(1).await.remove(0);
+    assert_eq!(
+        (last.operator.as_str(), last.action.as_str()),
+        ("hpf-editor", "followup.close")
+    );
+    assert!(last.detail.contains("refused"), "{last:?}");
+
+    // Closing hpf's from its form: closed with the note, by this operator,
+    // audited; the list no longer offers it.
+    let (status, body, _) = b
+        .post(
+            &format!("/console/followups/{ours}/close"),
+            &[("note", "已电话回访并整改"), ("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(status, 303, "{body}");
+    assert!(
+        body.starts_with("LOCATION /console/cases?done=closed"),
+        "{body}"
+    );
+    let f = followup(&h, "hpf", ours).await;
+    assert_eq!(f["state"], "closed", "{f}");
+    assert_eq!(f["note"], "已电话回访并整改", "{f}");
+    assert_eq!(f["closed_by"], "operator:hpf-editor", "{f}");
+    let last = h.audit(1).await.remove(0);
+    assert_eq!(
+        (
+            last.operator.as_str(),
+            last.action.as_str(),
+            last.target.as_str()
+        ),
+        ("hpf-editor", "followup.close", "hpf")
+    );
+    assert!(last.detail.contains("\"done\""), "{last:?}");
+    let (_, html, _) = b.get("/console/cases?done=closed").await;
+    assert!(html.contains("回访已办结"), "{html}");
+    assert!(
+        !html.contains(&format!("/console/followups/{ours}/close")),
+        "{html}"
+    );
+    // Closing it again is the API's conflict.
+    let (status, _, _) = b
+        .post(
+            &format!("/console/followups/{ours}/close"),
+            &[("note", "again"), ("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn a_scoped_editor_sees_only_their_departments_appeals_and_cannot_change_others() {
+    let h = Harness::with(Options {
+        appeals: true,
+        ..Options::default()
+    })
+    .await;
+    let desk = h.appeals.clone().unwrap();
+    let ours = super::appeals::file(&desk, "c1", "公积金提取").await;
+    let theirs = super::appeals::file(&desk, "c2", "个税退税").await;
+    let queued = super::appeals::file(&desk, "c3", "路灯不亮").await;
+    let mut all = Browser::new(&h);
+    all.sign_in(EDITOR).await;
+    let (_, html, _) = all.get("/console/appeals?view=open").await;
+    assert!(html.contains(&ours) && html.contains(&theirs), "{html}");
+    assert!(html.contains("<td>tax</td>"), "{html}");
+
+    let mut b = Browser::new(&h);
+    let csrf = b.sign_in(HPF_EDITOR).await;
+    let (status, html, _) = b.get("/console/appeals?view=open").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(&ours), "{html}");
+    assert!(html.contains("<td>hpf</td>"), "{html}");
+    assert!(!html.contains(&theirs), "{html}");
+    assert!(
+        !html.contains("<td>tax</td>"),
+        "no row of tax, in the list or the counts: {html}"
+    );
+    // The operators' queue is everyone's to see.
+    let (_, html, _) = b.get("/console/appeals?view=queue").await;
+    assert!(html.contains(&queued), "{html}");
+    // tax's appeal is not shown; a forged escalation is refused by the
+    // API and changes nothing.
+    let (status, html, _) = b.get(&format!("/console/appeals/{theirs}")).await;
+    assert_eq!(status, 403, "{html}");
+    assert!(!html.contains("个税退税"), "{html}");
+    let before = h
+        .get_json(&format!("/admin/v1/appeals/{theirs}"), VIEWER)
+        .await;
+    let (status, html, _) = b
+        .post(
+            &format!("/console/appeals/{theirs}/escalate"),
+            &[("note", "请加快"), ("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(status, 403, "{html}");
+    let after = h
+        .get_json(&format!("/admin/v1/appeals/{theirs}"), VIEWER)
+        .await;
+    assert_eq!(after, before);
+    let last = h.audit(1).await.remove(0);
+    assert_eq!(
+        (last.operator.as_str(), last.action.as_str()),
+        ("hpf-editor", "appeal.escalate")
+    );
+    assert!(last.detail.contains("refused"), "{last:?}");
 }

@@ -1,11 +1,13 @@
 //! Test harness: the admin router on a loopback port over a real SQLite
 //! `SqlStore`, a real `Registry` and a real response cache with its
-//! `PurgeApplier`, with an in-memory `ConfigBackend` and scripted
-//! `TrafficStats`.
+//! `PurgeApplier`, with an in-memory `ConfigBackend`, scripted
+//! `TrafficStats` and a console clock the test moves on.
 
 use std::collections::BTreeMap;
 use std::path::Path as FsPath;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use onestop_cache::ResponseCache;
@@ -26,7 +28,8 @@ use crate::backend::{
     Applied, Author, ChangeError, ConfigBackend, ConfigChange, ConfigSnapshot, Rejection,
     ReloadStatus, TrafficStats, UpstreamStats,
 };
-use crate::{AdminState, Readiness, router};
+use crate::console::Clock;
+use crate::{AdminState, Readiness, router_with_clock};
 
 pub const VIEWER: &str = "viewer-token";
 pub const EDITOR: &str = "editor-token";
@@ -169,6 +172,16 @@ impl onestop_sharing::Fetcher for NoFetch {
         Err(onestop_sharing::FetchError::Failed(
             "the admin API never fetches".into(),
         ))
+    }
+}
+
+/// Cases' steps go nowhere: the admin API never drives a case.
+struct NoTransport;
+
+#[async_trait]
+impl onestop_cases::Transport for NoTransport {
+    async fn call(&self, _call: onestop_cases::StepCall<'_>) -> onestop_cases::Reply {
+        onestop_cases::Reply::Transient("the admin API drives no case".into())
     }
 }
 
@@ -620,6 +633,11 @@ pub struct Harness {
     pub sharing: Option<Arc<onestop_sharing::Sharing>>,
     pub sharing_store: Option<SqlStore>,
     pub appeals: Option<Arc<onestop_appeals_desk::Desk>>,
+    /// What the router serves from (for calls the binary makes, such as
+    /// `assessment_api::publish_gauges`).
+    pub state: AdminState,
+    /// How far the console's clock is ahead of the system's (ms).
+    skew: Arc<AtomicI64>,
     _dir: tempfile::TempDir,
 }
 
@@ -636,6 +654,10 @@ pub struct Options {
     pub appeals: bool,
     /// With `sharing`: the access audit log (none when `None`).
     pub access_log: Option<AccessLog>,
+    /// Serve cases, ratings and follow-ups over the harness's store.
+    pub cases: bool,
+    /// These files instead of [`initial_files`] (or [`sharing_files`]).
+    pub files: Option<BTreeMap<String, String>>,
 }
 
 /// The access audit log of a harness with data sharing.
@@ -696,10 +718,10 @@ impl Harness {
         let store = SqlStore::connect(&url, StoreOptions::default())
             .await
             .unwrap();
-        let config = FakeConfig::new(if opts.sharing {
-            sharing_files()
-        } else {
-            initial_files()
+        let config = FakeConfig::new(match opts.files.clone() {
+            Some(files) => files,
+            None if opts.sharing => sharing_files(),
+            None => initial_files(),
         });
         let current = config.current();
         let registry = Registry::new(
@@ -758,6 +780,14 @@ impl Harness {
                 appeal_settings(),
             ))
         });
+        let cases = opts.cases.then(|| {
+            onestop_cases::Cases::new(
+                Arc::new(store.clone()),
+                Arc::new(NoTransport),
+                "admin-test",
+                &current.config,
+            )
+        });
         let state = AdminState {
             readiness: readiness.clone(),
             config: config.clone(),
@@ -765,7 +795,7 @@ impl Harness {
             stats: stats.clone(),
             store: audit_store,
             cache: Arc::new(purges),
-            cases: None,
+            cases,
             sharing: sharing.clone(),
             assessment: Some(Arc::new(onestop_assessment::Assessor::new(
                 Arc::new(store.clone()),
@@ -781,7 +811,10 @@ impl Harness {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = router(state);
+        let skew = Arc::new(AtomicI64::new(0));
+        let ahead = skew.clone();
+        let clock = Clock::new(move || now_ms() + ahead.load(Ordering::Relaxed));
+        let app = router_with_clock(state.clone(), clock);
         tokio::spawn(async move { axum::serve(listener, app).await });
         Harness {
             base: format!("http://{addr}"),
@@ -795,8 +828,16 @@ impl Harness {
             sharing,
             sharing_store,
             appeals,
+            state,
+            skew,
             _dir: dir,
         }
+    }
+
+    /// Moves the console's clock on by `by`.
+    pub fn advance(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap();
+        self.skew.fetch_add(ms, Ordering::Relaxed);
     }
 
     /// A request with `token` (none when `None`).
