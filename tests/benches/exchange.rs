@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use onestop_tests::registry::issue_token;
 use onestop_tests::secure::Secure;
 use onestop_tests::sharing::{Consumer, approve, consent};
-use onestop_tests::{ConfigOptions, Gateway, GatewaySetup, Sim, median, percentile};
+use onestop_tests::{Gateway, Sim, median, percentile};
 
 const ITEM: &str = "hrss.social_insurance";
 const PURPOSE: &str = "housing-loan-review";
@@ -69,20 +69,7 @@ async fn gateway(sim: &Sim, secure: &Secure, audit: bool) -> (Gateway, Consumer,
             "\n[sharing.audit]\nflush_interval = \"{flush}\"\n"
         ));
     }
-    let gw = Gateway::start_setup(
-        &sim.manifest,
-        &ConfigOptions {
-            citizen_auth: true,
-            ..ConfigOptions::default()
-        },
-        |config| secure.write_keys(config),
-        GatewaySetup {
-            threads: 2,
-            extra,
-            ..GatewaySetup::default()
-        },
-    )
-    .await;
+    let gw = secure.citizens_gateway(&sim.manifest, extra).await;
     let hpf = Consumer::connect(gw.control, &issue_token(&gw, "hpf").await).await;
     let a = hpf
         .apply(ITEM, &FIELDS, &[], PURPOSE, Duration::from_secs(3600))

@@ -10,8 +10,7 @@ use pb::appeals_client::AppealsClient;
 use serde_json::Value;
 use tonic::transport::Channel;
 
-use crate::secure::Secure;
-use crate::{ConfigOptions, Gateway, GatewaySetup};
+use crate::Gateway;
 
 /// A department's appeals client on one gateway's control listener.
 #[derive(Clone)]
@@ -166,28 +165,4 @@ pub fn events(appeal: &Value) -> Vec<String> {
             )
         })
         .collect()
-}
-
-/// One gateway over `fleet` with verified citizens (`secure`'s keys) and
-/// `extra` appended to its gateway file (appeals rules and the like),
-/// two public threads.
-pub async fn citizens_gateway(
-    fleet: &crate::FleetManifest,
-    secure: &Secure,
-    extra: String,
-) -> Gateway {
-    Gateway::start_setup(
-        fleet,
-        &ConfigOptions {
-            citizen_auth: true,
-            ..ConfigOptions::default()
-        },
-        |config| secure.write_keys(config),
-        GatewaySetup {
-            threads: 2,
-            extra,
-            ..GatewaySetup::default()
-        },
-    )
-    .await
 }

@@ -41,6 +41,30 @@ impl Secure {
         }
     }
 
+    /// One gateway over `fleet` with verified citizens (these keys) and
+    /// `extra` appended to its gateway file (appeals rules, sharing
+    /// settings and the like), two public threads.
+    pub async fn citizens_gateway(
+        &self,
+        fleet: &crate::FleetManifest,
+        extra: String,
+    ) -> crate::Gateway {
+        crate::Gateway::start_setup(
+            fleet,
+            &crate::ConfigOptions {
+                citizen_auth: true,
+                ..crate::ConfigOptions::default()
+            },
+            |config| self.write_keys(config),
+            crate::GatewaySetup {
+                threads: 2,
+                extra,
+                ..crate::GatewaySetup::default()
+            },
+        )
+        .await
+    }
+
     /// Writes the key files into a configuration directory.
     pub fn write_keys(&self, config_dir: &Path) {
         let keys = config_dir.join("keys");

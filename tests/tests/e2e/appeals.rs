@@ -617,7 +617,7 @@ dept = "{silent}"
 keywords = ["路灯"]
 "#
     ));
-    let gw = onestop_tests::appeals::citizens_gateway(&sim.manifest, &secure, extra).await;
+    let gw = secure.citizens_gateway(&sim.manifest, extra).await;
 
     // The officers, with real department tokens, on the control listener.
     let mut tokens = std::collections::BTreeMap::new();

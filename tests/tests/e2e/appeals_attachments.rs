@@ -56,7 +56,7 @@ dept = "{water}"
 keywords = ["井盖"]
 "#
     ));
-    let gw = onestop_tests::appeals::citizens_gateway(&sim.manifest, &secure, extra).await;
+    let gw = secure.citizens_gateway(&sim.manifest, extra).await;
     let me = secure.client(Some("citizen-1"));
     let stranger = secure.client(Some("citizen-2"));
     let uploads = gw.url("/api/v1/me/appeals/attachments");

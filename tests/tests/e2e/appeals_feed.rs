@@ -33,7 +33,7 @@ async fn the_public_feed_shows_closed_disclosed_appeals_masked_with_reply_and_ti
     extra.push_str(&format!(
         "\n[[appeals.rules]]\ndept = \"{water}\"\nkeywords = [\"停水\"]\n"
     ));
-    let gw = onestop_tests::appeals::citizens_gateway(&sim.manifest, &secure, extra).await;
+    let gw = secure.citizens_gateway(&sim.manifest, extra).await;
     let me = secure.client(Some("citizen-feed"));
     let appeals = gw.url("/api/v1/me/appeals");
     let feed = gw.url("/api/v1/appeals/public");

@@ -419,35 +419,50 @@ impl SqlStore {
     }
 
     async fn do_overdue_appeals(&self, now: Millis, limit: u32) -> Result<Vec<AppealRecord>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            appeal_columns!(),
-            " FROM appeals WHERE next_due IS NOT NULL AND escalated_at IS NULL AND next_due < $1 \
-             ORDER BY next_due, id LIMIT $2"
-        ))
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&self.inner.pool)
+        self.due_appeals(
+            concat!(
+                "SELECT ",
+                appeal_columns!(),
+                " FROM appeals WHERE next_due IS NOT NULL AND escalated_at IS NULL \
+                 AND next_due < $1 ORDER BY next_due, id LIMIT $2"
+            ),
+            now,
+            limit,
+        )
         .await
-        .map_err(db)?;
-        rows.iter().map(appeal).collect()
     }
 
     async fn do_supervision_due(&self, now: Millis, limit: u32) -> Result<Vec<AppealRecord>> {
         // The partial index `appeals_supervise_due` holds the escalated
         // appeals not yet supervised and not replied.
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            appeal_columns!(),
-            " FROM appeals WHERE supervise_due IS NOT NULL AND supervised_at IS NULL \
-             AND next_due IS NOT NULL AND supervise_due < $1 AND next_due < $1 \
-             ORDER BY supervise_due, id LIMIT $2"
-        ))
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&self.inner.pool)
+        self.due_appeals(
+            concat!(
+                "SELECT ",
+                appeal_columns!(),
+                " FROM appeals WHERE supervise_due IS NOT NULL AND supervised_at IS NULL \
+                 AND next_due IS NOT NULL AND supervise_due < $1 AND next_due < $1 \
+                 ORDER BY supervise_due, id LIMIT $2"
+            ),
+            now,
+            limit,
+        )
         .await
-        .map_err(db)?;
+    }
+
+    /// The scanner's queries: `sql` selects appeals due before `$1`, at
+    /// most `$2` of them.
+    async fn due_appeals(
+        &self,
+        sql: &'static str,
+        now: Millis,
+        limit: u32,
+    ) -> Result<Vec<AppealRecord>> {
+        let rows = sqlx::query(sql)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(db)?;
         rows.iter().map(appeal).collect()
     }
 
