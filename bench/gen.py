@@ -11,6 +11,8 @@ Ports (all loopback), fixed so the three proxies see the same traffic:
   18084  HAProxy, HTTP/1.1              18085  HAProxy, h2c (gRPC)
 Two configurations per proxy: `base` (passthrough, cache, gRPC) and
 `routes` (the same plus ROUTES generated routes: half exact, half prefix).
+  18087  onestop `secure` (channel + citizen JWT + BOLA + rate limit +
+         signing), 18052 control, 18091 admin: beside `base`
 """
 import os
 import sys
@@ -100,10 +102,15 @@ timeout = "15s"
 retries = 0
 
 [limits]
+# Every load generator connects from 127.0.0.1: the idle scenario holds
+# 10,000 connections from that one address (the default allows 1,000).
+max_connections = 19000
+max_connections_per_addr = 19000
 """
 
-# [limits] may hold nothing; drop the empty table to keep the file tidy.
-GATEWAY = GATEWAY.replace("\n[limits]\n", "\n")
+# BENCH_NOSTEAL=1: the listener's threads each on their own runtime.
+if os.environ.get("BENCH_NOSTEAL") == "1":
+    GATEWAY = GATEWAY.replace('upstream_idle_timeout = "300s"\n', 'upstream_idle_timeout = "300s"\nwork_stealing = false\n')
 # A load generator ends a run by closing its connections with requests in
 # flight; onestop counts those as upstream failures (PERFORMANCE.md), and its
 # default outlier settings (3 in a row) would then eject the only instance.
@@ -172,6 +179,62 @@ w("onestop/base/departments/bench.toml", BENCH_DEPT)
 w("onestop/routes/onestop.toml", GATEWAY)
 w("onestop/routes/departments/bench.toml", BENCH_DEPT)
 onestop_routes()
+
+# The secured path (issue 19): a second onestop on 18087 whose one route
+# takes every check a citizen's call to a department pays — the channel's
+# app key, the citizen's JWT (dev key, EdDSA), BOLA (the path's citizen
+# must be the token's), a per-citizen rate limit (local GCRA, never
+# reached), the request signature to the department, the access-log line.
+# run.sh mints the token (`onestop token citizen`) after writing the key.
+SECURE_CITIZEN = "510107199812256839"
+SECURE_APP_KEY = "bench-app-key-0123456789abcdef0123456789abcdef"
+import hashlib
+w("onestop/secure/onestop.toml", GATEWAY.replace("18080", "18087").replace("18051", "18052").replace("18090", "18091") + f"""
+[signing]
+key_file = "keys/signing.key"
+
+[rate_limits]
+per_citizen = {{ per_second = 100000000, burst = 100000000 }}
+
+[[channels]]
+id = "bench-app"
+name = "bench app"
+key_sha256 = "{hashlib.sha256(SECURE_APP_KEY.encode()).hexdigest()}"
+routes = ["*"]
+
+[[identity.issuers]]
+id = "bench-idp"
+issuer = "https://idp.bench.example"
+audiences = ["onestop"]
+algorithms = ["EdDSA"]
+
+[identity.dev_key]
+issuer = "bench-idp"
+private_key_file = "keys/dev-ed25519.pem"
+kid = "bench-1"
+""")
+w("onestop/secure/keys/signing.key", hashlib.sha256(b"bench signing master").hexdigest() * 2 + "\n")
+w("onestop/secure/departments/sec.toml", f"""
+[department]
+id = "sec"
+name = "sec"
+max_concurrency = 100000
+
+[[services]]
+id = "http"
+protocol = "http"
+instances = [{{ addr = "{BACKEND}" }}]
+{OUTLIER}
+
+[[routes]]
+id = "account"
+template = "/api/v1/depts/sec/accounts/{{citizen}}"
+citizen_param = "citizen"
+auth = "citizen"
+methods = ["GET"]
+service = "http"
+""")
+w("load/secure.txt", f"/api/v1/depts/sec/accounts/{SECURE_CITIZEN}\n{SECURE_CITIZEN}\n{SECURE_APP_KEY}\n")
 
 # The citizen overview: 30 departments with an overview item each (the
 # backend answers department i after ov_delay_ms(i)), a dev identity key.

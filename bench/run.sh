@@ -10,7 +10,14 @@
 # BENCH_THREADS (2, load generator), BENCH_IDLE (10000), BENCH_ROUTES (10000),
 # BENCH_MICRO (1: criterion route match), BENCH_WORK (/tmp/onestop-bench),
 # BENCH_PROFILE (1: perf record onestop, then bare pingora, during a
-# passthrough run each: bench/results/profile-<time>-{onestop,pingora}.txt).
+# passthrough run each, and the secured onestop during a secured run:
+# bench/results/profile-<time>-{onestop,pingora,secured}.txt),
+# BENCH_PRELOAD (a library preloaded into onestop and bare pingora alike,
+# e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2: allocator A/B without a
+# rebuild), BENCH_NOSTEAL (1: `[proxy] work_stealing = false` and the
+# bare proxy's NoSteal runtime), BENCH_ONLY (passthrough: only the
+# passthrough rounds — onestop, secured onestop, nginx, HAProxy, bare
+# pingora — and the idle connections; for per-change A/B runs).
 set -euo pipefail
 export OPENSSL_NO_VENDOR=1
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +35,10 @@ IDLE=${BENCH_IDLE:-10000}
 ROUTES=${BENCH_ROUTES:-10000}
 MICRO=${BENCH_MICRO:-1}
 PROFILE=${BENCH_PROFILE:-0}
+PRELOAD=${BENCH_PRELOAD:-}
+NOSTEAL=${BENCH_NOSTEAL:-0}
+ONLY=${BENCH_ONLY:-}
+STEAL=steal; [ "$NOSTEAL" = 1 ] && STEAL=nosteal
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RAW=$WORK/raw.jsonl
 T0=$(date +%s)
@@ -89,9 +100,17 @@ log "starting the fleet (onestop sim) for the gRPC department"
 SIM=$!; PIDS+=("$SIM")
 for _ in $(seq 200); do [ -s "$WORK/sim/manifest.json" ] && break; sleep 0.05; done
 GRPC=$(python3 -c "import json,sys; m=json.load(open('$WORK/sim/manifest.json')); print([d for d in m['departments'] if d['id']=='traffic'][0]['instances'][0]['addr'])")
-python3 "$BENCH/gen.py" "$WORK" "$GRPC" "$ROUTES"
+BENCH_NOSTEAL=$NOSTEAL python3 "$BENCH/gen.py" "$WORK" "$GRPC" "$ROUTES"
+openssl genpkey -algorithm ed25519 -out "$WORK/onestop/secure/keys/dev-ed25519.pem" 2>/dev/null
 "$BIN" validate "$WORK/onestop/base" >/dev/null
 "$BIN" validate "$WORK/onestop/routes" >/dev/null
+"$BIN" validate "$WORK/onestop/secure" >/dev/null
+# The secured scenario's request: its path, a token of the path's citizen
+# bound to the channel, the channel's app key (bench/gen.py).
+SECURE_PATH=$(sed -n 1p "$WORK/load/secure.txt")
+SECURE_TOKEN=$("$BIN" --log-format text token citizen "$(sed -n 2p "$WORK/load/secure.txt")" \
+  --channel bench-app --ttl 2h --config "$WORK/onestop/secure" 2>/dev/null | tail -1)
+SECURE_HDRS=(-H "authorization: Bearer $SECURE_TOKEN" -H "x-onestop-app-key: $(sed -n 3p "$WORK/load/secure.txt")")
 nginx -t -q -c "$WORK/nginx/base.conf" -g 'daemon off;'
 nginx -t -q -c "$WORK/nginx/routes.conf" -g 'daemon off;'
 haproxy -c -q -f "$WORK/haproxy/base.cfg"
@@ -104,16 +123,23 @@ BACKEND=$!; PIDS+=("$BACKEND"); wait_port 18081
 start_proxies() { # base | routes
   local conf=$1
   mkdir -p "$WORK/data-$conf"
-  "$BIN" serve --config "$WORK/onestop/$conf" --data-dir "$WORK/data-$conf" \
+  LD_PRELOAD=$PRELOAD "$BIN" serve --config "$WORK/onestop/$conf" --data-dir "$WORK/data-$conf" \
     2> "$WORK/logs/onestop-$conf.log" > /dev/null &
   ONESTOP=$!; PIDS+=("$ONESTOP")
+  SECURE=
+  if [ "$conf" = base ]; then
+    mkdir -p "$WORK/data-secure"
+    LD_PRELOAD=$PRELOAD "$BIN" serve --config "$WORK/onestop/secure" --data-dir "$WORK/data-secure" \
+      2> "$WORK/logs/onestop-secure.log" > /dev/null &
+    SECURE=$!; PIDS+=("$SECURE")
+  fi
   nginx -c "$WORK/nginx/$conf.conf" -g 'daemon off;' 2>>"$WORK/logs/nginx-$conf.err" &
   NGINX=$!; PIDS+=("$NGINX")
   haproxy -f "$WORK/haproxy/$conf.cfg" > "$WORK/logs/haproxy-$conf.log" 2>&1 &
   HAPROXY=$!; PIDS+=("$HAPROXY")
   BARE=
   if [ "$conf" = base ] && [ -x "$BARE_BIN" ]; then
-    "$BARE_BIN" 127.0.0.1:18086 127.0.0.1:18081 1 2> "$WORK/logs/pingora-$conf.log" > /dev/null &
+    LD_PRELOAD=$PRELOAD "$BARE_BIN" 127.0.0.1:18086 127.0.0.1:18081 1 4096 "$STEAL" 2> "$WORK/logs/pingora-$conf.log" > /dev/null &
     BARE=$!; PIDS+=("$BARE"); wait_port 18086
   fi
   wait_port 18080; wait_port 18082; wait_port 18084; wait_port 18085
@@ -122,9 +148,16 @@ start_proxies() { # base | routes
     [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18080/api/v1/depts/bench/echo)" = 200 ] && break
     sleep 0.1
   done
+  if [ -n "$SECURE" ]; then
+    wait_port 18087
+    for _ in $(seq 100); do
+      [ "$(curl -s -o /dev/null -w '%{http_code}' "${SECURE_HDRS[@]}" "http://127.0.0.1:18087$SECURE_PATH")" = 200 ] && break
+      sleep 0.1
+    done
+  fi
 }
 # pingora's SIGTERM waits out a graceful period; the bare proxy is stopped with SIGINT.
-stop_proxies() { stop "$ONESTOP"; stop "$NGINX"; stop "$HAPROXY"; [ -z "$BARE" ] || { kill -INT "$BARE" 2>/dev/null; stop "$BARE"; }; }
+stop_proxies() { stop "$ONESTOP"; [ -z "$SECURE" ] || stop "$SECURE"; stop "$NGINX"; stop "$HAPROXY"; [ -z "$BARE" ] || { kill -INT "$BARE" 2>/dev/null; stop "$BARE"; }; }
 
 pids_of() { # target [grpc] → the processes whose CPU and memory count
   case $1 in
@@ -133,9 +166,10 @@ pids_of() { # target [grpc] → the processes whose CPU and memory count
     nginx) tree "$NGINX" ;;
     haproxy) echo "$HAPROXY" ;;
     pingora) echo "$BARE" ;;
+    secure) echo "$SECURE" ;;
   esac
 }
-http_port() { case $1 in direct) echo 18081;; onestop) echo 18080;; nginx) echo 18082;; haproxy) echo 18084;; pingora) echo 18086;; esac; }
+http_port() { case $1 in direct) echo 18081;; onestop) echo 18080;; nginx) echo 18082;; haproxy) echo 18084;; pingora) echo 18086;; secure) echo 18087;; esac; }
 grpc_addr() { case $1 in direct) echo "$GRPC";; onestop) echo 127.0.0.1:18080;; nginx) echo 127.0.0.1:18083;; haproxy) echo 127.0.0.1:18085;; esac; }
 
 record() { # scenario target round json-from-tool extra-json
@@ -150,16 +184,20 @@ PY
 run_wrk() { # scenario target round url [lua args…]
   local sc=$1 t=$2 r=$3 url=$4; shift 4
   local script=$BENCH/report.lua; [ "$sc" = routes ] && script=$BENCH/routes.lua
-  local pids c0 c1 out=$WORK/logs/wrk-$sc-$t-$r.txt
+  local pids c0 c1 out=$WORK/logs/wrk-$sc-$t-$r.txt hdrs=()
+  # The secured onestop: its own scenario row, with the citizen's token
+  # and the channel's app key on every request.
+  local rsc=$sc rt=$t
+  if [ "$t" = secure ]; then hdrs=("${SECURE_HDRS[@]}"); rsc=secured; rt=onestop; fi
   pids=$(pids_of "$t")
-  [ "$r" = 1 ] && wrk -t"$THREADS" -c"$CONNS" -d1s -s "$script" "$url" -- "$@" > /dev/null 2>&1 || true
+  [ "$r" = 1 ] && wrk -t"$THREADS" -c"$CONNS" -d1s "${hdrs[@]}" -s "$script" "$url" -- "$@" > /dev/null 2>&1 || true
   c0=$(cpu_ticks $pids)
-  wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" -s "$script" "$url" -- "$@" > "$out" 2>&1 || true
+  wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" "${hdrs[@]}" -s "$script" "$url" -- "$@" > "$out" 2>&1 || true
   c1=$(cpu_ticks $pids)
   local j; j=$(python3 "$BENCH/tool.py" wrk "$out")
   local n; n=$(python3 -c "import json,sys; print(json.loads(sys.argv[1]).get('requests',0))" "$j")
-  record "$sc" "$t" "$r" "$j" "{\"cpu_us_per_req\": $(python3 -c "print(($c1-$c0)*1e6/$HZ/max($n,1))")}"
-  log "$sc $t round $r: $(python3 -c "import json,sys; d=json.loads(sys.argv[1]); print('%.0f req/s p50 %.2f ms p99 %.2f ms errors %s' % (d.get('rps',0), d.get('p50_ms',0), d.get('p99_ms',0), d.get('errors')))" "$j")"
+  record "$rsc" "$rt" "$r" "$j" "{\"cpu_us_per_req\": $(python3 -c "print(($c1-$c0)*1e6/$HZ/max($n,1))")}"
+  log "$rsc $t round $r: $(python3 -c "import json,sys; d=json.loads(sys.argv[1]); print('%.0f req/s p50 %.2f ms p99 %.2f ms errors %s' % (d.get('rps',0), d.get('p50_ms',0), d.get('p99_ms',0), d.get('errors')))" "$j")"
 }
 
 run_h2load() { # target round
@@ -194,6 +232,8 @@ json.dump({"date": "$STAMP", "cores": os.cpu_count(), "cpu": cpu, "kernel": plat
                "wrk": sh("wrk -v 2>&1 | head -1").split()[1], "h2load": sh("h2load --version").split('/')[-1]},
   "load_desc": "$THREADS threads, $CONNS connections (gRPC: $((CONNS / 2)) connections x 2 streams), ${DUR}s per run, $ROUNDS rounds alternating targets, medians",
   "workers": "1 each: onestop proxy.threads = 1, nginx worker_processes 1, HAProxy nbthread 1; backend nginx 1 worker",
+  "allocator": "${PRELOAD:-glibc malloc (or what the binary links)}",
+  "runtime": "$([ "$NOSTEAL" = 1 ] && echo "NoSteal (work_stealing = false)" || echo "work stealing (default)")",
   "logging": "one access-log line per request to a file for onestop (JSON on stderr), nginx (JSON access_log), HAProxy (log stdout); the backend logs nothing"},
   open(sys.argv[1], "w"))
 PY
@@ -217,14 +257,15 @@ curl -sI "http://127.0.0.1:18084/api/v1/depts/bench/cached" -X GET | grep -qi '^
 # gRPC: the direct answer's size is the reference (an error is trailers-only: no data).
 GRPC_OK=true
 
-profile() { # name pid port: perf record the process during one passthrough run
-  local name=$1 pid=$2 port=$3 out=$BENCH/results/profile-$STAMP-$1.txt
+profile() { # name pid port [path [wrk args…]]: perf record the process during one passthrough run
+  local name=$1 pid=$2 port=$3 path=${4:-/api/v1/depts/bench/echo} out=$BENCH/results/profile-$STAMP-$1.txt
+  shift 3; [ $# -gt 0 ] && shift
   log "profiling $name during a passthrough run (perf record -e cpu-clock)"
   # cpu-clock: this container has no hardware counters. Flat (self) profile.
   perf record -e cpu-clock -F 999 -p "$pid" -o "$WORK/perf-$name.data" -- sleep "$DUR" > /dev/null 2>&1 &
   local perf=$!
   sleep 0.3
-  wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" "http://127.0.0.1:$port/api/v1/depts/bench/echo" > /dev/null 2>&1 || true
+  wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" "$@" "http://127.0.0.1:$port$path" > /dev/null 2>&1 || true
   wait "$perf" || true
   perf report -i "$WORK/perf-$name.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' > "$WORK/perf-symbols-$name.txt" || true
   { echo "perf record -e cpu-clock -F 999 -p $name during wrk -t$THREADS -c$CONNS passthrough, ${DUR}s"
@@ -240,6 +281,7 @@ profile() { # name pid port: perf record the process during one passthrough run
 if [ "$PROFILE" = 1 ] && command -v perf >/dev/null; then
   profile onestop "$ONESTOP" 18080
   [ -z "$BARE" ] || profile pingora "$BARE" 18086
+  profile secured "$SECURE" 18087 "$SECURE_PATH" "${SECURE_HDRS[@]}"
 fi
 
 PASS_TARGETS="direct onestop nginx haproxy"
@@ -250,10 +292,17 @@ if [ -n "$BARE" ]; then
 else
   log "no $BARE_BIN: the passthrough runs without the bare pingora floor"
 fi
+size=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "${SECURE_HDRS[@]}" "http://127.0.0.1:18087$SECURE_PATH")
+[ "$size" = "200 1024" ] || { echo "bench: the secured onestop answered '$size' (logs/onestop-secure.log)" >&2; exit 1; }
 for r in $(seq "$ROUNDS"); do
-  for t in $PASS_TARGETS; do
-    run_wrk passthrough "$t" "$r" "http://127.0.0.1:$(http_port "$t")/api/v1/depts/bench/echo"
+  for t in $PASS_TARGETS secure; do
+    if [ "$t" = secure ]; then
+      run_wrk passthrough secure "$r" "http://127.0.0.1:18087$SECURE_PATH"
+    else
+      run_wrk passthrough "$t" "$r" "http://127.0.0.1:$(http_port "$t")/api/v1/depts/bench/echo"
+    fi
   done
+  [ "$ONLY" = passthrough ] && continue
   for t in direct onestop nginx haproxy; do
     run_wrk cache "$t" "$r" "http://127.0.0.1:$(http_port "$t")/api/v1/depts/bench/cached"
     [ "$t" = direct ] || sed -i '$ s/}$/, "verified": '"$CACHE_OK"'}/' "$RAW"
@@ -287,7 +336,9 @@ done
 
 stop_proxies
 
+if [ "$ONLY" = passthrough ]; then MICRO=0; fi
 # ------------------------------------------------------------ route table
+if [ "$ONLY" != passthrough ]; then
 log "restarting the proxies with $ROUTES routes"
 start_proxies routes
 for t in onestop nginx haproxy; do
@@ -357,6 +408,7 @@ else
     stop "$ONESTOP"
   fi
 fi
+fi # BENCH_ONLY
 
 # ------------------------------------------------------------ criterion route match
 if [ "$MICRO" = 1 ]; then

@@ -283,6 +283,12 @@ pub struct ProxySettings {
     #[serde(default = "default_idle", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub upstream_idle_timeout: Duration,
+    /// `true` (default): the listener's threads share one work-stealing
+    /// tokio runtime; `false`: each thread runs its own single-threaded
+    /// runtime and keeps the connections it accepted (pingora's NoSteal;
+    /// see docs/PERFORMANCE.md for what it costs and saves).
+    #[serde(default = "yes")]
+    pub work_stealing: bool,
 }
 
 impl Default for ProxySettings {
@@ -291,6 +297,7 @@ impl Default for ProxySettings {
             threads: 0,
             grace_period: default_grace(),
             upstream_idle_timeout: default_idle(),
+            work_stealing: true,
         }
     }
 }

@@ -4,9 +4,10 @@
 //! gateway. The gap between this and nginx is pingora's; the gap between
 //! onestop and this is onestop's own request path.
 //!
-//! `bare_pingora LISTEN UPSTREAM [THREADS [READ_BUFFER]]`, e.g.
-//! `bare_pingora 127.0.0.1:18086 127.0.0.1:18081 1` (the listener's L4
-//! read buffer defaults to the gateway's 4 KiB).
+//! `bare_pingora LISTEN UPSTREAM [THREADS [READ_BUFFER [steal|nosteal]]]`,
+//! e.g. `bare_pingora 127.0.0.1:18086 127.0.0.1:18081 1` (the listener's
+//! L4 read buffer defaults to the gateway's 4 KiB; the runtime to the
+//! gateway's default, work stealing — `[proxy] work_stealing`).
 
 use std::io::Write;
 use std::time::Instant;
@@ -66,7 +67,7 @@ impl ProxyHttp for Bare {
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(listen), Some(upstream)) = (args.next(), args.next()) else {
-        eprintln!("usage: bare_pingora LISTEN UPSTREAM [THREADS [READ_BUFFER]]");
+        eprintln!("usage: bare_pingora LISTEN UPSTREAM [THREADS [READ_BUFFER [steal|nosteal]]]");
         std::process::exit(2);
     };
     let threads = args.next().and_then(|t| t.parse().ok()).unwrap_or(1);
@@ -74,8 +75,10 @@ fn main() {
         .next()
         .and_then(|t| t.parse().ok())
         .unwrap_or(READ_BUFFER);
+    let work_stealing = args.next().as_deref() != Some("nosteal");
     let conf = ServerConf {
         threads,
+        work_stealing,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);

@@ -178,6 +178,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     };
     let conf = ServerConf {
         threads,
+        work_stealing: proxy.work_stealing,
         grace_period_seconds: Some(proxy.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(proxy.grace_period.as_secs().max(1)),
         pid_file: opts.data_dir.join("onestop.pid").display().to_string(),
