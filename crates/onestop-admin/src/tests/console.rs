@@ -123,6 +123,14 @@ impl Browser {
         (status, body, set)
     }
 
+    /// Posts `form` to `path` and checks the answer is a redirect to a
+    /// page starting with `to` (a form's success).
+    pub(super) async fn post_to(&mut self, path: &str, form: &[(&str, &str)], to: &str) {
+        let (status, body, _) = self.post(path, form).await;
+        assert_eq!(status, 303, "{body}");
+        assert!(body.starts_with(&format!("LOCATION {to}")), "{body}");
+    }
+
     /// Signs in with `token`; returns the session's CSRF token.
     pub(super) async fn sign_in(&mut self, token: &str) -> String {
         let (status, html, _) = self.get("/console/login").await;
@@ -268,21 +276,16 @@ async fn changes_need_the_sessions_csrf_token_and_this_origin() {
     assert_eq!(r.status(), 403);
     assert_eq!(h.config.version_count(), versions, "nothing changed");
     // With it: applied, as the signed-in operator, in the audit trail.
-    let (status, body, _) = b
-        .post(
-            "/console/routing/hpf/edit",
-            &[
-                ("text", text.as_str()),
-                ("_csrf", csrf.as_str()),
-                ("message", "rename"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 303, "{body}");
-    assert!(
-        body.starts_with("LOCATION /console/routing?done=saved"),
-        "{body}"
-    );
+    b.post_to(
+        "/console/routing/hpf/edit",
+        &[
+            ("text", text.as_str()),
+            ("_csrf", csrf.as_str()),
+            ("message", "rename"),
+        ],
+        "/console/routing?done=saved",
+    )
+    .await;
     assert_eq!(h.config.version_count(), versions + 1);
     let audit = h.audit(5).await;
     assert!(
@@ -620,20 +623,15 @@ async fn a_session_idle_too_long_or_past_its_age_signs_in_again_and_changes_noth
     let mut b = Browser::new(&h);
     let csrf = b.sign_in(EDITOR).await;
     h.advance(idle - Duration::from_secs(1));
-    let (status, body, _) = b
-        .post(
-            "/console/routing/hpf/edit",
-            &[
-                ("text", renamed("住房公积金中心").as_str()),
-                ("_csrf", csrf.as_str()),
-            ],
-        )
-        .await;
-    assert_eq!(status, 303, "{body}");
-    assert!(
-        body.starts_with("LOCATION /console/routing?done=saved"),
-        "{body}"
-    );
+    b.post_to(
+        "/console/routing/hpf/edit",
+        &[
+            ("text", renamed("住房公积金中心").as_str()),
+            ("_csrf", csrf.as_str()),
+        ],
+        "/console/routing?done=saved",
+    )
+    .await;
     let before = running(&h);
     h.advance(idle);
     let (status, body, _) = b
@@ -910,29 +908,22 @@ async fn agreements_are_approved_rejected_and_revoked_through_the_console() {
     assert_eq!(agreement_state(&h, &approved).await["state"], "pending");
 
     let decide = |id: &str, verdict: &str| format!("/console/agreements/{id}/{verdict}");
-    let (status, body, _) = b
-        .post(&decide(&approved, "approve"), &[("_csrf", csrf.as_str())])
-        .await;
-    assert_eq!(status, 303, "{body}");
-    assert!(
-        body.starts_with("LOCATION /console/sharing?done=approved"),
-        "{body}"
-    );
+    b.post_to(
+        &decide(&approved, "approve"),
+        &[("_csrf", csrf.as_str())],
+        "/console/sharing?done=approved",
+    )
+    .await;
     let a = agreement_state(&h, &approved).await;
     assert_eq!(a["state"], "approved", "{a}");
     assert_eq!(a["operator_approval"]["by"], "operator:approver", "{a}");
 
-    let (status, body, _) = b
-        .post(
-            &decide(&rejected, "reject"),
-            &[("reason", "用途与法律依据不符"), ("_csrf", csrf.as_str())],
-        )
-        .await;
-    assert_eq!(status, 303, "{body}");
-    assert!(
-        body.starts_with("LOCATION /console/sharing?done=rejected"),
-        "{body}"
-    );
+    b.post_to(
+        &decide(&rejected, "reject"),
+        &[("reason", "用途与法律依据不符"), ("_csrf", csrf.as_str())],
+        "/console/sharing?done=rejected",
+    )
+    .await;
     let a = agreement_state(&h, &rejected).await;
     assert_eq!(
         (&a["state"], &a["reason"]),
@@ -947,17 +938,12 @@ async fn agreements_are_approved_rejected_and_revoked_through_the_console() {
     assert_eq!(status, 303);
     let (_, html, _) = b.get("/console/sharing").await;
     assert!(html.contains(&decide(&revoked, "revoke")), "{html}");
-    let (status, body, _) = b
-        .post(
-            &decide(&revoked, "revoke"),
-            &[("reason", " "), ("_csrf", csrf.as_str())],
-        )
-        .await;
-    assert_eq!(status, 303, "{body}");
-    assert!(
-        body.starts_with("LOCATION /console/sharing?done=revoked"),
-        "{body}"
-    );
+    b.post_to(
+        &decide(&revoked, "revoke"),
+        &[("reason", " "), ("_csrf", csrf.as_str())],
+        "/console/sharing?done=revoked",
+    )
+    .await;
     let a = agreement_state(&h, &revoked).await;
     assert_eq!(
         (&a["state"], &a["reason"]),
@@ -1027,12 +1013,8 @@ async fn the_cache_is_purged_through_the_console_within_the_operators_department
     };
     let mut form = purge("hpf", "prefix", "/api/v1/depts/hpf/forms");
     form.push(("_csrf", csrf.as_str()));
-    let (status, body, _) = b.post("/console/cache/purge", &form).await;
-    assert_eq!(status, 303, "{body}");
-    assert!(
-        body.starts_with("LOCATION /console/cache?done=purged"),
-        "{body}"
-    );
+    b.post_to("/console/cache/purge", &form, "/console/cache?done=purged")
+        .await;
     assert!(!cached(&h.cache, &forms), "the prefix's entry is gone");
     assert!(cached(&h.cache, &balance) && cached(&h.cache, &tax));
     let mut form = purge("hpf", "all", "");
@@ -1217,17 +1199,12 @@ async fn a_scoped_editor_sees_and_closes_only_their_departments_cases_and_follow
 
     // Closing hpf's from its form: closed with the note, by this operator,
     // audited; the list no longer offers it.
-    let (status, body, _) = b
-        .post(
-            &format!("/console/followups/{ours}/close"),
-            &[("note", "已电话回访并整改"), ("_csrf", csrf.as_str())],
-        )
-        .await;
-    assert_eq!(status, 303, "{body}");
-    assert!(
-        body.starts_with("LOCATION /console/cases?done=closed"),
-        "{body}"
-    );
+    b.post_to(
+        &format!("/console/followups/{ours}/close"),
+        &[("note", "已电话回访并整改"), ("_csrf", csrf.as_str())],
+        "/console/cases?done=closed",
+    )
+    .await;
     let f = followup(&h, "hpf", ours).await;
     assert_eq!(f["state"], "closed", "{f}");
     assert_eq!(f["note"], "已电话回访并整改", "{f}");
