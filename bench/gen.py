@@ -180,6 +180,45 @@ w("onestop/routes/onestop.toml", GATEWAY)
 w("onestop/routes/departments/bench.toml", BENCH_DEPT)
 onestop_routes()
 
+# The dev identity of the secured and overview gateways (run.sh writes
+# the key) and their departments: one citizen route under `prefix`.
+IDENTITY = """
+[[identity.issuers]]
+id = "bench-idp"
+issuer = "https://idp.bench.example"
+audiences = ["onestop"]
+algorithms = ["EdDSA"]
+
+[identity.dev_key]
+issuer = "bench-idp"
+private_key_file = "keys/dev-ed25519.pem"
+kid = "bench-1"
+"""
+
+
+def citizen_dept(dept, extra, route, prefix):
+    return f"""
+[department]
+id = "{dept}"
+name = "{dept}"
+max_concurrency = 100000
+{extra}
+[[services]]
+id = "http"
+protocol = "http"
+instances = [{{ addr = "{BACKEND}" }}]
+{OUTLIER}
+
+[[routes]]
+id = "{route}"
+template = "{prefix}{{citizen}}"
+citizen_param = "citizen"
+auth = "citizen"
+methods = ["GET"]
+service = "http"
+"""
+
+
 # The secured path (issue 19): a second onestop on 18087 whose one route
 # takes every check a citizen's call to a department pays — the channel's
 # app key, the citizen's JWT (dev key, EdDSA), BOLA (the path's citizen
@@ -201,78 +240,19 @@ id = "bench-app"
 name = "bench app"
 key_sha256 = "{hashlib.sha256(SECURE_APP_KEY.encode()).hexdigest()}"
 routes = ["*"]
-
-[[identity.issuers]]
-id = "bench-idp"
-issuer = "https://idp.bench.example"
-audiences = ["onestop"]
-algorithms = ["EdDSA"]
-
-[identity.dev_key]
-issuer = "bench-idp"
-private_key_file = "keys/dev-ed25519.pem"
-kid = "bench-1"
-""")
+""" + IDENTITY)
 w("onestop/secure/keys/signing.key", hashlib.sha256(b"bench signing master").hexdigest() * 2 + "\n")
-w("onestop/secure/departments/sec.toml", f"""
-[department]
-id = "sec"
-name = "sec"
-max_concurrency = 100000
-
-[[services]]
-id = "http"
-protocol = "http"
-instances = [{{ addr = "{BACKEND}" }}]
-{OUTLIER}
-
-[[routes]]
-id = "account"
-template = "/api/v1/depts/sec/accounts/{{citizen}}"
-citizen_param = "citizen"
-auth = "citizen"
-methods = ["GET"]
-service = "http"
-""")
+w("onestop/secure/departments/sec.toml", citizen_dept("sec", "", "account", "/api/v1/depts/sec/accounts/"))
 w("load/secure.txt", f"/api/v1/depts/sec/accounts/{SECURE_CITIZEN}\n{SECURE_CITIZEN}\n{SECURE_APP_KEY}\n")
 
 # The citizen overview: 30 departments with an overview item each (the
 # backend answers department i after ov_delay_ms(i)), a dev identity key.
 if LOAD_ECHO:
-    w("onestop/overview/onestop.toml", GATEWAY + """
-[[identity.issuers]]
-id = "bench-idp"
-issuer = "https://idp.bench.example"
-audiences = ["onestop"]
-algorithms = ["EdDSA"]
-
-[identity.dev_key]
-issuer = "bench-idp"
-private_key_file = "keys/dev-ed25519.pem"
-kid = "bench-1"
-""")
+    w("onestop/overview/onestop.toml", GATEWAY + IDENTITY)
     for i in range(OVERVIEW_DEPTS):
-        w(f"onestop/overview/departments/ov{i}.toml", f"""
-[department]
-id = "ov{i}"
-name = "ov{i}"
-max_concurrency = 100000
-overview = {{ path = "/api/v1/depts/ov{i}/summary/me", timeout = "2s" }}
-
-[[services]]
-id = "http"
-protocol = "http"
-instances = [{{ addr = "{BACKEND}" }}]
-{OUTLIER}
-
-[[routes]]
-id = "summary"
-template = "/api/v1/depts/ov{i}/summary/{{citizen}}"
-citizen_param = "citizen"
-auth = "citizen"
-methods = ["GET"]
-service = "http"
-""")
+        w(f"onestop/overview/departments/ov{i}.toml", citizen_dept(
+            f"ov{i}", f'overview = {{ path = "/api/v1/depts/ov{i}/summary/me", timeout = "2s" }}\n',
+            "summary", f"/api/v1/depts/ov{i}/summary/"))
     w("load/overview-slowest.txt", f"/api/v1/depts/ov{OVERVIEW_DEPTS - 1}/summary/x\n")
 
 
