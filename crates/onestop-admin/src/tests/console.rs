@@ -607,6 +607,28 @@ fn running(h: &Harness) -> (usize, String) {
     )
 }
 
+/// `b`'s session has ended: a change with it is sent to sign in and
+/// changes nothing, and `page` redirects to the sign-in page.
+async fn ended(h: &Harness, b: &mut Browser, csrf: &str, page: &str) {
+    let before = running(h);
+    let (status, body, _) = b
+        .post(
+            "/console/routing/hpf/edit",
+            &[("text", renamed("公积金中心").as_str()), ("_csrf", csrf)],
+        )
+        .await;
+    assert!(
+        status == 303 && body.starts_with("LOCATION /console/login\n"),
+        "{status} {body}"
+    );
+    assert_eq!(running(h), before, "nothing changed");
+    let (status, _, headers) = b.get(page).await;
+    assert_eq!(
+        (status, headers[LOCATION].to_str().unwrap()),
+        (303, "/console/login")
+    );
+}
+
 #[tokio::test]
 async fn a_session_idle_too_long_or_past_its_age_signs_in_again_and_changes_nothing() {
     let h = Harness::start().await;
@@ -614,8 +636,6 @@ async fn a_session_idle_too_long_or_past_its_age_signs_in_again_and_changes_noth
     let (ttl, idle) = (settings.session_ttl, settings.idle_timeout);
     let minute = Duration::from_secs(60);
     assert!(idle > minute && ttl > idle, "{ttl:?} {idle:?}");
-    let to_login =
-        |status: u16, body: &str| status == 303 && body.starts_with("LOCATION /console/login\n");
 
     // Idleness: used again just before its idle timeout, the session
     // lives (and a change goes through); idle for the whole timeout, it
@@ -632,24 +652,8 @@ async fn a_session_idle_too_long_or_past_its_age_signs_in_again_and_changes_noth
         "/console/routing?done=saved",
     )
     .await;
-    let before = running(&h);
     h.advance(idle);
-    let (status, body, _) = b
-        .post(
-            "/console/routing/hpf/edit",
-            &[
-                ("text", renamed("公积金中心").as_str()),
-                ("_csrf", csrf.as_str()),
-            ],
-        )
-        .await;
-    assert!(to_login(status, &body), "{status} {body}");
-    assert_eq!(running(&h), before, "nothing changed");
-    let (status, _, headers) = b.get("/console/").await;
-    assert_eq!(
-        (status, headers[LOCATION].to_str().unwrap()),
-        (303, "/console/login")
-    );
+    ended(&h, &mut b, &csrf, "/console/").await;
 
     // Age: a session used every `idle - 1m` lives until `session_ttl`
     // after sign-in, not longer.
@@ -670,23 +674,7 @@ async fn a_session_idle_too_long_or_past_its_age_signs_in_again_and_changes_noth
     }
     h.advance(step);
     assert!(age + step >= ttl && step < idle, "only its age ends it");
-    let before = running(&h);
-    let (status, body, _) = b
-        .post(
-            "/console/routing/hpf/edit",
-            &[
-                ("text", renamed("公积金中心").as_str()),
-                ("_csrf", csrf.as_str()),
-            ],
-        )
-        .await;
-    assert!(to_login(status, &body), "{status} {body}");
-    assert_eq!(running(&h), before, "nothing changed");
-    let (status, _, headers) = b.get("/console/assessment").await;
-    assert_eq!(
-        (status, headers[LOCATION].to_str().unwrap()),
-        (303, "/console/login")
-    );
+    ended(&h, &mut b, &csrf, "/console/assessment").await;
     // Signing in again works.
     b.sign_in(EDITOR).await;
 }
@@ -1024,14 +1012,7 @@ async fn the_cache_is_purged_through_the_console_within_the_operators_department
     assert!(!cached(&h.cache, &balance));
     assert!(cached(&h.cache, &tax), "another department's entry stays");
     // Recorded for every gateway and audited, as the signed-in editor.
-    let recorded: Vec<(String, PurgeKind, String, String)> = h
-        .store
-        .purges_since(0, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.dept, r.kind, r.value, r.requested_by))
-        .collect();
+    let recorded = h.purges().await;
     assert_eq!(
         recorded,
         [
@@ -1072,7 +1053,7 @@ async fn the_cache_is_purged_through_the_console_within_the_operators_department
     let (status, html, _) = s.post("/console/cache/purge", &form).await;
     assert_eq!(status, 403, "{html}");
     assert!(cached(&h.cache, &tax));
-    assert_eq!(h.store.purges_since(0, 10).await.unwrap().len(), 2);
+    assert_eq!(h.purges().await.len(), 2);
 }
 
 /// A rating of `score` of one of `dept`'s matters now, with a follow-up

@@ -18,8 +18,8 @@ use onestop_core::registry::{
     InstanceSpec, LbPolicy, PathMatchKind, RouteSpec, ServiceProtocol, ServiceSpec,
 };
 use onestop_store::{
-    AdminAuditRecord, ConfigVersion, ConfigVersionMeta, NewAdminAudit, SqlStore, Store, StoreError,
-    StoreOptions, VersionSource, now_ms,
+    AdminAuditRecord, ConfigVersion, ConfigVersionMeta, NewAdminAudit, PurgeKind, SqlStore, Store,
+    StoreError, StoreOptions, VersionSource, now_ms,
 };
 use serde_json::Value;
 use tokio::sync::watch;
@@ -859,6 +859,18 @@ impl Harness {
     /// The newest audit records.
     pub async fn audit(&self, limit: u32) -> Vec<AdminAuditRecord> {
         self.store.admin_audit(limit, None).await.unwrap()
+    }
+
+    /// The purges recorded for every gateway (the first 10), as
+    /// (department, kind, value, requested by).
+    pub async fn purges(&self) -> Vec<(String, PurgeKind, String, String)> {
+        self.store
+            .purges_since(0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.dept, r.kind, r.value, r.requested_by))
+            .collect()
     }
 }
 
