@@ -467,7 +467,7 @@ pub struct AppealStats {
 )]
 pub(crate) async fn stats(
     State(state): State<AdminState>,
-    _ctx: Ctx,
+    ctx: Ctx,
 ) -> Result<Json<AppealStats>, ApiError> {
     let counts = desk(&state)?.counts(now_ms()).await.map_err(map)?;
     let mut s = AppealStats {
@@ -494,8 +494,12 @@ pub(crate) async fn stats(
         }
         d.2 += c.overdue;
     }
+    // A scoped operator sees the rows of their departments and of the
+    // operators' queue (`-`); the totals stay the platform's, as in the
+    // assessment.
     s.by_dept = per_dept
         .into_iter()
+        .filter(|(d, _)| d == "-" || ctx.caller.may_change(d))
         .map(|(k, (total, open, overdue))| {
             (k, json!({"total": total, "open": open, "overdue": overdue}))
         })

@@ -50,6 +50,16 @@ async fn escalate(h: &Harness, id: &str, token: &str, note: &str) -> (u16, Value
     .await
 }
 
+async fn stats(h: &Harness, token: &str) -> (u16, Value) {
+    answer(
+        h.req("GET", "/admin/v1/appeals/stats", Some(token))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn escalation_follows_roles_and_department_scopes_once() {
     let h = Harness::with(Options {
@@ -95,6 +105,23 @@ async fn escalation_follows_roles_and_department_scopes_once() {
     assert_eq!(last["note"], "超期督办", "{full}");
     // Once only.
     assert_eq!(escalate(&h, &hpf, HPF_EDITOR, "再次").await.0, 409);
+    // The counts per department: a scoped operator's hold their
+    // departments and the queue, the totals stay the platform's.
+    let (status, all) = stats(&h, EDITOR).await;
+    assert_eq!(status, 200, "{all}");
+    let depts = |v: &Value| {
+        v["by_dept"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(depts(&all), ["-", "hpf", "tax"], "{all}");
+    let (_, scoped) = stats(&h, HPF_EDITOR).await;
+    assert_eq!(depts(&scoped), ["-", "hpf"], "{scoped}");
+    assert_eq!(scoped["total"], all["total"], "{scoped}");
+
     // An unscoped editor escalates the queue's.
     let (status, a) = escalate(&h, &queued, EDITOR, "无人派单").await;
     assert_eq!(status, 200, "{a}");
