@@ -210,7 +210,7 @@ async fn run() {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let http = reqwest::Client::builder()
+    let http = onestop_tests::client_builder()
         .tcp_nodelay(true)
         .build()
         .unwrap();

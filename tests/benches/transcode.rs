@@ -93,7 +93,7 @@ async fn round(
             Side::Passthrough => Some(TaxBureauClient::new(channel(gw.public).await)),
             Side::Transcoded => None,
         };
-        let http = reqwest::Client::builder()
+        let http = onestop_tests::client_builder()
             .http1_only()
             .pool_max_idle_per_host(1)
             .build()
@@ -158,7 +158,7 @@ async fn run() {
 
     // Both sides answer the same before anything is measured.
     let mut native = TaxBureauClient::new(channel(gw.public).await);
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     for c in &citizens {
         let want = native
             .get_tax_summary(GetTaxSummaryRequest {

@@ -289,7 +289,7 @@ impl Sim {
             "http://{}/fleet/instances/{instance}/faults",
             self.manifest.control
         );
-        let resp = reqwest::Client::new()
+        let resp = crate::client()
             .put(url)
             .json(&faults)
             .send()
@@ -481,7 +481,7 @@ impl Gateway {
 
     /// Waits for `/readyz` to answer 200.
     pub async fn wait_ready(&mut self, within: Duration) {
-        let client = reqwest::Client::new();
+        let client = crate::client();
         let deadline = Instant::now() + within;
         loop {
             if let Ok(r) = client
@@ -504,7 +504,7 @@ impl Gateway {
 
     /// A request to the admin API as the test operator.
     pub fn admin_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        reqwest::Client::new()
+        crate::client()
             .request(method, format!("http://{}/admin/v1{path}", self.admin))
             .header("authorization", format!("Bearer {}", self.operator_token))
     }
@@ -587,6 +587,29 @@ pub fn instance_up_series(dept: &str, service: &str, addr: SocketAddr) -> String
     format!(
         "onestop_upstream_instance_up{{dept=\"{dept}\",instance=\"{addr}\",service=\"{service}\"}}"
     )
+}
+
+/// How long a test client keeps an idle connection: under the shortest
+/// header timeout any test gives a gateway (2 s). The gateway closes a
+/// connection that has not sent its first header within `header_timeout`
+/// of the accept (nginx's `client_header_timeout`); a client that keeps
+/// such a connection pooled longer (hyper opens a spare one when a request
+/// starts before the last response's connection is back in the pool) can
+/// write a request as the gateway closes it and get `IncompleteMessage`
+/// (hyper does not resend a written request). A client must give idle
+/// connections up before the server does.
+pub const CLIENT_IDLE: Duration = Duration::from_secs(1);
+
+/// A reqwest client builder for the tests: idle connections are dropped
+/// after [`CLIENT_IDLE`]. Every test client starts here (tidy checks).
+pub fn client_builder() -> reqwest::ClientBuilder {
+    // tidy: allow(client) the one place test clients are built
+    reqwest::Client::builder().pool_idle_timeout(CLIENT_IDLE)
+}
+
+/// A test client with [`client_builder`]'s settings.
+pub fn client() -> reqwest::Client {
+    client_builder().build().expect("reqwest client")
 }
 
 /// Polls `cond` every 20 ms until it holds or `within` passes; returns how long it took.
@@ -862,7 +885,7 @@ impl Demo {
             reqwest::header::AUTHORIZATION,
             format!("Bearer {}", self.token(i)).parse().expect("token"),
         );
-        reqwest::Client::builder()
+        crate::client_builder()
             .default_headers(headers)
             .pool_max_idle_per_host(64)
             .timeout(Duration::from_secs(20))

@@ -324,7 +324,7 @@ pub async fn onboard(
     let reg = client.register(spec(d, ttl), &addrs(d)).await.unwrap();
     let renewer = Renewer::start(client.clone(), &d.id, "main", &addrs(d), every);
     assert_eq!(approve(gw, &d.id, reg.revision).await.0, 200);
-    let http = reqwest::Client::new();
+    let http = crate::client();
     let url = gw.url(&example_path(d));
     let routed = wait_for(Duration::from_secs(2), || async {
         status_of(&http, &url).await == 200

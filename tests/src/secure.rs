@@ -114,7 +114,7 @@ impl Secure {
                 .parse()
                 .expect("token"),
         );
-        reqwest::Client::builder()
+        crate::client_builder()
             .default_headers(headers)
             .build()
             .expect("client")
@@ -141,7 +141,7 @@ impl Secure {
                 format!("Bearer {}", self.token(c)).parse().expect("token"),
             );
         }
-        reqwest::Client::builder()
+        crate::client_builder()
             .default_headers(headers)
             .build()
             .expect("client")

@@ -209,7 +209,7 @@ pub fn http_client(app_key: &str, token: Option<&str>) -> reqwest::Client {
             format!("Bearer {t}").parse().expect("token"),
         );
     }
-    reqwest::Client::builder()
+    crate::client_builder()
         .default_headers(headers)
         .http1_only()
         .timeout(Duration::from_secs(30))

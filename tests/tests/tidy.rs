@@ -445,6 +445,42 @@ fn no_unwrap_on_the_request_path() {
     report("no unwrap on the request path", problems);
 }
 
+/// The e2e suites build their HTTP clients through
+/// `onestop_tests::client()` / `client_builder()`, which give idle
+/// connections up before a gateway closes them (`CLIENT_IDLE`); a bare
+/// `reqwest::Client` keeps them 90 s and races the gateway's header
+/// timeout (a request written as the gateway closes fails).
+#[test]
+fn test_clients_give_idle_connections_up_first() {
+    let mut problems = Vec::new();
+    for f in rust_files(&root().join("tests")) {
+        if f.ends_with("tests/tidy.rs") {
+            continue;
+        }
+        let src = read(&f);
+        let lines: Vec<&str> = src.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            let bare = [
+                "reqwest::Client::new()",
+                "reqwest::Client::builder()",
+                "ClientBuilder::new()",
+            ]
+            .iter()
+            .any(|c| code.contains(c));
+            if bare && !allowed(&lines, i, "client") {
+                problems.push(format!(
+                    "{}:{}: a test client not built by onestop_tests::client()/client_builder(): {}",
+                    rel(&f),
+                    i + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    report("test clients give idle connections up first", problems);
+}
+
 #[test]
 fn every_module_opens_with_docs() {
     let mut problems = Vec::new();

@@ -857,7 +857,7 @@ keywords = ["路灯"]
 async fn the_demo_fills_every_appeals_view_and_its_printed_appeal_curl_files_one() {
     let demo = onestop_tests::Demo::start(32, 100).await;
     let operator = demo.info["operator_token"].as_str().unwrap().to_owned();
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     let admin = |path: String| {
         let (http, operator) = (http.clone(), operator.clone());
         let url = format!("http://{}/admin/v1{path}", demo.admin);

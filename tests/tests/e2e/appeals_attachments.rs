@@ -212,7 +212,7 @@ keywords = ["井盖"]
     assert_eq!(s, 404);
 
     // An operator downloads it through the admin API.
-    let r = reqwest::Client::new()
+    let r = onestop_tests::client()
         .get(format!(
             "http://{}/admin/v1/appeals/{id}/attachments/{pdf_id}",
             gw.admin

@@ -155,7 +155,7 @@ async fn the_public_feed_shows_closed_disclosed_appeals_masked_with_reply_and_ti
         (400, Some("limit"))
     );
     // The channel's app key is needed, as on every public route.
-    let (status, _) = get(&reqwest::Client::new(), &feed).await;
+    let (status, _) = get(&onestop_tests::client(), &feed).await;
     assert!(matches!(status, 401 | 403), "{status}");
 
     // The 2 opened one follow-up for the department; the 5 and 4 none.

@@ -651,7 +651,7 @@ async fn a_purge_reaches_every_gateway_on_the_store() {
     };
     let a = Gateway::start_setup(&sim.manifest, &ConfigOptions::default(), route, setup()).await;
     let b = Gateway::start_setup(&sim.manifest, &ConfigOptions::default(), route, setup()).await;
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     let path = "/api/v1/depts/hpf/echo/pub/notice";
     for gw in [&a, &b] {
         assert_eq!(get(&http, &gw.url(path), &[]).await.cache, "MISS");

@@ -444,7 +444,7 @@ async fn life_events_run_as_one_case_each_and_only_their_citizen_sees_and_rates_
         assert_eq!(s, status, "{body}: {answer}");
         assert!(answer.to_string().contains(gist), "{body}: {answer}");
     }
-    let anonymous = reqwest::Client::new()
+    let anonymous = onestop_tests::client()
         .post(gw.url("/api/v1/me/cases"))
         .header("x-onestop-app-key", secure.app_key())
         .json(&json!({"matter": "newborn", "input": {}}))
@@ -470,7 +470,7 @@ async fn a_step_refused_for_good_undoes_the_done_steps_in_reverse_order_once_eac
         "http://{}/fleet/departments/gas/applications",
         sim.manifest.control
     );
-    let r = reqwest::Client::new()
+    let r = onestop_tests::client()
         .put(url)
         .json(&json!({"reject": ["account-transfer"]}))
         .send()

@@ -46,7 +46,7 @@ async fn versions_rollback_and_operator_roles() {
     )
     .await;
     let dept = sim.manifest.departments[1].id.clone();
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     let probe = gw.url(&format!("/api/v1/depts/{dept}/rollback-probe"));
 
     let first = gw.admin_get("/config").await;

@@ -228,7 +228,7 @@ async fn two_gateways_on_one_postgres_report_the_same_assessment() {
         sim.set_faults(&i.id, serde_json::json!({"error_rate": 1.0}))
             .await;
     }
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     for (gw, n) in [(&a, 30), (&b, 20)] {
         for _ in 0..n {
             assert_eq!(status_of(&http, &gw.url(&example_path(ok_dept))).await, 200);
@@ -394,7 +394,7 @@ async fn an_operator_works_the_console_in_a_real_browser() {
         &addrs(other),
         Duration::from_secs(2),
     );
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     let route = gw.url(&example_path(d));
     assert_eq!(status_of(&http, &route).await, 404, "pending: no traffic");
 
@@ -708,7 +708,7 @@ async fn an_operator_works_the_console_in_a_real_browser() {
         .unwrap()
         .unwrap();
     let session = browser.cookie("onestop_console").await.unwrap();
-    let forged = reqwest::Client::builder()
+    let forged = onestop_tests::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

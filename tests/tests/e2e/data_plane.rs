@@ -13,7 +13,7 @@ use onestop_tests::{
 use serde_json::{Value, json};
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    onestop_tests::client_builder()
         .pool_max_idle_per_host(64)
         .timeout(Duration::from_secs(20))
         .build()

@@ -283,7 +283,7 @@ async fn the_demo_shares_evidence_caches_and_lists_bindings() {
     // The expired one ran out 2 s after the demo applied for it.
     let deadline = Instant::now() + Duration::from_secs(10);
     let states = loop {
-        let agreements: Value = reqwest::Client::new()
+        let agreements: Value = onestop_tests::client()
             .get(admin("/agreements"))
             .bearer_auth(&operator)
             .send()
@@ -342,7 +342,7 @@ async fn the_demo_shares_evidence_caches_and_lists_bindings() {
         .unwrap();
     // Without a citizen's token: a shared answer is never given to a
     // request carrying credentials the gateway did not consume.
-    let app = reqwest::Client::new();
+    let app = onestop_tests::client();
     let mut last = None;
     for _ in 0..2 {
         let r = app

@@ -165,13 +165,16 @@ async fn http1_and_h2c_share_the_public_port() {
         .path
         .clone();
 
-    let h1 = reqwest::Client::builder().http1_only().build().unwrap();
+    let h1 = onestop_tests::client_builder()
+        .http1_only()
+        .build()
+        .unwrap();
     let r1 = h1.get(gw.url(&path)).send().await.unwrap();
     assert_eq!(r1.status(), 200);
     assert_eq!(r1.version(), reqwest::Version::HTTP_11);
     let b1: serde_json::Value = r1.json().await.unwrap();
 
-    let h2 = reqwest::Client::builder()
+    let h2 = onestop_tests::client_builder()
         .http2_prior_knowledge()
         .build()
         .unwrap();

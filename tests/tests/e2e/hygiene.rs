@@ -553,7 +553,7 @@ async fn malformed_and_smuggling_requests_never_reach_a_backend() {
 
     // The same checks over h2c, where there is no raw header block and the
     // host comes from `:authority`.
-    let h2 = reqwest::Client::builder()
+    let h2 = onestop_tests::client_builder()
         .http2_prior_knowledge()
         .resolve(HOST, gw.public)
         .timeout(Duration::from_secs(5))

@@ -168,7 +168,7 @@ async fn the_jwt_attack_matrix_is_refused_with_401() {
         ("four parts", format!("{valid}.x")),
         ("empty", String::new()),
     ];
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     let call = |token: String| {
         let http = http.clone();
         let url = gw.url(&path);
@@ -250,7 +250,7 @@ async fn random_citizen_pairs_never_leak_and_not_mine_looks_like_not_found() {
         .iter()
         .map(|id| (id.clone(), secure.token(id)))
         .collect();
-    let http = reqwest::Client::builder()
+    let http = onestop_tests::client_builder()
         .pool_max_idle_per_host(32)
         .build()
         .unwrap();
@@ -440,7 +440,7 @@ async fn spoofed_identity_headers_never_reach_a_department() {
         ("x-onestop-timestamp", "1"),
         ("connection", "x-onestop-citizen, x-onestop-channel"),
     ];
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     let send = |path: &str, token: Option<String>| {
         let mut req = http
             .get(gw.url(path))
@@ -514,7 +514,7 @@ async fn channels_auth_modes_and_quotas() {
     )
     .await;
     let citizen = sim.manifest.citizens[0].id.clone();
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     let (mini, mini_key) = &secure.channels[1];
     let get = |path: &str, key: Option<&str>, bearer: Option<&str>| {
         let mut req = http.get(gw.url(path));
@@ -666,7 +666,7 @@ async fn keys_come_from_a_jwks_url_and_rotate() {
         .example
         .path
         .clone();
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     let status = |token: String| {
         let req = http
             .get(gw.url(&path))

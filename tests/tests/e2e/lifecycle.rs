@@ -62,10 +62,13 @@ async fn a_graceful_upgrade_under_load_fails_no_request() {
     .await;
     let paths = get_paths(&sim);
     fn h1() -> reqwest::Client {
-        reqwest::Client::builder().http1_only().build().unwrap()
+        onestop_tests::client_builder()
+            .http1_only()
+            .build()
+            .unwrap()
     }
     fn h2() -> reqwest::Client {
-        reqwest::Client::builder()
+        onestop_tests::client_builder()
             .http2_prior_knowledge()
             .build()
             .unwrap()
@@ -137,7 +140,7 @@ async fn a_graceful_upgrade_under_load_fails_no_request() {
 
     // All three listeners now belong to the new process, and the approved
     // registration carried over.
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     assert_eq!(
         http.get(gw.url(&paths[0])).send().await.unwrap().status(),
         200
@@ -190,7 +193,7 @@ async fn sigterm_lets_in_flight_requests_complete() {
         .example
         .path
         .clone();
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     let inflight: Vec<_> = (0..20)
         .map(|_| {
             let (http, url) = (http.clone(), gw.url(&path));

@@ -48,7 +48,7 @@ async fn the_gateway_log_holds_only_masked_ids_and_phones() {
         .unwrap();
     assert_eq!(r.status(), 404);
     // An unknown app key, the ID and the phone (with +86) in the path: 401.
-    let r = reqwest::Client::new()
+    let r = onestop_tests::client()
         .get(gw.url(&format!(
             "/api/v1/depts/{}/citizens/{id}/phones/+86{phone}",
             dept.id

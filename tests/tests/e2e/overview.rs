@@ -209,7 +209,7 @@ async fn the_overview_needs_a_citizen_and_a_known_app() {
                     .parse()
                     .unwrap(),
             );
-            reqwest::Client::builder()
+            onestop_tests::client_builder()
                 .default_headers(h)
                 .build()
                 .unwrap()
@@ -218,7 +218,7 @@ async fn the_overview_needs_a_citizen_and_a_known_app() {
             let mut h = reqwest::header::HeaderMap::new();
             h.insert("x-onestop-app-key", secure.app_key().parse().unwrap());
             h.insert("authorization", "Bearer not-a-jwt".parse().unwrap());
-            reqwest::Client::builder()
+            onestop_tests::client_builder()
                 .default_headers(h)
                 .build()
                 .unwrap()

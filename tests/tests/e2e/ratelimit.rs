@@ -63,14 +63,14 @@ async fn two_gateways_share_one_limit_through_redis() {
     let secs = 10;
     // Each gateway is offered 150 req/s: 300 req/s against a 100 req/s limit.
     let a = tokio::spawn(paced_load(
-        reqwest::Client::new(),
+        onestop_tests::client(),
         gw1.url(""),
         paths.clone(),
         150,
         secs,
     ));
     let b = tokio::spawn(paced_load(
-        reqwest::Client::new(),
+        onestop_tests::client(),
         gw2.url(""),
         paths.clone(),
         150,
@@ -110,7 +110,7 @@ async fn without_redis_local_limits_keep_working() {
     let paths = Arc::new(vec![run]);
     relay.cut();
     // 150 req/s for 6 s with Redis gone: counted locally, nothing fails.
-    let results = paced_load(reqwest::Client::new(), gw.url(""), paths.clone(), 150, 6).await;
+    let results = paced_load(onestop_tests::client(), gw.url(""), paths.clone(), 150, 6).await;
     let allowed = count(&results, 200);
     let limited = count(&results, 429);
     let other = results.len() - allowed - limited;

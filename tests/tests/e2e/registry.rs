@@ -30,7 +30,7 @@ async fn register_approve_route_and_departments_stay_apart() {
     let token_b = issue_token(&gw, &b.id).await;
     let client_a = DeptClient::connect(gw.control, &token_a).await;
     let client_b = DeptClient::connect(gw.control, &token_b).await;
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     let url = gw.url(&example_path(a));
 
     // Register: pending, and pending gets no traffic.
@@ -188,7 +188,7 @@ async fn a_lapsed_lease_leaves_the_balancer_in_time_under_load() {
     let ttl = Duration::from_millis(1500);
     let (_client, renewer) = onboard(&gw, d, ttl, Duration::from_millis(400)).await;
     let load = tokio::spawn(paced_load_with_instance(
-        reqwest::Client::new(),
+        onestop_tests::client(),
         gw.url(""),
         get_paths(d),
         300,
@@ -303,7 +303,7 @@ async fn registrations_survive_a_restart_and_zombies_are_reported() {
                 .1,
         );
     }
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
 
     // Crash the gateway and start it again on the same files and data
     // directory: the approved registrations and live leases come back from
@@ -401,7 +401,7 @@ async fn two_gateways_on_one_postgres_share_registrations_within_a_second() {
 
     // Approved through gateway 1, routed by gateway 2 within a second.
     assert_eq!(approve(&gw1, &d.id, reg.revision).await.0, 200);
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     let url2 = gw2.url(&example_path(d));
     let routed = wait_for(Duration::from_secs(2), || async {
         status_of(&http, &url2).await == 200
@@ -434,7 +434,7 @@ async fn a_store_outage_fails_writes_cleanly_and_drops_no_request() {
     let (client, renewer) =
         onboard(&gw, d, Duration::from_secs(3), Duration::from_millis(500)).await;
     let load = tokio::spawn(paced_load_timed(
-        reqwest::Client::new(),
+        onestop_tests::client(),
         gw.url(""),
         get_paths(d),
         200,
@@ -520,7 +520,7 @@ async fn a_registered_grpc_service_ships_its_descriptor_set_and_a_new_one_needs_
     let citizen = sim.manifest.citizens[0].id.clone();
     let token = issue_token(&gw, &tax.id).await;
     let client = DeptClient::connect(gw.control, &token).await;
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     // TaxBureau/GetTaxSummary's `google.api.http` binding.
     let url = gw.url(&format!("/api/v1/depts/tax/citizens/{citizen}/summary"));
 

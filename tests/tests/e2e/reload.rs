@@ -39,8 +39,11 @@ async fn ten_reloads_under_load_drop_nothing() {
         .map(|m| m.example.path.clone())
         .collect();
     let paths = Arc::new(paths);
-    let h1 = reqwest::Client::builder().http1_only().build().unwrap();
-    let h2 = reqwest::Client::builder()
+    let h1 = onestop_tests::client_builder()
+        .http1_only()
+        .build()
+        .unwrap();
+    let h2 = onestop_tests::client_builder()
         .http2_prior_knowledge()
         .build()
         .unwrap();
@@ -48,7 +51,7 @@ async fn ten_reloads_under_load_drop_nothing() {
     let load_h1 = tokio::spawn(paced_load_timed(h1, gw.url(""), paths.clone(), 1200, 14));
     let load_h2 = tokio::spawn(paced_load_timed(h2, gw.url(""), paths.clone(), 1200, 14));
 
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
     let mut content = base.clone();
     let mut applied = generation().await;
     let first = applied;

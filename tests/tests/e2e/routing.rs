@@ -60,7 +60,7 @@ service = "hashed"
         std::fs::write(dir.join("departments/hrss.toml"), file).unwrap();
     })
     .await;
-    let http = reqwest::Client::new();
+    let http = onestop_tests::client();
 
     // Weighted split: ~20 % to v2 over 1,000 requests.
     let mut by_instance: HashMap<String, usize> = HashMap::new();

@@ -316,7 +316,7 @@ async fn every_demo_item_returns_only_agreed_fields_masked_unless_granted_in_cle
             if it.provider_approval {
                 assert_eq!(state, "pending", "{id} needs the provider's approval too");
                 denied(consumer, &id, &me, purpose, "not approved").await;
-                let r = reqwest::Client::new()
+                let r = onestop_tests::client()
                     .post(format!(
                         "http://{}/admin/v1/agreements/{}/approve",
                         gw.admin, a.id

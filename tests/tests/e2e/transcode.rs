@@ -1445,7 +1445,7 @@ async fn backend_grpc_status_maps_to_http_status_with_the_json_error_body() {
     assert_eq!(status, 401, "{text}");
     assert_eq!(body["error"]["code"], "UNAUTHENTICATED", "{text}");
     let (status, _, text) = error(
-        reqwest::Client::new()
+        onestop_tests::client()
             .get(gw.url("/api/v1/depts/tax/citizens/me/summary"))
             .header("authorization", format!("Bearer {}", secure.token(&c.id))),
     )
