@@ -19,6 +19,11 @@ use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_proxy::{ProxyHttp, Session};
 
+/// The gateway's allocator (`onestop`'s `main.rs`), so that the gap
+/// measured is the request path's, not the allocators'.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The same read buffer as the gateway's public listener (by default).
 const READ_BUFFER: usize = 4096;
 

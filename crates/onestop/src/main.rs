@@ -16,6 +16,14 @@ use onestop_admin::Readiness;
 use onestop_sim::manifest::FleetManifest;
 use onestop_sim::{Fleet, FleetOptions};
 
+/// mimalloc rather than glibc's malloc: after a flood of 19,000 slow
+/// clients glibc kept the ~500 MB their connections had used resident once
+/// they were gone (freed chunks stay in its arenas); mimalloc gives freed
+/// pages back (docs/hygiene.md, "Measured"), at no cost per request
+/// (docs/PERFORMANCE.md). The bench's bare pingora uses it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "onestop",
