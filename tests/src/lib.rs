@@ -22,8 +22,16 @@ use std::time::{Duration, Instant};
 pub use onestop::fleet_config::Options as ConfigOptions;
 pub use onestop_sim::manifest::FleetManifest;
 
-/// The `onestop` binary built next to this test executable.
+/// The `onestop` binary built next to this test executable, or the one
+/// `ONESTOP_BIN` names (e.g. a release build, for a test run by hand to
+/// measure: `ONESTOP_BIN=$PWD/target/release/onestop`, an absolute path:
+/// tests run in `tests/`).
 pub fn onestop_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("ONESTOP_BIN") {
+        let bin = PathBuf::from(bin);
+        assert!(bin.exists(), "ONESTOP_BIN={} is missing", bin.display());
+        return bin.canonicalize().unwrap_or(bin);
+    }
     let exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/<test> -> target/<profile>/onestop
     let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");

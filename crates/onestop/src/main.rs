@@ -16,11 +16,11 @@ use onestop_admin::Readiness;
 use onestop_sim::manifest::FleetManifest;
 use onestop_sim::{Fleet, FleetOptions};
 
-/// mimalloc rather than glibc's malloc: after a flood of 19,000 slow
-/// clients glibc kept the ~500 MB their connections had used resident once
-/// they were gone (freed chunks stay in its arenas); mimalloc gives freed
-/// pages back (docs/hygiene.md, "Measured"), at no cost per request
-/// (docs/PERFORMANCE.md). The bench's bare pingora uses it too.
+/// mimalloc rather than glibc's malloc: cheaper per request
+/// (docs/PERFORMANCE.md, "The allocator"), and after a flood of 19,000
+/// slow clients glibc kept all the ~500 MB their connections had used
+/// (freed chunks stay in its arenas) where mimalloc gives part of it back
+/// (docs/hygiene.md, "Measured"). The bench's bare pingora uses it too.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

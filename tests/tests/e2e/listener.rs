@@ -499,8 +499,9 @@ async fn slow_header_clients_do_not_starve_normal_requests() {
 /// 20,000 per process, for the gateway and for this test alike) and the
 /// default 10 s header timeout, so that the slow clients are all connected
 /// for a while; and the gateway's resident memory is back within 20 % of
-/// its start once they are gone. Run it by hand on a release build:
-/// `cargo nextest run -p onestop-tests --run-ignored only -E 'test(/large/)' --no-capture`.
+/// its start once they are gone. Run it by hand, against a release gateway:
+/// `ONESTOP_BIN=$PWD/target/release/onestop cargo nextest run -p onestop-tests
+/// --run-ignored only -E 'test(/large/)' --no-capture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "19,000 connections: run by hand, figures in docs/hygiene.md"]
 async fn many_slow_header_clients_large() {
