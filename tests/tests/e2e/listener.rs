@@ -28,8 +28,18 @@ const KEEPALIVE: Duration = Duration::from_secs(3);
 
 /// Short timeouts so that the tests stay short.
 fn limits(max_connections: usize, per_addr: usize) -> String {
+    limits_with_header_timeout(max_connections, per_addr, HEADER_TIMEOUT)
+}
+
+/// [`limits`] with another header timeout (whole seconds).
+fn limits_with_header_timeout(
+    max_connections: usize,
+    per_addr: usize,
+    header_timeout: Duration,
+) -> String {
     format!(
-        "\n[limits]\nheader_timeout = \"2s\"\nbody_timeout = \"2s\"\nkeepalive_timeout = \"3s\"\nmax_connections = {max_connections}\nmax_connections_per_addr = {per_addr}\n"
+        "\n[limits]\nheader_timeout = \"{}s\"\nbody_timeout = \"2s\"\nkeepalive_timeout = \"3s\"\nmax_connections = {max_connections}\nmax_connections_per_addr = {per_addr}\n",
+        header_timeout.as_secs()
     )
 }
 
@@ -622,11 +632,11 @@ impl Traffic {
 /// closed, and for as long before they come (the quiet baseline).
 async fn slow_header_flood(clients: usize, header_timeout: Duration) -> FloodFigures {
     let sim = Sim::start(4, 20).await;
-    let extra = limits(19_500, 19_500).replace(
-        "header_timeout = \"2s\"",
-        &format!("header_timeout = \"{}s\"", header_timeout.as_secs()),
-    );
-    let gw = gateway(&sim, extra).await;
+    let gw = gateway(
+        &sim,
+        limits_with_header_timeout(19_500, 19_500, header_timeout),
+    )
+    .await;
     let public = gw.public;
     let http = onestop_tests::client();
     let url = gw.url(ECHO);
