@@ -279,16 +279,36 @@ impl RateLimit {
 }
 
 /// `[rate_limits]`: where counters live and the per-citizen default.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// `redis://host:port/db`: counters shared by every gateway. Unset, or
     /// unreachable: each gateway counts locally (logged and counted).
     #[serde(default)]
     pub redis_url: Option<String>,
+    /// Longest wait for Redis on a request (default 25 ms, at most 10 s):
+    /// past it the request is counted locally and the gateway counts
+    /// locally until a background ping answers within this time again.
+    #[serde(default = "default_redis_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub redis_timeout: Duration,
     /// Every citizen's quota across all routes.
     #[serde(default)]
     pub per_citizen: Option<RateLimit>,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            redis_url: None,
+            redis_timeout: default_redis_timeout(),
+            per_citizen: None,
+        }
+    }
+}
+
+fn default_redis_timeout() -> Duration {
+    Duration::from_millis(25)
 }
 
 /// Who may call a route.

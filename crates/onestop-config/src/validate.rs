@@ -230,6 +230,7 @@ impl Validator {
             );
         }
         self.store(&doc, config);
+        self.rate_limit_settings(&doc, config);
         self.registry(&doc, config);
         self.operators(&doc, config, departments);
         self.access(&doc, config, departments);
@@ -238,6 +239,20 @@ impl Validator {
         self.console_settings(&doc, config);
         self.appeal_settings(&doc, config, departments);
         self.message_settings(&doc, config);
+    }
+
+    fn rate_limit_settings(&mut self, doc: &GatewayDoc<'_>, config: &Config) {
+        let timeout = config.gateway.rate_limits.redis_timeout;
+        if timeout.is_zero() || timeout > std::time::Duration::from_secs(10) {
+            self.gw(
+                doc,
+                &["rate_limits.redis_timeout"],
+                format!(
+                    "rate_limits.redis_timeout ({}) must be positive and at most 10s",
+                    humantime::format_duration(timeout)
+                ),
+            );
+        }
     }
 
     fn store(&mut self, doc: &GatewayDoc<'_>, config: &Config) {

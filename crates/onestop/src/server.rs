@@ -243,8 +243,14 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         // The limiter's Redis connection and probe live on the store runtime.
         let _entered = control_rt.enter();
         match &config.gateway.rate_limits.redis_url {
-            Some(url) => onestop_ratelimit::Limiter::with_redis(url, Default::default())
-                .with_context(|| format!("rate_limits.redis_url {}", redact(url)))?,
+            Some(url) => onestop_ratelimit::Limiter::with_redis(
+                url,
+                onestop_ratelimit::RedisOptions {
+                    timeout: config.gateway.rate_limits.redis_timeout,
+                    ..Default::default()
+                },
+            )
+            .with_context(|| format!("rate_limits.redis_url {}", redact(url)))?,
             None => onestop_ratelimit::Limiter::local(),
         }
     };
@@ -455,6 +461,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let startup = background_service(
         "onestop startup",
         Startup {
+            listening: vec![listeners.public, listeners.control],
             health: dataplane.health_service(),
             readiness: opts.readiness.clone(),
             before_ready: Mutex::new(opts.before_ready),
@@ -544,9 +551,16 @@ impl TrafficStats for DataPlaneStats {
     }
 }
 
-/// Runs the first health pass and any start-up work, then declares the
+/// Runs the first health pass and any start-up work, waits until the
+/// public and control listeners accept connections, then declares the
 /// gateway ready.
+///
+/// pingora binds each listening service on that service's own thread,
+/// in no order relative to this task: without the wait, `/readyz` could
+/// answer 200 (the admin listener is up) while a connection to the public
+/// port is still refused.
 struct Startup {
+    listening: Vec<std::net::SocketAddr>,
     health: HealthLoop,
     readiness: Readiness,
     before_ready: Mutex<Option<BeforeReady>>,
@@ -568,6 +582,9 @@ impl BackgroundService for Startup {
             tracing::error!(error = %format!("{error:#}"), "start-up work failed; the gateway stays not ready");
             return;
         }
+        for addr in &self.listening {
+            accepting(*addr).await;
+        }
         self.readiness.set_ready(true);
         tracing::info!("ready");
         if let Some(on_ready) = &self.on_ready {
@@ -576,9 +593,58 @@ impl BackgroundService for Startup {
     }
 }
 
+/// Returns once a TCP connection to the listener at `addr` is accepted
+/// (an unspecified address is reached through loopback). The probe
+/// connection is closed unused: the listener sees a client that sent
+/// nothing.
+async fn accepting(addr: std::net::SocketAddr) {
+    let mut target = addr;
+    if target.ip().is_unspecified() {
+        target.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let mut waited = std::time::Duration::ZERO;
+    let step = std::time::Duration::from_millis(20);
+    loop {
+        match tokio::net::TcpStream::connect(target).await {
+            // A connect from the port itself (TCP's simultaneous open,
+            // possible when nothing listens yet) is not the listener.
+            Ok(probe) if probe.local_addr().ok() != probe.peer_addr().ok() => return,
+            Ok(_) => {}
+            Err(error) => {
+                // Said once a second, not on every attempt.
+                if waited.as_millis() % 1000 < step.as_millis() && !waited.is_zero() {
+                    tracing::warn!(listener = %addr, %error, "listener not accepting yet; not ready");
+                }
+            }
+        }
+        tokio::time::sleep(step).await;
+        waited += step;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Readiness waits for a listener that is not bound yet, and returns
+    /// once it is.
+    #[tokio::test]
+    async fn readiness_waits_until_the_listener_accepts() {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        let wait = tokio::spawn(accepting(addr));
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!wait.is_finished(), "ready while nothing listens on {addr}");
+        let _listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        tokio::time::timeout(std::time::Duration::from_secs(2), wait)
+            .await
+            .expect("ready within 2 s of the listener")
+            .expect("join");
+    }
 
     fn config(gateway: &str) -> Config {
         let dir = tempfile::tempdir().expect("dir");

@@ -10,14 +10,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use onestop_tests::secure::Secure;
 use onestop_tests::{ConfigOptions, Gateway, GatewaySetup, Sim};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 const ECHO: &str = "/api/v1/depts/hrss/echo";
@@ -627,9 +625,12 @@ impl Traffic {
 }
 
 /// `clients` connections that send a request line and then one header byte
-/// a second (the probe's), against a gateway with `header_timeout`; normal
-/// traffic runs from when they are all connected until they are all
-/// closed, and for as long before they come (the quiet baseline).
+/// a second (the probe's), from a process of their own (`slow_clients`, as
+/// an attacker's would be: their wake-ups and closes do not queue in front
+/// of the normal traffic's in this process), against a gateway with
+/// `header_timeout`; normal traffic runs from when they are all connected
+/// until they are all closed, and for as long before they come (the quiet
+/// baseline).
 async fn slow_header_flood(clients: usize, header_timeout: Duration) -> FloodFigures {
     let sim = Sim::start(4, 20).await;
     let gw = gateway(
@@ -637,7 +638,6 @@ async fn slow_header_flood(clients: usize, header_timeout: Duration) -> FloodFig
         limits_with_header_timeout(19_500, 19_500, header_timeout),
     )
     .await;
-    let public = gw.public;
     let http = onestop_tests::client();
     let url = gw.url(ECHO);
     let pid = gw.proc.pid();
@@ -645,79 +645,64 @@ async fn slow_header_flood(clients: usize, header_timeout: Duration) -> FloodFig
     let until = Instant::now() + baseline;
     let quiet = Traffic::run(&http, &url, || Instant::now() >= until).await;
     let rss_before = rss_kib(pid);
-    let late = Arc::new(AtomicUsize::new(0));
-    let settled = Arc::new(AtomicUsize::new(0));
-    let closed = Arc::new(AtomicUsize::new(0));
-    let mut slow = Vec::with_capacity(clients);
-    for _ in 0..clients {
-        let (late, settled, closed) = (late.clone(), settled.clone(), closed.clone());
-        slow.push(tokio::spawn(async move {
-            let conn = TcpStream::connect(public).await;
-            // The header clock starts at the accept, just after this.
-            let start = Instant::now();
-            settled.fetch_add(1, Ordering::Relaxed);
-            let Ok(mut conn) = conn else {
-                closed.fetch_add(1, Ordering::Relaxed);
-                return None;
-            };
-            let _ = conn.write_all(b"GET / HTTP/1.1\r\n").await;
-            let mut chunk = [0u8; 256];
-            let took = loop {
-                let wait = tokio::time::sleep(Duration::from_secs(1));
-                tokio::select! {
-                    r = conn.read(&mut chunk) => match r {
-                        Ok(0) | Err(_) => break start.elapsed(),
-                        Ok(_) => {}
-                    },
-                    () = wait => {
-                        if start.elapsed() > Duration::from_secs(20) {
-                            late.fetch_add(1, Ordering::Relaxed);
-                            break start.elapsed();
-                        }
-                        let _ = conn.write_all(b"a").await;
-                    }
-                }
-            };
-            closed.fetch_add(1, Ordering::Relaxed);
-            Some(took)
-        }));
-    }
-    let connecting = Instant::now();
-    while settled.load(Ordering::Relaxed) < clients {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let connected = clients - closed.load(Ordering::Relaxed);
-    let connect_time = connecting.elapsed();
+    let mut slow = tokio::process::Command::new(env!("CARGO_BIN_EXE_slow_clients"))
+        .args([gw.public.to_string(), clients.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start slow_clients");
+    let mut said = tokio::io::BufReader::new(slow.stdout.take().expect("stdout")).lines();
+    let line = said
+        .next_line()
+        .await
+        .unwrap()
+        .expect("slow_clients: connected line");
+    let [connected, refused, connect_ms]: [usize; 3] = line
+        .strip_prefix("connected ")
+        .and_then(|rest| {
+            let n: Vec<usize> = rest.split(' ').filter_map(|n| n.parse().ok()).collect();
+            n.try_into().ok()
+        })
+        .unwrap_or_else(|| panic!("slow_clients said {line:?}"));
+    // The last line comes once every slow connection is closed.
+    let closing = tokio::spawn(async move { said.next_line().await });
     let mut rss_peak = rss_kib(pid);
     let loaded = Traffic::run(&http, &url, || {
         rss_peak = rss_peak.max(rss_kib(pid));
-        closed.load(Ordering::Relaxed) >= clients
+        closing.is_finished()
     })
     .await;
-    let mut close_times = Vec::with_capacity(clients);
-    for s in slow {
-        if let Some(took) = s.await.unwrap() {
-            close_times.push(took);
-        }
-    }
+    let line = closing
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("slow_clients: closed line");
+    let mut numbers = line
+        .strip_prefix("closed ")
+        .unwrap_or_else(|| panic!("slow_clients said {line:?}"))
+        .split(' ')
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse::<u64>().expect("a number"));
+    let late = usize::try_from(numbers.next().expect("late count")).unwrap();
+    let close_times: Vec<Duration> = numbers.map(Duration::from_millis).collect();
+    assert!(slow.wait().await.unwrap().success(), "slow_clients failed");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = rss_kib(pid);
-    close_times.sort();
     let figures = FloodFigures {
         clients,
         header_timeout,
         quiet,
         loaded,
-        late: late.load(Ordering::Relaxed),
+        late,
         close_times,
         rss_before,
         rss_after,
     };
     println!(
-        "slow clients {clients} ({connected} connected in {connect_time:?}); normal requests \
-         {}/{} 2xx under them; p99 {:.2} ms before, {:.2} ms under them; slow connections \
-         closed after {:?} (first) .. {:?} (last); RSS before {rss_before} KiB, peak \
-         {rss_peak} KiB, after {} KiB; p99 per second under them (ms): {:.1?}",
+        "slow clients {clients} ({connected} connected, {refused} refused, in {connect_ms} ms); \
+         normal requests {}/{} 2xx under them; p99 {:.2} ms before, {:.2} ms under them; slow \
+         connections closed after {:?} (first) .. {:?} (last); RSS before {rss_before} KiB, \
+         peak {rss_peak} KiB, after {} KiB; p99 per second under them (ms): {:.1?}",
         figures.loaded.ok,
         figures.loaded.total,
         figures.quiet.p99(),
@@ -727,6 +712,7 @@ async fn slow_header_flood(clients: usize, header_timeout: Duration) -> FloodFig
         figures.rss_after,
         figures.loaded.p99_per_second(),
     );
+    assert_eq!(refused, 0, "slow clients refused at connect");
     figures
 }
 

@@ -480,6 +480,20 @@ fn store_connections_and_timeout() {
     at(&p[1], GW_PATH, 3, 11, "store.timeout must be positive");
 }
 
+#[test]
+fn redis_timeout_is_bounded() {
+    for bad in ["0s", "11s"] {
+        only(
+            &gateway(&format!("[rate_limits]\nredis_timeout = \"{bad}\"\n")),
+            GW_PATH,
+            2,
+            17,
+            &format!("rate_limits.redis_timeout ({bad}) must be positive and at most 10s"),
+        );
+    }
+    assert!(gateway("[rate_limits]\nredis_timeout = \"250ms\"\n").is_empty());
+}
+
 // ---- [registry] ----------------------------------------------------------------
 
 #[test]
