@@ -70,6 +70,9 @@ impl ProxyHttp for Bare {
 }
 
 fn main() {
+    // As the gateway's `main`: no transparent huge pages.
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_thp_disable(true);
     let mut args = std::env::args().skip(1);
     let (Some(listen), Some(upstream)) = (args.next(), args.next()) else {
         eprintln!("usage: bare_pingora LISTEN UPSTREAM [THREADS [READ_BUFFER [steal|nosteal]]]");

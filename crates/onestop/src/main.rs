@@ -19,8 +19,9 @@ use onestop_sim::{Fleet, FleetOptions};
 /// mimalloc rather than glibc's malloc: cheaper per request
 /// (docs/PERFORMANCE.md, "The allocator"), and after a flood of 19,000
 /// slow clients glibc kept all the ~500 MB their connections had used
-/// (freed chunks stay in its arenas) where mimalloc gives part of it back
-/// (docs/hygiene.md, "Measured"). The bench's bare pingora uses it too.
+/// (freed chunks stay in its arenas) where mimalloc gives it back once
+/// traffic goes on (docs/hygiene.md, "Measured"). The bench's bare pingora
+/// uses it too, and turns transparent huge pages off as [`main`] does.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -178,12 +179,24 @@ enum TokenKind {
 }
 
 fn main() -> ExitCode {
+    // No transparent huge pages for this process: each first touch of a
+    // 2 MiB region mimalloc asked huge pages for made the kernel zero all
+    // of it in the faulting request's thread (31 % of the CPU in the second
+    // 9,500 slow clients were cut off), and a region stays resident while
+    // any of its 4 KiB pages is in use (start-up RSS 67 -> 46 MB without).
+    // Measured in docs/PERFORMANCE.md and docs/hygiene.md.
+    #[cfg(target_os = "linux")]
+    let huge_pages = nix::sys::prctl::set_thp_disable(true);
     let cli = Cli::parse();
     if !matches!(
         cli.command,
         Command::Validate { .. } | Command::Audit { .. }
     ) {
         telemetry::init(cli.log_format);
+    }
+    #[cfg(target_os = "linux")]
+    if let Err(error) = huge_pages {
+        tracing::warn!(%error, "cannot turn transparent huge pages off; memory is returned in 2 MiB steps");
     }
     let result = match cli.command {
         Command::Serve {
