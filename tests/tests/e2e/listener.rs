@@ -513,8 +513,7 @@ async fn slow_header_clients_do_not_starve_normal_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "19,000 connections: run by hand, figures in docs/hygiene.md"]
 async fn many_slow_header_clients_large() {
-    let figures =
-        slow_header_flood(19_000, Duration::from_secs(10), Duration::from_secs(10)).await;
+    let figures = slow_header_flood(19_000, Duration::from_secs(10), Duration::from_secs(10)).await;
     figures.assert_normal_traffic_kept_answering();
     assert!(
         figures.rss_after * 10 <= figures.rss_before * 12,
