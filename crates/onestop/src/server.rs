@@ -605,23 +605,21 @@ async fn accepting(addr: std::net::SocketAddr) {
             std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    let mut waited = std::time::Duration::ZERO;
-    let step = std::time::Duration::from_millis(20);
+    let mut last_said = std::time::Instant::now();
     loop {
         match tokio::net::TcpStream::connect(target).await {
             // A connect from the port itself (TCP's simultaneous open,
             // possible when nothing listens yet) is not the listener.
             Ok(probe) if probe.local_addr().ok() != probe.peer_addr().ok() => return,
             Ok(_) => {}
-            Err(error) => {
-                // Said once a second, not on every attempt.
-                if waited.as_millis() % 1000 < step.as_millis() && !waited.is_zero() {
-                    tracing::warn!(listener = %addr, %error, "listener not accepting yet; not ready");
-                }
+            // Said once a second, not on every attempt.
+            Err(error) if last_said.elapsed() >= std::time::Duration::from_secs(1) => {
+                tracing::warn!(listener = %addr, %error, "listener not accepting yet; not ready");
+                last_said = std::time::Instant::now();
             }
+            Err(_) => {}
         }
-        tokio::time::sleep(step).await;
-        waited += step;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

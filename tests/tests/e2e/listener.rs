@@ -507,7 +507,8 @@ async fn slow_header_clients_do_not_starve_normal_requests() {
 /// 20,000 per process, for the gateway and for the slow clients alike) and
 /// the default 10 s header timeout, so that the slow clients are all
 /// connected for a while; and the gateway's resident memory is back within
-/// 20 % of its start after 10 s of normal traffic once they are gone. Run it by hand, against a release gateway:
+/// 20 % of its start after 10 s of normal traffic once they are gone. Run
+/// it by hand, against a release gateway:
 /// `ONESTOP_BIN=$PWD/target/release/onestop cargo nextest run -p onestop-tests
 /// --run-ignored only -E 'test(/large/)' --no-capture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
